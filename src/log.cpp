@@ -20,10 +20,10 @@ void write_log_line(LogLevel level, std::string_view message) noexcept {
     gmtime_r(&now.tv_sec, &utc);
     std::array<char, 1024> line{};
     std::string_view name = log_level_name(level);
-    auto result = fmt::format_to_n(
-        line.data(), line.size() - 1, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {:<5} {}\n",
-        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-        now.tv_nsec / 1000000, name, message);
+    auto result = fmt::format_to_n(line.data(), line.size() - 1,
+                                   "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {:<5} {}\n",
+                                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
+                                   utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000, name, message);
     std::size_t length = std::min(result.size, line.size() - 1);
     if (result.size > line.size() - 1) {
         line[length - 1] = '\n';  // an over-long message is cut but still ends its line
@@ -48,21 +48,31 @@ void set_log_level(LogLevel level) noexcept {
 }
 
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
-    if (text == "trace") return LogLevel::trace;
-    if (text == "debug") return LogLevel::debug;
-    if (text == "info") return LogLevel::info;
-    if (text == "warn") return LogLevel::warn;
-    if (text == "error") return LogLevel::error;
+    if (text == "trace")
+        return LogLevel::trace;
+    if (text == "debug")
+        return LogLevel::debug;
+    if (text == "info")
+        return LogLevel::info;
+    if (text == "warn")
+        return LogLevel::warn;
+    if (text == "error")
+        return LogLevel::error;
     return std::nullopt;
 }
 
 std::string_view log_level_name(LogLevel level) noexcept {
     switch (level) {
-        case LogLevel::trace: return "trace";
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warn";
-        case LogLevel::error: return "error";
+        case LogLevel::trace:
+            return "trace";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "?";
 }

@@ -43,10 +43,10 @@ void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) noe
     }
 }
 
-#define RINGLB_LOG_FN(name, level)                                          \
-    template <typename... Args>                                             \
+#define RINGLB_LOG_FN(name, level)                                           \
+    template <typename... Args>                                              \
     void name(fmt::format_string<Args...> format, Args&&... args) noexcept { \
-        log(LogLevel::level, format, std::forward<Args>(args)...);          \
+        log(LogLevel::level, format, std::forward<Args>(args)...);           \
     }
 RINGLB_LOG_FN(log_trace, trace)
 RINGLB_LOG_FN(log_debug, debug)
@@ -58,8 +58,9 @@ RINGLB_LOG_FN(log_error, error)
 // Lets at most one message through per interval; counts what it suppressed so the next
 // message can say how many were dropped. One instance per thread (not shared): no atomics.
 class RateLimiter final {
-public:
-    explicit RateLimiter(std::uint64_t interval_ms) noexcept : interval_ns_(interval_ms * 1000000) {}
+  public:
+    explicit RateLimiter(std::uint64_t interval_ms) noexcept
+        : interval_ns_(interval_ms * 1000000) {}
 
     // Returns true when the caller may log now; `suppressed` then holds how many calls were
     // refused since the last allowed one.
@@ -74,7 +75,7 @@ public:
         return true;
     }
 
-private:
+  private:
     std::uint64_t interval_ns_;
     std::uint64_t last_ns_ = 0;
     std::uint64_t suppressed_ = 0;

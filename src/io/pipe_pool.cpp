@@ -1,1 +1,74 @@
-// placeholder until written
+// SPDX-License-Identifier: MIT
+// A per-shard free list of pipes for splice.
+#include "ringlb/io/pipe_pool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace ringlb {
+
+PipePool::PipePool(std::size_t initial, std::size_t limit, int pipe_size)
+    : limit_(limit), pipe_size_(pipe_size) {
+    free_.reserve(limit);
+    for (std::size_t i = 0; i < initial && i < limit; ++i) {
+        Pipe pipe;
+        int result = create(pipe);
+        if (result < 0) {
+            throw std::system_error(-result, std::generic_category(), "pipe2");
+        }
+        free_.push_back(pipe);
+    }
+}
+
+PipePool::~PipePool() {
+    for (Pipe& pipe : free_) {
+        ::close(pipe.read_fd);
+        ::close(pipe.write_fd);
+    }
+}
+
+int PipePool::create(Pipe& pipe) noexcept {
+    if (open_ >= limit_) {
+        return -ENOSPC;
+    }
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        return -errno;
+    }
+    if (pipe_size_ > 0) {
+        // Best effort: above pipe-max-size (or the user's pipe page quota) the default stays.
+        (void)fcntl(fds[1], F_SETPIPE_SZ, pipe_size_);
+    }
+    pipe.read_fd = fds[0];
+    pipe.write_fd = fds[1];
+    ++open_;
+    return 0;
+}
+
+int PipePool::acquire(Pipe& pipe) noexcept {
+    if (!free_.empty()) {
+        pipe = free_.back();
+        free_.pop_back();
+        return 0;
+    }
+    return create(pipe);
+}
+
+void PipePool::release(Pipe& pipe, bool empty) noexcept {
+    if (!pipe.valid()) {
+        return;
+    }
+    if (empty) {
+        free_.push_back(pipe);
+    } else {
+        ::close(pipe.read_fd);
+        ::close(pipe.write_fd);
+        --open_;
+    }
+    pipe = Pipe{};
+}
+
+}  // namespace ringlb

@@ -12,7 +12,7 @@
 namespace ringlb {
 
 class SocketAddress final {
-public:
+  public:
     SocketAddress() noexcept = default;
 
     // Parses a numeric "a.b.c.d:port" or "[v6]:port"; port 0..65535. Returns nullopt on
@@ -33,7 +33,7 @@ public:
 
     friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
 
-private:
+  private:
     sockaddr_storage storage_{};
     socklen_t length_ = 0;
 };

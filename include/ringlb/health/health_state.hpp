@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// HealthState: the rise/fall state machine of one backend's health checks.
+#pragma once
+
+namespace ringlb {
+
+class HealthState final {
+  public:
+    enum class Transition { none, went_up, went_down };
+
+    // A backend starts up; `rise` successes in a row bring a down backend up, `fall`
+    // failures in a row take an up backend down (both at least 1).
+    HealthState(unsigned rise, unsigned fall) noexcept
+        : rise_(rise > 0 ? rise : 1), fall_(fall > 0 ? fall : 1) {}
+
+    // Records one probe result and says whether the backend changed state.
+    [[nodiscard]] Transition record(bool success) noexcept;
+
+    [[nodiscard]] bool up() const noexcept { return up_; }
+    // Consecutive results of the kind that would change the state (0 when steady).
+    [[nodiscard]] unsigned streak() const noexcept { return streak_; }
+
+  private:
+    unsigned rise_;
+    unsigned fall_;
+    bool up_ = true;
+    unsigned streak_ = 0;
+};
+
+}  // namespace ringlb

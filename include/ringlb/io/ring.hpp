@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// Ring: one io_uring instance, set up with the best flags this kernel accepts.
+#pragma once
+
+#include <liburing.h>
+
+#include <string>
+
+namespace ringlb {
+
+// What the kernel accepted when a ring was set up; probed once in main, reused by shards.
+struct RingFeatures final {
+    unsigned setup_flags = 0;       // IORING_SETUP_* that the kernel accepted
+    bool single_issuer = false;     // IORING_SETUP_SINGLE_ISSUER (6.0)
+    bool defer_taskrun = false;     // IORING_SETUP_DEFER_TASKRUN (6.1)
+    bool coop_taskrun = false;      // IORING_SETUP_COOP_TASKRUN (5.19), the fallback
+    bool fast_poll = false;         // IORING_FEAT_FAST_POLL (5.7)
+    bool multishot_accept = false;  // IORING_OP_ACCEPT with IORING_ACCEPT_MULTISHOT (5.19)
+    bool cancel_fd_all = false;     // IORING_ASYNC_CANCEL_FD | _ALL (5.19)
+
+    [[nodiscard]] std::string describe() const;
+};
+
+class Ring final {
+  public:
+    // Sets up a ring with `entries` submission slots and the given IORING_SETUP_* flags;
+    // throws std::system_error if the kernel refuses.
+    Ring(unsigned entries, unsigned setup_flags);
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+    ~Ring();
+
+    // Tries the preferred flags and falls back one by one, logging each refusal. Throws
+    // std::system_error when io_uring is unavailable altogether.
+    [[nodiscard]] static RingFeatures probe();
+
+    // Returns a submission slot, flushing the queue to the kernel first if it is full.
+    // Never returns null: if even a flush cannot free a slot the process cannot continue.
+    [[nodiscard]] io_uring_sqe* next_sqe() noexcept;
+
+    // Submits what is queued and waits for at least one completion or the timeout.
+    int submit_and_wait(unsigned wait_nr) noexcept;
+
+    // Limits io-wq to `bounded` + `unbounded` threads for this ring; returns 0 or -errno.
+    int limit_workers(unsigned bounded, unsigned unbounded) noexcept;
+
+    [[nodiscard]] io_uring* raw() noexcept { return &ring_; }
+
+  private:
+    io_uring ring_{};
+};
+
+}  // namespace ringlb

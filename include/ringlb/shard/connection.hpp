@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// Connection: one proxied client, from backend connect to teardown, relayed by splice.
+#pragma once
+
+#include <linux/time_types.h>
+
+#include <cstdint>
+
+#include "ringlb/io/pipe_pool.hpp"
+#include "ringlb/io/ring.hpp"
+#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/pool/backend_pool.hpp"
+#include "ringlb/shard/shard_stats.hpp"
+#include "ringlb/shard/user_data.hpp"
+
+namespace ringlb {
+
+// What a connection needs of its shard while it handles one completion.
+struct RelayContext final {
+    Ring& ring;
+    PipePool& pipes;
+    ShardStats& stats;
+    bool cancel_by_fd;     // the kernel has IORING_ASYNC_CANCEL_FD | _ALL (5.19)
+    std::uint64_t now_ms;  // coarse monotonic time of this loop pass
+};
+
+// A slot of the shard's slab. All methods run on the owning shard's thread only; none
+// blocks, allocates or throws. The relay: each direction waits for readiness with a
+// one-shot io_uring poll, then moves bytes with splice(2) from the source socket into a
+// pooled pipe and from the pipe into the destination socket, both non-blocking. -EAGAIN
+// arms the matching poll again; a pipe goes back to the pool as soon as it is empty and
+// the source has nothing more to read, so an idle connection holds no pipe.
+class Connection final {
+  public:
+    enum class Progress { running, finished };  // finished: the slot may be reused
+    enum class Ending { graceful, reset };      // how the sockets are closed
+
+    // Gives the slot its index, which its requests carry in user_data. Called once.
+    void set_index(std::uint32_t index) noexcept { index_ = index; }
+
+    // Takes ownership of an accepted client and starts connecting to a backend of `pool`.
+    Progress start(int client_fd, BackendPool& pool, RelayContext& context) noexcept;
+    // Handles the completion of one of this slot's requests.
+    Progress on_completion(Op op, int result, RelayContext& context) noexcept;
+    // Ends the connection: cancels what is in flight; the slot is free once it returns
+    // finished, or once a later on_completion does.
+    Progress close(RelayContext& context, Ending ending) noexcept;
+
+    [[nodiscard]] bool in_use() const noexcept { return state_ != State::free; }
+    [[nodiscard]] bool closing() const noexcept { return state_ == State::closing; }
+    [[nodiscard]] const BackendPool* pool() const noexcept { return pool_; }
+    [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
+
+  private:
+    enum class State : std::uint8_t { free, connecting, relaying, closing };
+
+    // One way of the relay: bytes read from `src` wait in `pipe` until `dst` takes them.
+    struct Direction {
+        int src = -1;
+        int dst = -1;
+        Op read_poll = Op::client_in;     // poll that says src is readable
+        Op write_poll = Op::backend_out;  // poll that says dst is writable
+        Pipe pipe;
+        std::uint32_t in_pipe = 0;  // bytes spliced into the pipe, not yet out of it
+        bool eof = false;           // src said EOF
+        bool done = false;          // eof, pipe drained and dst shut down for writing
+        std::atomic<std::uint64_t>* counter = nullptr;  // ShardStats bytes_in or bytes_out
+    };
+
+    Progress connect_next(RelayContext& context) noexcept;
+    Progress on_connect(int result, RelayContext& context) noexcept;
+    Progress pump(Direction& direction, RelayContext& context) noexcept;
+    void arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    void cancel_in_flight(RelayContext& context) noexcept;
+    Progress finish(RelayContext& context) noexcept;
+    [[nodiscard]] static unsigned bit(Op op) noexcept { return 1u << static_cast<unsigned>(op); }
+
+    UniqueFd client_fd_;
+    UniqueFd backend_fd_;
+    Direction upstream_;    // client -> backend
+    Direction downstream_;  // backend -> client
+    BackendPool* pool_ = nullptr;
+    std::uint32_t backend_index_ = BackendPool::kNone;  // in pool_->backends()
+    std::uint32_t index_ = 0;                           // this slot's index in the slab
+    std::uint32_t pending_ = 0;   // requests submitted whose completion has not come yet
+    std::uint32_t armed_ = 0;     // bit(op) for each poll/connect now in flight
+    std::uint16_t attempts_ = 0;  // backend connects tried
+    State state_ = State::free;
+    std::uint64_t last_active_ms_ = 0;
+    __kernel_timespec connect_timeout_{};  // read by the kernel at submission
+};
+
+}  // namespace ringlb

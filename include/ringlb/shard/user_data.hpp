@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// The layout of io_uring user_data: which request a completion belongs to.
+#pragma once
+
+#include <cstdint>
+
+namespace ringlb {
+
+// Bits 0-7 say what the request was; bits 8-39 say whose it is: a connection slot for the
+// connection requests, a listener index for accepts; 0 for the shard's own requests.
+enum class Op : std::uint8_t {
+    accept,           // multishot accept on listener `index`
+    connect,          // connect of slot `index` to its backend
+    connect_timeout,  // the linked timeout guarding that connect
+    client_in,        // poll: client readable (client -> backend direction can read)
+    client_out,       // poll: client writable (backend -> client direction can write)
+    backend_in,       // poll: backend readable
+    backend_out,      // poll: backend writable
+    cancel,           // an async cancel of our own; its result is not needed
+    wake,             // read on the shard's eventfd: another thread wants attention
+    tick,             // the shard's periodic timer (idle timeouts, shutdown grace)
+    accept_retry,     // timer before re-arming an accept that failed
+};
+
+[[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {
+    return (static_cast<std::uint64_t>(index) << 8) | static_cast<std::uint8_t>(op);
+}
+[[nodiscard]] constexpr Op user_data_op(std::uint64_t data) noexcept {
+    return static_cast<Op>(data & 0xff);
+}
+[[nodiscard]] constexpr std::uint32_t user_data_index(std::uint64_t data) noexcept {
+    return static_cast<std::uint32_t>(data >> 8);
+}
+
+}  // namespace ringlb

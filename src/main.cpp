@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     const auto& options = std::get<ringlb::CliOptions>(parsed);
 
     ringlb::config::LoadResult loaded = ringlb::config::load_config_file(options.config_path);
-    if (!loaded.errors.empty()) {
+    if (!loaded.errors.empty() || !loaded.config) {
         for (const auto& error : loaded.errors) {
             fmt::print(stderr, "{}\n", error.to_string());
         }

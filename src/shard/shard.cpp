@@ -167,8 +167,9 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
                 --listeners_open_;
             }
             return;
+        case Op::accept_cancel:
+            return;  // the accept's own final completion closes the listener
         case Op::wake:
-            wake_armed_ = false;
             if (stop_requested_.load() && !stopping_) {
                 begin_stop();
             }
@@ -177,10 +178,15 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             }
             return;
         case Op::tick:
-            tick_armed_ = false;
             on_tick();
             return;
-        default:
+        case Op::connect:
+        case Op::connect_timeout:
+        case Op::client_in:
+        case Op::client_out:
+        case Op::backend_in:
+        case Op::backend_out:
+        case Op::cancel:
             break;
     }
     if (index >= slab_.size() || !slab_[index].in_use()) {
@@ -208,14 +214,12 @@ void Shard::arm_wake() noexcept {
     io_uring_sqe* sqe = ring_->next_sqe();
     io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof(wake_value_), 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::wake, 0));
-    wake_armed_ = true;
 }
 
 void Shard::arm_tick() noexcept {
     io_uring_sqe* sqe = ring_->next_sqe();
     io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::tick, 0));
-    tick_armed_ = true;
 }
 
 void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexcept {
@@ -273,7 +277,7 @@ void Shard::begin_stop() noexcept {
     for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
         io_uring_sqe* sqe = ring_->next_sqe();
         io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
-        io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, 0));
+        io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
     }
     log_debug("shard {}: stopping with {} connections open", options_.id,
               stats_.active.load(std::memory_order_relaxed));

@@ -16,7 +16,8 @@ enum class Op : std::uint8_t {
     client_out,       // poll: client writable (backend -> client direction can write)
     backend_in,       // poll: backend readable
     backend_out,      // poll: backend writable
-    cancel,           // an async cancel of our own; its result is not needed
+    cancel,           // an async cancel issued by slot `index` while it closes
+    accept_cancel,    // the shard's cancel of listener `index`'s accept at stop
     wake,             // read on the shard's eventfd: another thread wants attention
     tick,             // the shard's periodic timer (idle timeouts, shutdown grace)
     accept_retry,     // timer before re-arming an accept that failed

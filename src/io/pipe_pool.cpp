@@ -5,13 +5,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
 namespace ringlb {
 
 PipePool::PipePool(std::size_t initial, std::size_t limit, int pipe_size)
-    : limit_(limit), pipe_size_(pipe_size) {
+    : initial_(std::min(initial, limit)), limit_(limit), pipe_size_(pipe_size) {
     free_.reserve(limit);
     for (std::size_t i = 0; i < initial && i < limit; ++i) {
         Pipe pipe;
@@ -21,6 +22,7 @@ PipePool::PipePool(std::size_t initial, std::size_t limit, int pipe_size)
         }
         free_.push_back(pipe);
     }
+    low_water_ = free_.size();
 }
 
 PipePool::~PipePool() {
@@ -52,9 +54,23 @@ int PipePool::acquire(Pipe& pipe) noexcept {
     if (!free_.empty()) {
         pipe = free_.back();
         free_.pop_back();
+        low_water_ = std::min(low_water_, free_.size());
         return 0;
     }
+    low_water_ = 0;
     return create(pipe);
+}
+
+void PipePool::trim() noexcept {
+    std::size_t excess = free_.size() > initial_ ? free_.size() - initial_ : 0;
+    for (std::size_t unused = std::min(excess, low_water_); unused > 0; --unused) {
+        Pipe pipe = free_.back();
+        free_.pop_back();
+        ::close(pipe.read_fd);
+        ::close(pipe.write_fd);
+        --open_;
+    }
+    low_water_ = free_.size();
 }
 
 void PipePool::release(Pipe& pipe, bool empty) noexcept {

@@ -298,6 +298,7 @@ void Shard::on_tick() noexcept {
     }
     if (now_ms_ >= next_idle_scan_ms_) {
         next_idle_scan_ms_ = now_ms_ + idle_scan_interval_ms_;
+        pipes_->trim();
         RelayContext relay = context();
         for (std::uint32_t slot = 0; slot < slab_.size(); ++slot) {
             Connection& connection = slab_[slot];

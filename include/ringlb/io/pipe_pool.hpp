@@ -32,14 +32,21 @@ class PipePool final {
     // another connection. Shard thread only.
     void release(Pipe& pipe, bool empty) noexcept;
 
+    // Closes the idle pipes beyond the initial number that no connection needed since the
+    // last trim (the free list's low-water mark), so that a burst's pipes go away once the
+    // burst is over, while a steady load keeps what it uses. Shard thread, periodically.
+    void trim() noexcept;
+
     [[nodiscard]] std::size_t idle() const noexcept { return free_.size(); }
     [[nodiscard]] std::size_t open() const noexcept { return open_; }
 
   private:
     [[nodiscard]] int create(Pipe& pipe) noexcept;
 
-    std::vector<Pipe> free_;  // reserved to `limit` at start-up: push/pop never allocate
-    std::size_t open_ = 0;    // pipes in existence, free or lent out
+    std::vector<Pipe> free_;     // reserved to `limit` at start-up: push/pop never allocate
+    std::size_t open_ = 0;       // pipes in existence, free or lent out
+    std::size_t initial_;        // pipes kept even when idle
+    std::size_t low_water_ = 0;  // fewest idle pipes seen since the last trim
     std::size_t limit_;
     int pipe_size_;
 };

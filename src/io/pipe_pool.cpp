@@ -44,6 +44,9 @@ int PipePool::create(Pipe& pipe) noexcept {
         // Best effort: above pipe-max-size (or the user's pipe page quota) the default stays.
         (void)fcntl(fds[1], F_SETPIPE_SZ, pipe_size_);
     }
+    if (int size = fcntl(fds[1], F_GETPIPE_SZ); size > 0) {
+        capacity_ = static_cast<std::size_t>(size);
+    }
     pipe.read_fd = fds[0];
     pipe.write_fd = fds[1];
     ++open_;

@@ -15,12 +15,22 @@
 namespace ringlb {
 
 namespace {
-// One splice moves at most this much; a pump moves at most kPumpBudget chunks before it
-// yields to other connections (by arming a poll that completes at once).
-constexpr std::size_t kSpliceChunk = 1 << 20;
+// A pump moves at most kPumpBudget pipefuls before it yields to other connections (by
+// arming a poll that completes at once).
 constexpr int kPumpBudget = 16;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 }  // namespace
+
+Connection::Direction Connection::make_direction(int src, int dst, Op read_poll, Op write_poll,
+                                                 std::atomic<std::uint64_t>& counter) noexcept {
+    Direction direction;
+    direction.src = src;
+    direction.dst = dst;
+    direction.read_poll = read_poll;
+    direction.write_poll = write_poll;
+    direction.counter = &counter;
+    return direction;
+}
 
 Connection::Progress Connection::start(int client_fd, BackendPool& pool,
                                        RelayContext& context) noexcept {
@@ -107,24 +117,10 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
     }
     state_ = State::relaying;
     last_active_ms_ = context.now_ms;
-    upstream_ = Direction{client_fd_.get(),
-                          backend_fd_.get(),
-                          Op::client_in,
-                          Op::backend_out,
-                          Pipe{},
-                          0,
-                          false,
-                          false,
-                          &context.stats.bytes_in};
-    downstream_ = Direction{backend_fd_.get(),
-                            client_fd_.get(),
-                            Op::backend_in,
-                            Op::client_out,
-                            Pipe{},
-                            0,
-                            false,
-                            false,
-                            &context.stats.bytes_out};
+    upstream_ = make_direction(client_fd_.get(), backend_fd_.get(), Op::client_in, Op::backend_out,
+                               context.stats.bytes_in);
+    downstream_ = make_direction(backend_fd_.get(), client_fd_.get(), Op::backend_in,
+                                 Op::client_out, context.stats.bytes_out);
     if (pump(upstream_, context) == Progress::finished) {
         return Progress::finished;
     }
@@ -172,6 +168,14 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             }
             return Progress::running;
         }
+        if (direction.drained) {
+            // The last read emptied the socket: asking again would only return -EAGAIN, so
+            // wait for readiness now (the poll completes at once if more has arrived).
+            direction.drained = false;
+            context.pipes.release(direction.pipe, true);
+            arm_poll(direction.read_poll, direction.src, POLLIN, context);
+            return Progress::running;
+        }
         if (!direction.pipe.valid()) {
             int result = context.pipes.acquire(direction.pipe);
             if (result < 0) {
@@ -180,10 +184,12 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
                 return close(context, Ending::reset);
             }
         }
-        ssize_t moved = ::splice(direction.src, nullptr, direction.pipe.write_fd, nullptr,
-                                 kSpliceChunk, kSpliceFlags);
+        const std::size_t room = context.pipes.capacity();
+        ssize_t moved =
+            ::splice(direction.src, nullptr, direction.pipe.write_fd, nullptr, room, kSpliceFlags);
         if (moved > 0) {
             direction.in_pipe += static_cast<std::uint32_t>(moved);
+            direction.drained = static_cast<std::size_t>(moved) < room;
             continue;
         }
         if (moved == 0) {

@@ -38,6 +38,8 @@ class PipePool final {
     void trim() noexcept;
 
     [[nodiscard]] std::size_t idle() const noexcept { return free_.size(); }
+    // Bytes one pipe holds (F_GETPIPE_SZ of the pool's pipes).
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] std::size_t open() const noexcept { return open_; }
 
   private:
@@ -49,6 +51,7 @@ class PipePool final {
     std::size_t low_water_ = 0;  // fewest idle pipes seen since the last trim
     std::size_t limit_;
     int pipe_size_;
+    std::size_t capacity_ = 65536;  // the kernel default until a pipe says otherwise
 };
 
 }  // namespace ringlb

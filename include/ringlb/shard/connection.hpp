@@ -64,9 +64,12 @@ class Connection final {
         std::uint32_t in_pipe = 0;  // bytes spliced into the pipe, not yet out of it
         bool eof = false;           // src said EOF
         bool done = false;          // eof, pipe drained and dst shut down for writing
+        bool drained = false;       // the last read took less than a pipeful: src is empty
         std::atomic<std::uint64_t>* counter = nullptr;  // ShardStats bytes_in or bytes_out
     };
 
+    [[nodiscard]] static Direction make_direction(int src, int dst, Op read_poll, Op write_poll,
+                                                  std::atomic<std::uint64_t>& counter) noexcept;
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;

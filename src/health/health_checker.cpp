@@ -10,23 +10,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <system_error>
 
+#include "ringlb/clock.hpp"
 #include "ringlb/health/health_state.hpp"
 #include "ringlb/io/socket.hpp"
 #include "ringlb/log.hpp"
 
 namespace ringlb {
-
-namespace {
-std::uint64_t monotonic_ms() noexcept {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
-           static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
-}
-}  // namespace
 
 // One backend under watch.
 struct HealthChecker::Target {

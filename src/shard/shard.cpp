@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <system_error>
 
+#include "ringlb/clock.hpp"
 #include "ringlb/log.hpp"
 
 namespace ringlb {
@@ -20,13 +20,6 @@ namespace {
 constexpr unsigned kRingEntries = 4096;
 constexpr std::uint64_t kTickMs = 100;
 constexpr std::size_t kInitialPipes = 16;
-
-std::uint64_t coarse_now_ms() noexcept {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
-           static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
-}
 }  // namespace
 
 Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDomain& epochs)
@@ -108,7 +101,7 @@ void Shard::run() noexcept {
             log_warn("shard {}: cannot bound io-wq workers: {}", options_.id,
                      std::strerror(-result));
         }
-        now_ms_ = coarse_now_ms();
+        now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
         next_idle_scan_ms_ = now_ms_ + idle_scan_interval_ms_;
         for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
             arm_accept(i);
@@ -140,7 +133,7 @@ void Shard::loop() {
             log_error("shard {}: io_uring_submit_and_wait: {}", options_.id,
                       std::strerror(-result));
         }
-        now_ms_ = coarse_now_ms();
+        now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
         unsigned seen = 0;
         unsigned head;
         io_uring_cqe* cqe;

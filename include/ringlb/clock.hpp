@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+// Monotonic milliseconds, precise or coarse, for timers and timeouts.
+#pragma once
+
+#include <ctime>
+
+#include <cstdint>
+
+namespace ringlb {
+
+// Milliseconds of CLOCK_MONOTONIC (or CLOCK_MONOTONIC_COARSE: a few ms of resolution, no
+// vDSO work beyond a load, good enough for idle timeouts). Never fails on Linux.
+[[nodiscard]] inline std::uint64_t monotonic_ms(clockid_t clock = CLOCK_MONOTONIC) noexcept {
+    timespec now{};
+    clock_gettime(clock, &now);
+    return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+           static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
+}
+
+}  // namespace ringlb

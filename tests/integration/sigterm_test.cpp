@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// Graceful stop: SIGTERM stops accepting, lets running transfers finish within the grace
+// period, closes what is left after it and exits 0.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace ringlb::test;
+using namespace std::chrono_literals;
+
+TEST_CASE(
+    "on SIGTERM a running transfer completes byte-exact, new connections are refused, "
+    "and ringlb exits 0") {
+    constexpr std::uint64_t kBytes = 64 * 1024 * 1024;
+    constexpr std::size_t kFirstPart = 1024 * 1024;
+    BackendOptions options;
+    options.mode = "source";
+    options.bytes = kBytes;
+    Backend source = start_backend(options);
+    Ringlb lb =
+        start_ringlb(SimpleConfig({source.address()}).global("shutdown_grace_ms = 20000").text());
+
+    // The client reads 1 MiB and then stops reading: the rest of the 64 MiB is stuck behind
+    // it, so the transfer is certainly in progress when the signal comes.
+    ringlb::UniqueFd fd = connect_to(lb.port);
+    const std::string first = read_exact(fd.get(), kFirstPart, deadline_in(10s));
+
+    const std::size_t before_signal = lb.process->line_count();
+    lb.process->signal(SIGTERM);
+    lb.process->wait_for_line(R"(\bstopping\b)", 2s, before_signal);
+
+    // The listener must close promptly: within 1 s a connect is refused.
+    int last_error = 0;
+    const Deadline refuse_by = deadline_in(1s);
+    while (Clock::now() < refuse_by) {
+        last_error = try_connect(lb.port, 500ms).error;
+        if (last_error == ECONNREFUSED) {
+            break;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    INFO("last connect to the stopping listener: "
+         << (last_error == 0 ? "accepted" : std::strerror(last_error)));
+    CHECK(last_error == ECONNREFUSED);
+
+    const ReadResult rest = read_until_close(fd.get(), deadline_in(30s));
+    INFO("ringlb output:\n" << lb.process->tail());
+    INFO("received " << first.size() + rest.data.size() << " of " << kBytes << " bytes, eof "
+                     << rest.eof << ", error " << rest.error);
+    CHECK(rest.eof);
+    CHECK(first.size() + rest.data.size() == kBytes);
+    Fnv1a64 hash;
+    hash.update(first);
+    hash.update(rest.data);
+    CHECK(hash.value() == stream_hash(0, kBytes));
+
+    // Our side is done too; with no connection left ringlb need not wait out the grace.
+    fd.reset();
+    const ExitStatus status = lb.process->require_exit(5s);
+    INFO("ringlb " << status.to_string());
+    CHECK(status.exited_with(0));
+    CHECK(!lb.process->find_lines(R"(\bstopped\b)", before_signal).empty());
+}
+
+TEST_CASE("on SIGTERM an idle connection is closed after shutdown_grace_ms and ringlb exits 0") {
+    constexpr int kGraceMs = 300;
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(SimpleConfig({echo.address()})
+                                 .global("shutdown_grace_ms = " + std::to_string(kGraceMs))
+                                 .text());
+
+    ringlb::UniqueFd fd = connect_to(lb.port);
+    send_all(fd.get(), "x", deadline_in(5s));
+    REQUIRE(read_exact(fd.get(), 1, deadline_in(5s)) == "x");
+
+    const auto signalled = Clock::now();
+    lb.process->signal(SIGTERM);
+    const auto status = lb.process->wait_exit(milliseconds(kGraceMs) + 2s);
+    const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - signalled);
+    INFO("ringlb output:\n" << lb.process->tail());
+    INFO("ringlb " << (status ? status->to_string() : "still running") << " after "
+                   << elapsed.count() << " ms");
+    REQUIRE(status.has_value());
+    CHECK(status->exited_with(0));
+
+    // ringlb is gone, and the idle connection with it.
+    const ReadResult result = read_until_close(fd.get(), deadline_in(1s));
+    CHECK(result.closed());
+}

@@ -18,17 +18,23 @@ BackendPool::~BackendPool() {
     delete live_.load(std::memory_order_seq_cst);
 }
 
-std::uint32_t BackendPool::choose(std::uint32_t avoid) noexcept {
+std::uint32_t BackendPool::choose() noexcept {
     const LiveSet& set = live();
-    std::size_t count = set.backends.size();
-    if (count == 0) {
+    if (set.backends.empty()) {
         return kNone;
     }
-    std::size_t position = balancer_->pick(set);
-    if (set.backends[position] == avoid && count > 1) {
-        position = (position + 1) % count;
+    return set.backends[balancer_->pick(set)];
+}
+
+std::uint32_t BackendPool::next_after(std::uint32_t failed) noexcept {
+    const LiveSet& set = live();
+    const auto& live = set.backends;
+    for (std::size_t i = 0; i < live.size(); ++i) {
+        if (live[i] == failed) {
+            return live[(i + 1) % live.size()];
+        }
     }
-    return set.backends[position];
+    return choose();
 }
 
 void BackendPool::publish(std::vector<std::uint32_t> backends, EpochDomain& epochs) {

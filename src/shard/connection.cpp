@@ -47,7 +47,7 @@ Connection::Progress Connection::start(int client_fd, BackendPool& pool,
 }
 
 Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
-    backend_index_ = pool_->choose(backend_index_);
+    backend_index_ = attempts_ == 0 ? pool_->choose() : pool_->next_after(backend_index_);
     if (backend_index_ == BackendPool::kNone) {
         ShardStats::add(context.stats.rejected_no_backend, 1);
         return close(context, Ending::graceful);

@@ -80,16 +80,41 @@ TEST_CASE("an empty live set yields no backend") {
     CHECK(pool.choose() == ringlb::BackendPool::kNone);
 }
 
-TEST_CASE("a retry avoids the backend that just failed when another is live") {
+TEST_CASE("a retry goes to the live backend after the one that failed") {
     ringlb::BackendPool pool(make_pool(3));
-    for (std::uint32_t failed = 0; failed < 3; ++failed) {
-        for (int i = 0; i < 30; ++i) {
-            CHECK(pool.choose(failed) != failed);
+    CHECK(pool.next_after(0) == 1);
+    CHECK(pool.next_after(1) == 2);
+    CHECK(pool.next_after(2) == 0);
+    ringlb::EpochDomain epochs(1);
+    pool.publish({0, 2}, epochs);
+    CHECK(pool.next_after(2) == 0);
+    CHECK(pool.next_after(0) == 2);
+    pool.publish({1}, epochs);
+    CHECK(pool.next_after(1) == 1);  // the only live one is still better than none
+}
+
+TEST_CASE("retries do not consume round-robin picks") {
+    ringlb::BackendPool pool(make_pool(2));
+    // Backend 0 is dead: each connection that picks it retries on 1. If retries took a
+    // pick, every connection would land on 0 first.
+    int first_on_dead = 0;
+    for (int i = 0; i < 10; ++i) {
+        std::uint32_t backend = pool.choose();
+        if (backend == 0) {
+            ++first_on_dead;
+            CHECK(pool.next_after(backend) == 1);
         }
     }
+    CHECK(first_on_dead == 5);
+}
+
+TEST_CASE("a retry after a backend left the live set falls back to a fresh pick") {
+    ringlb::BackendPool pool(make_pool(3));
     ringlb::EpochDomain epochs(1);
-    pool.publish({1}, epochs);
-    CHECK(pool.choose(1) == 1);  // the only live one is still better than none
+    pool.publish({0, 1}, epochs);
+    for (int i = 0; i < 10; ++i) {
+        CHECK(pool.next_after(2) != 2);
+    }
 }
 
 TEST_CASE("a retired live set is freed only once every reader has moved on") {

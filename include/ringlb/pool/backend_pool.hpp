@@ -42,9 +42,14 @@ class BackendPool final {
         return *live_.load(std::memory_order_seq_cst);
     }
 
-    // Shard threads: the backend for a new connection, or kNone when none is live. With
-    // `avoid` set (a backend that just failed), another live backend is preferred.
-    [[nodiscard]] std::uint32_t choose(std::uint32_t avoid = kNone) noexcept;
+    // Shard threads: the backend for a new connection, chosen by the pool's algorithm, or
+    // kNone when none is live.
+    [[nodiscard]] std::uint32_t choose() noexcept;
+    // Shard threads: the backend to retry on after `failed` could not be reached — the live
+    // backend that follows it — without consuming a pick of the algorithm, so that a dead
+    // backend does not shift every later connection onto itself. Falls back to choose()
+    // when `failed` is no longer live; may return `failed` itself when it is the only one.
+    [[nodiscard]] std::uint32_t next_after(std::uint32_t failed) noexcept;
 
     // Health thread only: makes `backends` (indices, ascending) the live set and retires the
     // old one in `epochs`.

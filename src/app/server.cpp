@@ -92,9 +92,9 @@ int run_server(const config::Config& config) {
 
     log_info(
         "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={}",
+        "slots_per_worker={} pipe_size={}",
         RINGLB_VERSION, config.source, workers, config.listeners.size(), config.pools.size(),
-        fd_limit, slots);
+        fd_limit, slots, config.global.pipe_size);
     try {
         RingFeatures features = Ring::probe();
         log_info("io_uring: {}", features.describe());
@@ -138,6 +138,7 @@ int run_server(const config::Config& config) {
             options.features = features;
             options.slots = slots;
             options.shutdown_grace_ms = config.global.shutdown_grace_ms;
+            options.pipe_size = config.global.pipe_size;
             shards.push_back(std::make_unique<Shard>(options, std::move(per_shard[i]), epochs));
         }
         for (auto& shard : shards) {

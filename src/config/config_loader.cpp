@@ -46,7 +46,8 @@ namespace {
 constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
 
 constexpr std::array<std::string_view, 3> kRootKeys{"global", "listener", "pool"};
-constexpr std::array<std::string_view, 3> kGlobalKeys{"workers", "shutdown_grace_ms", "log_level"};
+constexpr std::array<std::string_view, 4> kGlobalKeys{"workers", "shutdown_grace_ms", "log_level",
+                                                      "pipe_size"};
 constexpr std::array<std::string_view, 3> kListenerKeys{"name", "bind", "pool"};
 constexpr std::array<std::string_view, 7> kPoolKeys{
     "name", "algorithm", "connect_timeout_ms", "idle_timeout_ms", "retries", "health", "backend"};
@@ -60,6 +61,7 @@ struct Range final {
 
 constexpr Range kWorkers{0, 1024};
 constexpr Range kShutdownGraceMs{0, 3600000};
+constexpr Range kPipeSize{4096, 16 * 1024 * 1024};
 constexpr Range kConnectTimeoutMs{1, 600000};
 constexpr Range kIdleTimeoutMs{0, 86400000};
 constexpr Range kRetries{0, 100};
@@ -318,6 +320,7 @@ class Loader final {
         read_unsigned(*table, "workers", kWorkers, scope, global.workers);
         read_unsigned(*table, "shutdown_grace_ms", kShutdownGraceMs, scope,
                       global.shutdown_grace_ms);
+        read_unsigned(*table, "pipe_size", kPipeSize, scope, global.pipe_size);
         if (const auto* level = string_at(*table, "log_level", scope)) {
             if (auto parsed = parse_log_level(level->get())) {
                 global.log_level = *parsed;

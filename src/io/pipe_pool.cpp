@@ -2,11 +2,14 @@
 // A per-shard free list of pipes for splice.
 #include "ringlb/io/pipe_pool.hpp"
 
+#include "ringlb/log.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 namespace ringlb {
@@ -42,7 +45,11 @@ int PipePool::create(Pipe& pipe) noexcept {
     }
     if (pipe_size_ > 0) {
         // Best effort: above pipe-max-size (or the user's pipe page quota) the default stays.
-        (void)fcntl(fds[1], F_SETPIPE_SZ, pipe_size_);
+        if (fcntl(fds[1], F_SETPIPE_SZ, pipe_size_) < 0 && !size_refused_) {
+            size_refused_ = true;
+            log_warn("pipe_size {} refused by the kernel ({}); pipes keep their default size",
+                     pipe_size_, std::strerror(errno));
+        }
     }
     if (int size = fcntl(fds[1], F_GETPIPE_SZ); size > 0) {
         capacity_ = static_cast<std::size_t>(size);

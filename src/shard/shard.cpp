@@ -37,7 +37,8 @@ Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDo
         slab_[i - 1].set_index(static_cast<std::uint32_t>(i - 1));
         free_slots_.push_back(static_cast<std::uint32_t>(i - 1));
     }
-    pipes_ = std::make_unique<PipePool>(kInitialPipes, options_.slots * 2, 0);
+    pipes_ = std::make_unique<PipePool>(kInitialPipes, options_.slots * 2,
+                                        static_cast<int>(options_.pipe_size));
     std::uint64_t shortest_idle = UINT64_MAX;
     for (const ShardListener& listener : listeners_) {
         unsigned idle = listener.pool->config().idle_timeout_ms;

@@ -90,6 +90,7 @@ TEST_CASE("a minimal file gets every documented default") {
     CHECK(config.global.workers == 0);
     CHECK(config.global.shutdown_grace_ms == 10000);
     CHECK(config.global.log_level == ringlb::LogLevel::info);
+    CHECK(config.global.pipe_size == 1048576);
 
     REQUIRE(config.listeners.size() == 1);
     const auto& listener = config.listeners[0];
@@ -216,6 +217,7 @@ TEST_CASE("the bounds of every range are accepted") {
         "[global]",
         "workers = 0",
         "shutdown_grace_ms = 0",
+        "pipe_size = 4096",
         "[[listener]]",
         "bind = \"127.0.0.1:0\"",
         "pool = \"api\"",
@@ -238,6 +240,7 @@ TEST_CASE("the bounds of every range are accepted") {
         "[global]",
         "workers = 1024",
         "shutdown_grace_ms = 3600000",
+        "pipe_size = 16777216",
         "[[listener]]",
         "bind = \"127.0.0.1:65535\"",
         "pool = \"api\"",
@@ -940,4 +943,21 @@ TEST_CASE("demo.toml describes the documented demo set-up") {
     CHECK(pool.backends[0].address_text == "127.0.0.1:9001");
     CHECK(pool.backends[1].address_text == "127.0.0.1:9002");
     CHECK(pool.backends[2].address_text == "127.0.0.1:9003");
+}
+
+TEST_CASE("pipe_size outside 4 KiB..16 MiB is rejected with its place") {
+    auto result = load(lines({
+        "[global]",          // 1
+        "pipe_size = 4095",  // 2
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:2:13: pipe_size must be between 4096 and 16777216, got 4095"});
 }

@@ -17,15 +17,16 @@ enum class Algorithm { round_robin };
 [[nodiscard]] std::string_view algorithm_name(Algorithm algorithm) noexcept;
 
 struct GlobalConfig final {
-    unsigned workers = 0;               // shard threads; 0 = one per online CPU (0..1024)
+    unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
     LogLevel log_level = LogLevel::info;
+    unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
 };
 
 struct ListenerConfig final {
-    std::string name;           // unique; defaults to the bind text
-    SocketAddress bind;         // port 0 = the kernel picks one (logged at start-up)
-    std::string pool;           // name of a [[pool]]
+    std::string name;            // unique; defaults to the bind text
+    SocketAddress bind;          // port 0 = the kernel picks one (logged at start-up)
+    std::string pool;            // name of a [[pool]]
     std::size_t pool_index = 0;  // index of that pool in Config::pools
 };
 
@@ -46,9 +47,9 @@ struct PoolConfig final {
     std::string name;  // unique
     Algorithm algorithm = Algorithm::round_robin;
     unsigned connect_timeout_ms = 1000;
-    unsigned idle_timeout_ms = 300000;  // 0 = connections never time out for idleness
-    unsigned retries = 2;               // further backends tried after a failed connect
-    std::optional<HealthConfig> health;  // absent: every backend is always live
+    unsigned idle_timeout_ms = 300000;    // 0 = connections never time out for idleness
+    unsigned retries = 2;                 // further backends tried after a failed connect
+    std::optional<HealthConfig> health;   // absent: every backend is always live
     std::vector<BackendConfig> backends;  // never empty in a valid config
 };
 
@@ -70,13 +71,14 @@ struct Diagnostic final {
 };
 
 struct LoadResult final {
-    std::optional<Config> config;       // set only when errors is empty
-    std::vector<Diagnostic> errors;     // every problem of the file, in file order
+    std::optional<Config> config;    // set only when errors is empty
+    std::vector<Diagnostic> errors;  // every problem of the file, in file order
 };
 
 // Reads and validates a config file. Never throws and never crashes, whatever the bytes.
 [[nodiscard]] LoadResult load_config_file(const std::string& path) noexcept;
 // The same for text already in memory; `source` names it in diagnostics.
-[[nodiscard]] LoadResult load_config_string(std::string_view text, std::string_view source) noexcept;
+[[nodiscard]] LoadResult load_config_string(std::string_view text,
+                                            std::string_view source) noexcept;
 
 }  // namespace ringlb::config

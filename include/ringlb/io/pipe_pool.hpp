@@ -52,6 +52,7 @@ class PipePool final {
     std::size_t limit_;
     int pipe_size_;
     std::size_t capacity_ = 65536;  // the kernel default until a pipe says otherwise
+    bool size_refused_ = false;     // F_SETPIPE_SZ failed once (logged once)
 };
 
 }  // namespace ringlb

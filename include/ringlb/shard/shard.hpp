@@ -35,6 +35,7 @@ struct ShardOptions final {
     RingFeatures features;     // flags main probed once for all shards
     std::size_t slots = 4096;  // connections this shard can hold at once
     unsigned shutdown_grace_ms = 10000;
+    unsigned pipe_size = 0;  // bytes asked of each pipe with F_SETPIPE_SZ; 0 = kernel default
 };
 
 class Shard final {

@@ -450,6 +450,22 @@ plot {plots}
     return drawn
 
 
+# Everything from this line to the end of the report is written by hand (the log of
+# data-path changes with their before/after figures) and survives regeneration.
+HISTORY_MARKER = "<!-- Hand-written below this line: kept by scripts/bench. -->"
+
+
+def kept_history(output):
+    """The hand-written tail of an existing report (from HISTORY_MARKER on), or ''."""
+    try:
+        with open(output) as existing:
+            text = existing.read()
+    except OSError:
+        return ""
+    at = text.find(HISTORY_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
@@ -460,8 +476,10 @@ def main(argv):
     table = medians(results)
     targets = evaluate_targets(table)
     charts = draw_charts(results, table, os.path.join(os.path.dirname(output) or ".", "bench"))
+    history = kept_history(output)
     with open(output, "w") as out:
         out.write(markdown(results, table, targets, charts))
+        out.write(history)
     print(f"bench: wrote {output}", file=sys.stderr)
     for target in targets:
         ratio = f"{target['ratio']:.3f}" if target["ratio"] is not None else "–"

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "ringlb/app/privileges.hpp"
 #include "ringlb/health/health_checker.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/io/socket.hpp"
@@ -128,6 +129,9 @@ int run_server(const config::Config& config) {
             log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
                      listener.pool);
         }
+
+        // Everything that needs root (binding, the fd limit) is done: give root up.
+        drop_privileges(config.global);
 
         EpochDomain epochs(workers);
         std::vector<std::unique_ptr<Shard>> shards;

@@ -3,6 +3,8 @@
 #include "ringlb/config/config.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,13 +48,38 @@ namespace {
 constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
 
 constexpr std::array<std::string_view, 3> kRootKeys{"global", "listener", "pool"};
-constexpr std::array<std::string_view, 4> kGlobalKeys{"workers", "shutdown_grace_ms", "log_level",
-                                                      "pipe_size"};
+constexpr std::array<std::string_view, 6> kGlobalKeys{
+    "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group"};
 constexpr std::array<std::string_view, 3> kListenerKeys{"name", "bind", "pool"};
 constexpr std::array<std::string_view, 7> kPoolKeys{
     "name", "algorithm", "connect_timeout_ms", "idle_timeout_ms", "retries", "health", "backend"};
 constexpr std::array<std::string_view, 4> kHealthKeys{"interval_ms", "timeout_ms", "rise", "fall"};
 constexpr std::array<std::string_view, 2> kBackendKeys{"address", "weight"};
+
+// The uid and primary gid of a user name, from the system's user database.
+std::optional<std::pair<unsigned, unsigned>> lookup_user(const std::string& name) {
+    std::array<char, 4096> buffer{};
+    passwd entry{};
+    passwd* found = nullptr;
+    if (name.empty() ||
+        getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+        return std::nullopt;
+    }
+    return std::pair<unsigned, unsigned>{found->pw_uid, found->pw_gid};
+}
+
+std::optional<unsigned> lookup_group(const std::string& name) {
+    std::array<char, 4096> buffer{};
+    group entry{};
+    group* found = nullptr;
+    if (name.empty() ||
+        getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+        return std::nullopt;
+    }
+    return found->gr_gid;
+}
 
 struct Range final {
     std::int64_t min;
@@ -321,6 +348,25 @@ class Loader final {
         read_unsigned(*table, "shutdown_grace_ms", kShutdownGraceMs, scope,
                       global.shutdown_grace_ms);
         read_unsigned(*table, "pipe_size", kPipeSize, scope, global.pipe_size);
+        if (const auto* user = string_at(*table, "user", scope)) {
+            if (auto ids = lookup_user(user->get())) {
+                global.user = user->get();
+                global.uid = ids->first;
+                global.gid = ids->second;
+            } else {
+                add_error(place_of(*user),
+                          fmt::format("user \"{}\" does not exist on this machine", user->get()));
+            }
+        }
+        if (const auto* group = string_at(*table, "group", scope)) {
+            if (auto gid = lookup_group(group->get())) {
+                global.group = group->get();
+                global.gid = *gid;
+            } else {
+                add_error(place_of(*group),
+                          fmt::format("group \"{}\" does not exist on this machine", group->get()));
+            }
+        }
         if (const auto* level = string_at(*table, "log_level", scope)) {
             if (auto parsed = parse_log_level(level->get())) {
                 global.log_level = *parsed;

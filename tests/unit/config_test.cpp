@@ -961,3 +961,38 @@ TEST_CASE("pipe_size outside 4 KiB..16 MiB is rejected with its place") {
           std::vector<std::string>{
               "test.toml:2:13: pipe_size must be between 4096 and 16777216, got 4095"});
 }
+
+TEST_CASE("global.user and global.group resolve to ids, and unknown names are errors") {
+    auto known = load(lines({
+        "[global]",
+        "user = \"nobody\"",
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    REQUIRE(errors_of(known).empty());
+    CHECK(known.config->global.user == "nobody");
+    CHECK(known.config->global.uid == 65534);
+
+    auto unknown = load(lines({
+        "[global]",                          // 1
+        "user = \"no-such-user-ringlb\"",    // 2
+        "group = \"no-such-group-ringlb\"",  // 3
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    CHECK(errors_of(unknown) ==
+          std::vector<std::string>{
+              "test.toml:2:8: user \"no-such-user-ringlb\" does not exist on this machine",
+              "test.toml:3:9: group \"no-such-group-ringlb\" does not exist on this machine",
+          });
+}

@@ -21,6 +21,10 @@ struct GlobalConfig final {
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
     LogLevel log_level = LogLevel::info;
     unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
+    std::optional<std::string> user;   // switch to this user after binding (root only)
+    std::optional<std::string> group;  // and this group; default: the user's primary group
+    unsigned uid = 0;                  // resolved from `user` when it is set
+    unsigned gid = 0;                  // resolved from `group`, else the user's group
 };
 
 struct ListenerConfig final {

@@ -26,7 +26,6 @@ namespace ringlb {
 namespace {
 constexpr int kListenBacklog = 4096;
 constexpr std::size_t kMaxSlotsPerShard = 65536;
-constexpr std::size_t kMinSlotsPerShard = 256;
 
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -59,11 +58,21 @@ rlim_t raise_fd_limit() {
     return limit.rlim_cur;
 }
 
-// Connection slots per shard: each connection needs two sockets (and up to two pipes while
-// bytes are in flight), so the fd limit divided among shards bounds what can be used.
-std::size_t slots_per_shard(rlim_t fd_limit, unsigned workers) {
-    std::size_t per_shard = static_cast<std::size_t>(fd_limit) / 2 / std::max(workers, 1u);
-    return std::clamp(per_shard, kMinSlotsPerShard, kMaxSlotsPerShard);
+// Connection slots per shard, from the fd budget: what is left of the limit after the
+// descriptors every shard holds from start-up (ring, eventfds, reserve fd, listeners and
+// its initial pipes), at two descriptors per connection (its sockets; an idle connection
+// holds no pipe). When transfers in flight take pipes from the same budget, accept fails
+// with EMFILE and the shard turns the excess away (Shard::shed_load) instead of letting it
+// wait in the listen queue.
+std::size_t slots_per_shard(rlim_t fd_limit, unsigned workers, std::size_t listeners) {
+    constexpr std::size_t kFdsPerConnection = 2;
+    constexpr std::size_t kProcessFds = 32;  // stdio, health probes, logs, slack
+    const std::size_t per_shard_fixed = 8 + listeners + 2 * kShardInitialPipes;
+    const std::size_t fixed = kProcessFds + workers * per_shard_fixed;
+    const std::size_t limit = static_cast<std::size_t>(fd_limit);
+    const std::size_t budget = limit > fixed ? limit - fixed : 0;
+    const std::size_t per_shard = budget / kFdsPerConnection / std::max(workers, 1u);
+    return std::clamp<std::size_t>(per_shard, 1, kMaxSlotsPerShard);
 }
 
 sigset_t control_signals() {
@@ -89,7 +98,7 @@ int run_server(const config::Config& config) {
         workers = static_cast<unsigned>(std::max<std::size_t>(cpus.size(), 1));
     }
     const rlim_t fd_limit = raise_fd_limit();
-    const std::size_t slots = slots_per_shard(fd_limit, workers);
+    const std::size_t slots = slots_per_shard(fd_limit, workers, config.listeners.size());
 
     log_info(
         "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "

@@ -2,9 +2,11 @@
 // The shard event loop: accept, dispatch completions to connections, timers, shutdown.
 #include "ringlb/shard/shard.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -19,16 +21,16 @@ namespace ringlb {
 namespace {
 constexpr unsigned kRingEntries = 4096;
 constexpr std::uint64_t kTickMs = 100;
-constexpr std::size_t kInitialPipes = 16;
 }  // namespace
 
 Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDomain& epochs)
     : options_(std::move(options)),
       listeners_(std::move(listeners)),
       epochs_(epochs),
-      wake_fd_(eventfd(0, EFD_CLOEXEC)) {
-    if (!wake_fd_) {
-        throw std::system_error(errno, std::generic_category(), "eventfd");
+      wake_fd_(eventfd(0, EFD_CLOEXEC)),
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+    if (!wake_fd_ || !reserve_fd_) {
+        throw std::system_error(errno, std::generic_category(), "eventfd or /dev/null");
     }
     // All per-connection memory is taken here, before the first client arrives.
     slab_.resize(options_.slots);
@@ -37,7 +39,7 @@ Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDo
         slab_[i - 1].set_index(static_cast<std::uint32_t>(i - 1));
         free_slots_.push_back(static_cast<std::uint32_t>(i - 1));
     }
-    pipes_ = std::make_unique<PipePool>(kInitialPipes, options_.slots * 2,
+    pipes_ = std::make_unique<PipePool>(kShardInitialPipes, options_.slots * 2,
                                         static_cast<int>(options_.pipe_size));
     std::uint64_t shortest_idle = UINT64_MAX;
     for (const ShardListener& listener : listeners_) {
@@ -242,6 +244,8 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
                 release(slot);
             }
         }
+    } else if (result == -EMFILE || result == -ENFILE) {
+        shed_load(listener);
     } else if (result != -ECANCELED) {
         std::uint64_t suppressed = 0;
         if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
@@ -255,13 +259,38 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
     if (stopping_) {
         listeners_[listener].fd.reset();  // no request refers to it any more
         --listeners_open_;
-    } else if (result < 0 && result != -ECANCELED) {
-        // E.g. EMFILE: retrying at once would spin; wait a little for fds to come back.
+    } else if (result < 0 && result != -ECANCELED && result != -EMFILE && result != -ENFILE) {
+        // An unexpected error: retrying at once could spin; wait a little.
         io_uring_sqe* sqe = ring_->next_sqe();
         io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_retry, listener));
     } else {
         arm_accept(listener);
+    }
+}
+
+// Out of descriptors, the clients in the listen queue would wait there until some
+// connection ends. Instead, give up the reserve descriptor for a moment and use it to
+// accept and close each queued client (as nginx and libuv do), so they fail fast.
+void Shard::shed_load(std::uint32_t listener) noexcept {
+    reserve_fd_.reset();
+    std::uint64_t turned_away = 0;
+    for (int i = 0; i < 1024; ++i) {
+        UniqueFd client(::accept4(listeners_[listener].fd.get(), nullptr, nullptr,
+                                  SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!client) {
+            break;  // EAGAIN: the queue is empty (or even one fd is not to be had)
+        }
+        ++turned_away;
+    }
+    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ShardStats::add(stats_.rejected_no_fd, turned_away);
+    std::uint64_t suppressed = 0;
+    if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+        log_warn(
+            "shard {}: out of file descriptors: closed {} new client(s) on {} "
+            "({} more reports suppressed)",
+            options_.id, turned_away, listeners_[listener].name, suppressed);
     }
 }
 

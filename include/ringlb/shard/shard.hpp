@@ -22,6 +22,9 @@
 
 namespace ringlb {
 
+// Pipes each shard creates at start-up (more on demand, trimmed back to this when idle).
+inline constexpr std::size_t kShardInitialPipes = 16;
+
 // A listening socket owned by one shard, and where its clients go.
 struct ShardListener final {
     UniqueFd fd;
@@ -66,6 +69,7 @@ class Shard final {
     void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
     void on_tick() noexcept;
     void begin_stop() noexcept;
+    void shed_load(std::uint32_t listener) noexcept;
     void release(std::uint32_t slot) noexcept;
     [[nodiscard]] RelayContext context() noexcept;
 
@@ -73,7 +77,8 @@ class Shard final {
     std::vector<ShardListener> listeners_;
     EpochDomain& epochs_;
     ShardStats stats_;
-    UniqueFd wake_fd_;  // eventfd: request_stop() writes it
+    UniqueFd wake_fd_;     // eventfd: request_stop() writes it
+    UniqueFd reserve_fd_;  // /dev/null, given up for a moment to turn clients away on EMFILE
     std::atomic<bool> stop_requested_{false};
     std::promise<void> started_;
     std::thread thread_;

@@ -11,6 +11,7 @@ namespace ringlb {
 // instruction), so that a metrics reader on another thread may sum them at any time.
 struct alignas(64) ShardStats final {
     std::atomic<std::uint64_t> accepted{0};             // client connections accepted
+    std::atomic<std::uint64_t> rejected_no_fd{0};       // closed: the process ran out of fds
     std::atomic<std::uint64_t> rejected_no_slot{0};     // closed: the shard's slab was full
     std::atomic<std::uint64_t> rejected_no_backend{0};  // closed: no live backend / retries used up
     std::atomic<std::uint64_t> connect_failures{0};     // backend connects refused or timed out

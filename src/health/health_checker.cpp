@@ -87,16 +87,18 @@ void HealthChecker::run() noexcept {
         target.probe.reset();
         const Backend& backend = target.pool->backends()[target.backend];
         switch (target.state.record(error == 0)) {
+            // Publish first, then log: once the line is out, every new connection already
+            // sees the new live set (tests and operators act on the line).
             case HealthState::Transition::went_down:
+                publish(target.pool);
                 log_warn("backend down pool={} backend={} reason=\"{}\" failures={}",
                          target.pool->name(), backend.name, std::strerror(error),
                          target.settings->fall);
-                publish(target.pool);
                 break;
             case HealthState::Transition::went_up:
+                publish(target.pool);
                 log_info("backend up pool={} backend={} successes={}", target.pool->name(),
                          backend.name, target.settings->rise);
-                publish(target.pool);
                 break;
             case HealthState::Transition::none:
                 if (error != 0) {

@@ -97,7 +97,6 @@ class Shard final {
     std::uint64_t stop_deadline_ms_ = 0;
     std::size_t listeners_open_ = 0;
     bool stopping_ = false;
-    std::uint64_t suppressed_logs_ = 0;
     RateLimiter accept_error_log_{5000};
 };
 

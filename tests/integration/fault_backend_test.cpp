@@ -25,21 +25,6 @@ namespace {
 // pair than it started with.
 constexpr std::size_t kPipeAllowance = 8;
 
-// ringlb's resident set in KiB, from /proc/PID/status.
-std::size_t vm_rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            std::istringstream fields(line.substr(6));
-            std::size_t kib = 0;
-            fields >> kib;
-            return kib;
-        }
-    }
-    throw HarnessError("no VmRSS line in /proc/" + std::to_string(pid) + "/status");
-}
-
 // A listening socket on 127.0.0.1 (port 0 = ephemeral) that the test drives by hand.
 ringlb::UniqueFd raw_listener(int backlog) {
     ringlb::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));

@@ -27,21 +27,6 @@ namespace {
 constexpr std::size_t kPipeAllowance = 8;
 constexpr int kResets = 12;
 
-// ringlb's resident set in KiB, from /proc/PID/status.
-std::size_t vm_rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            std::istringstream fields(line.substr(6));
-            std::size_t kib = 0;
-            fields >> kib;
-            return kib;
-        }
-    }
-    throw HarnessError("no VmRSS line in /proc/" + std::to_string(pid) + "/status");
-}
-
 // The line a sink backend answers with after `bytes` bytes of stream `seed`.
 std::string sink_line(std::uint64_t seed, std::uint64_t bytes) {
     char line[64];

@@ -22,7 +22,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 namespace ringlb::test {
 
@@ -825,6 +827,21 @@ std::size_t thread_count(pid_t pid) {
 
 std::size_t fd_count(pid_t pid) {
     return count_entries(fmt::format("/proc/{}/fd", pid));
+}
+
+std::size_t vm_rss_kib(pid_t pid) {
+    const std::string path = fmt::format("/proc/{}/status", pid);
+    std::ifstream status(path);
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            std::istringstream fields(line.substr(6));
+            std::size_t kib = 0;
+            fields >> kib;
+            return kib;
+        }
+    }
+    throw HarnessError("no VmRSS line in " + path);
 }
 
 FdTable fd_table(pid_t pid) {

@@ -26,17 +26,6 @@ constexpr int kFdLimit = 256;
 constexpr auto kVerdictWithin = 5s;
 constexpr std::size_t kMaxWarnings = 5;
 
-// The first executable named `name` in the usual system directories, or "".
-std::string find_program(const std::string& name) {
-    for (const char* dir : {"/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"}) {
-        const std::string path = std::string(dir) + "/" + name;
-        if (::access(path.c_str(), X_OK) == 0) {
-            return path;
-        }
-    }
-    return {};
-}
-
 // ringlb started under `prlimit --nofile=LIMIT:LIMIT`; prlimit execs ringlb, so the pid is
 // ringlb's own.
 struct LimitedRinglb final {
@@ -134,7 +123,7 @@ void step(Client& client, short revents) {
 TEST_CASE(
     "under a 256-fd limit, 1,000 clients at once are each served or turned away within "
     "5 s, the warning is rate-limited, and ringlb serves normally afterwards") {
-    const std::string prlimit = find_program("prlimit");
+    const std::string prlimit = find_on_path("prlimit");
     if (prlimit.empty()) {
         WARN("prlimit (util-linux) is not installed: the fd limit cannot be set");
         std::exit(77);  // meson: skipped

@@ -26,19 +26,6 @@ constexpr std::uint16_t kListenerPort = 9000;
 constexpr std::uint16_t kDroppedPort = 9001;
 constexpr std::uint16_t kLivePort = 9002;
 
-// The full path of `command` on $PATH, or "" (the harness's Process uses execv, not execvp).
-std::string find_on_path(const std::string& command) {
-    const char* path = std::getenv("PATH");
-    std::stringstream dirs(path != nullptr ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-    std::string dir;
-    while (std::getline(dirs, dir, ':')) {
-        if (!dir.empty() && ::access((dir + "/" + command).c_str(), X_OK) == 0) {
-            return dir + "/" + command;
-        }
-    }
-    return "";
-}
-
 std::string ip_binary;  // set by require_prerequisites
 
 [[noreturn]] void skip(const std::string& reason) {

@@ -829,6 +829,18 @@ std::size_t fd_count(pid_t pid) {
     return count_entries(fmt::format("/proc/{}/fd", pid));
 }
 
+std::string find_on_path(const std::string& command) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs(path != nullptr ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        if (!dir.empty() && ::access((dir + "/" + command).c_str(), X_OK) == 0) {
+            return dir + "/" + command;
+        }
+    }
+    return "";
+}
+
 std::size_t vm_rss_kib(pid_t pid) {
     const std::string path = fmt::format("/proc/{}/status", pid);
     std::ifstream status(path);

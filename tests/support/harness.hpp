@@ -292,6 +292,8 @@ struct DuplexResult final {
 
 [[nodiscard]] std::size_t thread_count(pid_t pid);
 [[nodiscard]] std::size_t fd_count(pid_t pid);
+// The full path of an executable found on $PATH (Process uses execv, not execvp), or "".
+[[nodiscard]] std::string find_on_path(const std::string& command);
 // The process's resident set in KiB (VmRSS of /proc/PID/status); throws if absent.
 [[nodiscard]] std::size_t vm_rss_kib(pid_t pid);
 // fd number -> what it refers to ("socket:[123]", "pipe:[45]", "anon_inode:[io_uring]"...).

@@ -286,7 +286,6 @@ Step parse_ipv6(LineCursor& cursor, char terminator, std::uint8_t* out) noexcept
             const std::size_t group_start = cursor.position;
             unsigned value = 0;
             int digits = 0;
-            bool decimal_only = true;
             for (;;) {
                 if (Step step = cursor.peek(c); step != Step::ok) {
                     return step;
@@ -298,7 +297,6 @@ Step parse_ipv6(LineCursor& cursor, char terminator, std::uint8_t* out) noexcept
                 if (digits == 4) {
                     return Step::bad;
                 }
-                decimal_only = decimal_only && is_decimal(c);
                 value = value * 16 + static_cast<unsigned>(digit);
                 ++digits;
                 ++cursor.position;
@@ -307,8 +305,9 @@ Step parse_ipv6(LineCursor& cursor, char terminator, std::uint8_t* out) noexcept
                 return Step::bad;
             }
             if (c == '.') {
-                // The dotted tail fills the last two groups exactly.
-                if (!decimal_only || (gap_at < 0 ? count != 6 : count > 5)) {
+                // The dotted tail fills the last two groups exactly; parse_ipv4 refuses a group
+                // that was not decimal.
+                if (gap_at < 0 ? count != 6 : count > 5) {
                     return Step::bad;
                 }
                 cursor.position = group_start;

@@ -387,6 +387,13 @@ TEST_CASE("v1 lines are refused at the first byte that cannot belong to a header
     CHECK(parse("PROXY TCP4 1.2.3.4 5.6.7.8 01") == ProxyParse::invalid);
     CHECK(parse("PROXY TCP6 1:2:3:4:5:6:7:8:") == ProxyParse::invalid);
     CHECK(parse("PROXY TCP6 1:2:3:4:5:6:7:8") == ProxyParse::incomplete);
+    CHECK(parse("PROXY TCP6 1::2:3:4:5:6:7") == ProxyParse::incomplete);
+    CHECK(parse("PROXY TCP6 1::2:3:4:5:6:7:") == ProxyParse::invalid);
+    CHECK(parse("PROXY TCP6 1:2:3:4:5:6:7::") == ProxyParse::incomplete);
+    CHECK(parse("PROXY TCP6 ::ffff:1.2") == ProxyParse::incomplete);
+    CHECK(parse("PROXY TCP6 ::ffff:1.2.3.4.") == ProxyParse::invalid);
+    CHECK(parse("PROXY TCP6 1:2:3:4:5:1.") == ProxyParse::invalid);
+    CHECK(parse("PROXY UNKNOWN \n") == ProxyParse::invalid);
 }
 
 TEST_CASE("v1 lines fit in 107 bytes, CRLF included") {

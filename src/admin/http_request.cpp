@@ -128,8 +128,8 @@ class LineReader final {
 // instead of holding a slot until the timeout.
 bool method_prefix_plausible(std::string_view partial_line) noexcept {
     for (char c : partial_line) {
-        if (c == ' ') {
-            return true;
+        if (c == ' ' || c == '\r') {
+            return true;  // the method ended, or an empty line's CR waits for its LF
         }
         if (!is_token_char(static_cast<unsigned char>(c))) {
             return false;

@@ -308,6 +308,8 @@ TEST_CASE("a binary or garbage first line is refused at its first bytes") {
     CHECK(parse(std::string("\x16\x03\x01\x02\x00", 5)) == HttpParse::bad_request);
     CHECK(parse("GE(") == HttpParse::bad_request);
     CHECK(parse("GE") == HttpParse::incomplete);
+    CHECK(parse("\r") == HttpParse::incomplete);  // maybe an empty line before the request
+    CHECK(parse("\r\nGE") == HttpParse::incomplete);
     CHECK(parse("GET /\x01") == HttpParse::incomplete);  // judged when the line is complete
 }
 

@@ -63,5 +63,5 @@ int main(int argc, char** argv) {
         return 0;
     }
     ringlb::set_log_level(config.global.log_level);
-    return ringlb::run_server(config);
+    return ringlb::run_server(config, options);
 }

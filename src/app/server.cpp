@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Process orchestration: resources, listeners, shard and health threads, signals, stop.
+// Process orchestration: resources, listeners, threads, signals, reload and stop.
 #include "ringlb/app/server.hpp"
 
 #include <sched.h>
@@ -8,17 +8,22 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "ringlb/admin/admin_api.hpp"
+#include "ringlb/admin/http_server.hpp"
+#include "ringlb/app/control.hpp"
 #include "ringlb/app/privileges.hpp"
+#include "ringlb/clock.hpp"
 #include "ringlb/health/health_checker.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/io/socket.hpp"
 #include "ringlb/log.hpp"
-#include "ringlb/pool/backend_pool.hpp"
-#include "ringlb/pool/epoch.hpp"
 #include "ringlb/shard/shard.hpp"
 
 namespace ringlb {
@@ -26,6 +31,9 @@ namespace ringlb {
 namespace {
 constexpr int kListenBacklog = 4096;
 constexpr std::size_t kMaxSlotsPerShard = 65536;
+constexpr std::size_t kClientTableSize = 65536;
+// How often the main thread looks for retired generations to free.
+constexpr long kHousekeepingNs = 200 * 1000000L;
 
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -58,6 +66,14 @@ rlim_t raise_fd_limit() {
     return limit.rlim_cur;
 }
 
+constexpr std::size_t kFdsPerConnection = 2;
+constexpr std::size_t kProcessFds = 64;  // stdio, health probes, admin, logs, slack
+
+std::size_t fixed_fds(unsigned workers, std::size_t listeners) {
+    const std::size_t per_shard_fixed = 8 + listeners + 2 * kShardInitialPipes;
+    return kProcessFds + workers * per_shard_fixed;
+}
+
 // Connection slots per shard, from the fd budget: what is left of the limit after the
 // descriptors every shard holds from start-up (ring, eventfds, reserve fd, listeners and
 // its initial pipes), at two descriptors per connection (its sockets; an idle connection
@@ -65,10 +81,7 @@ rlim_t raise_fd_limit() {
 // with EMFILE and the shard turns the excess away (Shard::shed_load) instead of letting it
 // wait in the listen queue.
 std::size_t slots_per_shard(rlim_t fd_limit, unsigned workers, std::size_t listeners) {
-    constexpr std::size_t kFdsPerConnection = 2;
-    constexpr std::size_t kProcessFds = 32;  // stdio, health probes, logs, slack
-    const std::size_t per_shard_fixed = 8 + listeners + 2 * kShardInitialPipes;
-    const std::size_t fixed = kProcessFds + workers * per_shard_fixed;
+    const std::size_t fixed = fixed_fds(workers, listeners);
     const std::size_t limit = static_cast<std::size_t>(fd_limit);
     const std::size_t budget = limit > fixed ? limit - fixed : 0;
     const std::size_t per_shard = budget / kFdsPerConnection / std::max(workers, 1u);
@@ -81,11 +94,106 @@ sigset_t control_signals() {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     return set;
 }
-}  // namespace
 
-int run_server(const config::Config& config) {
+std::string listener_key(const config::ListenerConfig& listener) {
+    return listener.bind.to_string();
+}
+
+// Everything run_server starts, and the reload that swaps generations under it.
+class Server final {
+  public:
+    Server(const config::Config& config, CliOptions options)
+        : options_(std::move(options)), epochs_(workers_of(config)), control_(epochs_) {}
+
+    int run(const config::Config& config);
+
+  private:
+    static unsigned workers_of(const config::Config& config) {
+        if (config.global.workers != 0) {
+            return config.global.workers;
+        }
+        return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
+    }
+    // Binds one socket per shard for every listener whose key is not open yet. Returns them
+    // by key; throws (closing what it opened) if one cannot be bound.
+    struct Bound {
+        SocketAddress address;
+        std::vector<UniqueFd> fds;  // one per shard
+    };
+    std::map<std::string, Bound> bind_new(const config::Config& config);
+    std::vector<std::unique_ptr<ShardUpdate>> updates_for(Generation& generation,
+                                                          std::map<std::string, Bound>& sockets);
+    void reload();
+    void housekeeping() noexcept;
+
+    CliOptions options_;
+    unsigned workers_ = 0;
+    EpochDomain epochs_;
+    Control control_;
+    std::map<std::string, SocketAddress> bound_;  // listener key -> address bound
+    std::vector<std::string> access_logs_;        // the writer's destinations
+    std::unique_ptr<AccessLogWriter> access_log_;
+    std::unique_ptr<ClientTable> clients_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::unique_ptr<HealthChecker> health_;
+    std::vector<std::shared_ptr<Generation>> retired_;
+    std::uint64_t next_generation_ = 1;
+};
+
+std::map<std::string, Server::Bound> Server::bind_new(const config::Config& config) {
+    std::map<std::string, Bound> sockets;
+    for (const config::ListenerConfig& listener : config.listeners) {
+        const std::string key = listener_key(listener);
+        if (bound_.contains(key) || sockets.contains(key)) {
+            continue;
+        }
+        // Port 0: the first bind picks the port, the other shards join it.
+        SocketAddress address = listener.bind;
+        Bound& bound = sockets[key];
+        for (unsigned shard = 0; shard < workers_; ++shard) {
+            bound.fds.push_back(make_listener(address, kListenBacklog));
+            if (shard == 0) {
+                address = local_address(bound.fds.back().get());
+            }
+        }
+        bound.address = address;
+        log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
+                 listener.pool);
+    }
+    return sockets;
+}
+
+std::vector<std::unique_ptr<ShardUpdate>> Server::updates_for(
+    Generation& generation, std::map<std::string, Bound>& sockets) {
+    std::vector<std::unique_ptr<ShardUpdate>> updates;
+    for (unsigned shard = 0; shard < workers_; ++shard) {
+        auto update = std::make_unique<ShardUpdate>();
+        update->generation = &generation;
+        for (std::uint32_t i = 0; i < generation.listeners.size(); ++i) {
+            const std::string key = listener_key(generation.listeners[i].config);
+            if (std::any_of(update->listeners.begin(), update->listeners.end(),
+                            [&](const auto& listener) { return listener.key == key; })) {
+                log_warn("listener {}: {} is already bound by another listener; ignored",
+                         generation.listeners[i].config.name, key);
+                continue;
+            }
+            ShardUpdate::Listener listener;
+            listener.key = key;
+            listener.runtime = i;
+            if (auto found = sockets.find(key); found != sockets.end()) {
+                listener.fd = std::move(found->second.fds[shard]);
+            }
+            update->listeners.push_back(std::move(listener));
+        }
+        updates.push_back(std::move(update));
+    }
+    return updates;
+}
+
+int Server::run(const config::Config& config) {
     // Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
     // A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
     signal(SIGPIPE, SIG_IGN);
@@ -93,18 +201,24 @@ int run_server(const config::Config& config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::vector<int> cpus = allowed_cpus();
-    unsigned workers = config.global.workers;
-    if (workers == 0) {
-        workers = static_cast<unsigned>(std::max<std::size_t>(cpus.size(), 1));
-    }
+    workers_ = workers_of(config);
     const rlim_t fd_limit = raise_fd_limit();
-    const std::size_t slots = slots_per_shard(fd_limit, workers, config.listeners.size());
+    const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
+    const std::uint64_t max_connections = config.global.max_connections;
 
     log_info(
         "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={} pipe_size={}",
-        RINGLB_VERSION, config.source, workers, config.listeners.size(), config.pools.size(),
-        fd_limit, slots, config.global.pipe_size);
+        "slots_per_worker={} pipe_size={} max_connections={}",
+        RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
+        fd_limit, slots, config.global.pipe_size, max_connections);
+    const std::size_t needed = fixed_fds(workers_, config.listeners.size()) +
+                               kFdsPerConnection * static_cast<std::size_t>(max_connections);
+    if (max_connections > 0 && (needed > fd_limit || max_connections > slots * workers_)) {
+        log_warn(
+            "global.max_connections={} needs about {} file descriptors but the limit is {}: "
+            "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+            max_connections, needed, fd_limit);
+    }
     try {
         RingFeatures features = Ring::probe();
         log_info("io_uring: {}", features.describe());
@@ -112,91 +226,219 @@ int run_server(const config::Config& config) {
             log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
         }
 
-        std::vector<std::unique_ptr<BackendPool>> pools;
-        std::vector<BackendPool*> pool_pointers;
-        for (const config::PoolConfig& pool : config.pools) {
-            pools.push_back(std::make_unique<BackendPool>(pool));
-            pool_pointers.push_back(pools.back().get());
-            log_info("pool {} algorithm={} backends={} health={}", pool.name,
-                     config::algorithm_name(pool.algorithm), pool.backends.size(),
-                     pool.health ? "on" : "off");
+        access_logs_ = access_log_destinations(config);
+        if (!access_logs_.empty()) {
+            access_log_ = std::make_unique<AccessLogWriter>(access_logs_);
+            control_.access_log = access_log_.get();
         }
+        clients_ = std::make_unique<ClientTable>(kClientTableSize);
+        control_.clients = clients_.get();
+        control_.max_connections.store(max_connections);
 
-        // One SO_REUSEPORT socket per listener per shard. Port 0: the first bind picks the
-        // port, the other shards join it.
-        std::vector<std::vector<ShardListener>> per_shard(workers);
-        for (const config::ListenerConfig& listener : config.listeners) {
-            SocketAddress address = listener.bind;
-            for (unsigned shard = 0; shard < workers; ++shard) {
-                UniqueFd fd = make_listener(address, kListenBacklog);
-                if (shard == 0) {
-                    address = local_address(fd.get());
-                }
-                per_shard[shard].push_back(
-                    ShardListener{std::move(fd), pools[listener.pool_index].get(), listener.name});
+        auto generation = std::make_shared<Generation>(config, nullptr, access_logs_,
+                                                       next_generation_++, monotonic_ms());
+        for (const auto& pool : generation->pools) {
+            log_info("pool {} algorithm={} backends={} health={}", pool->name(),
+                     config::algorithm_name(pool->config().algorithm), pool->size(),
+                     pool->config().health ? "on" : "off");
+        }
+        auto sockets = bind_new(config);
+        std::unique_ptr<HttpServer> admin;
+        if (config.admin) {
+            UniqueFd fd = make_listener(config.admin->bind, 64);
+            log_info("admin listening address={}", local_address(fd.get()).to_string());
+            std::optional<std::string> token;
+            if (config.admin->token_file) {
+                token = config.admin->token;
             }
-            log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
-                     listener.pool);
+            admin =
+                std::make_unique<HttpServer>(std::move(fd), token, make_admin_handler(control_));
         }
 
         // Everything that needs root (binding, the fd limit) is done: give root up.
         drop_privileges(config.global);
 
-        EpochDomain epochs(workers);
-        std::vector<std::unique_ptr<Shard>> shards;
-        for (unsigned i = 0; i < workers; ++i) {
-            ShardOptions options;
-            options.id = i;
-            options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
-            options.features = features;
-            options.slots = slots;
-            options.shutdown_grace_ms = config.global.shutdown_grace_ms;
-            options.pipe_size = config.global.pipe_size;
-            shards.push_back(std::make_unique<Shard>(options, std::move(per_shard[i]), epochs));
+        for (const auto& [key, bound] : sockets) {
+            bound_[key] = bound.address;
         }
-        for (auto& shard : shards) {
+        auto updates = updates_for(*generation, sockets);
+        for (unsigned i = 0; i < workers_; ++i) {
+            ShardOptions shard_options;
+            shard_options.id = i;
+            shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
+            shard_options.features = features;
+            shard_options.slots = slots;
+            shard_options.shutdown_grace_ms = config.global.shutdown_grace_ms;
+            shard_options.pipe_size = config.global.pipe_size;
+            ShardServices services;
+            services.clients = clients_.get();
+            services.access_log = access_log_ ? &access_log_->add_buffer() : nullptr;
+            services.open_connections = &control_.open_connections;
+            services.max_connections = &control_.max_connections;
+            shards_.push_back(
+                std::make_unique<Shard>(shard_options, std::move(updates[i]), epochs_, services));
+            control_.shard_stats.push_back(&shards_.back()->stats());
+        }
+        if (access_log_) {
+            access_log_->start();
+        }
+        for (auto& shard : shards_) {
             shard->start();
         }
-        HealthChecker health(pool_pointers, epochs);
-        const bool any_health = std::any_of(config.pools.begin(), config.pools.end(),
-                                            [](const auto& pool) { return pool.health; });
-        if (any_health) {
-            health.start();
+        control_.set_generation(generation);
+        health_ = std::make_unique<HealthChecker>(epochs_);
+        health_->watch(generation);
+        health_->start();
+        if (admin) {
+            admin->start();
         }
-        log_info("ready workers={}", workers);
+        log_info("ready workers={}", workers_);
 
         for (;;) {
-            int signal_number = 0;
-            if (sigwait(&signals, &signal_number) != 0) {
+            timespec wait{0, kHousekeepingNs};
+            const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+            if (signal_number < 0) {
+                housekeeping();
                 continue;
             }
             if (signal_number == SIGHUP) {
-                log_warn(
-                    "SIGHUP received: configuration reload is not available in this "
-                    "version; still running the loaded configuration");
+                reload();
                 continue;
             }
-            std::uint64_t open = 0;
-            for (const auto& shard : shards) {
-                open += shard->stats().active.load(std::memory_order_relaxed);
+            if (signal_number == SIGUSR1) {
+                if (access_log_) {
+                    access_log_->request_reopen();
+                }
+                log_info("SIGUSR1: reopening access log files");
+                continue;
             }
             log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
-                     strsignal(signal_number), open, config.global.shutdown_grace_ms);
+                     strsignal(signal_number), control_.open_connections.load(),
+                     control_.generation()->config.global.shutdown_grace_ms);
             break;
         }
-        for (auto& shard : shards) {
+        control_.shutting_down.store(true);
+        for (auto& shard : shards_) {
             shard->request_stop();
         }
-        for (auto& shard : shards) {
+        for (auto& shard : shards_) {
             shard->join();
         }
-        health.stop();
+        health_->stop();
+        if (admin) {
+            admin->stop();
+        }
+        if (access_log_) {
+            access_log_->stop();
+        }
         log_info("stopped");
         return 0;
     } catch (const std::exception& error) {
         log_error("start-up failed: {}", error.what());
         return 1;
     }
+}
+
+// SIGHUP: a new generation from the file, or the old one kept with every error logged.
+void Server::reload() {
+    const std::string& path = options_.config_path;
+    config::LoadResult loaded = config::load_config_file(path);
+    if (!loaded.config) {
+        for (const config::Diagnostic& error : loaded.errors) {
+            log_error("reload: {}", error.to_string());
+        }
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {} error(s) in {}; still running the previous configuration",
+                  loaded.errors.size(), path);
+        return;
+    }
+    config::Config& config = *loaded.config;
+    if (options_.workers) {
+        config.global.workers = *options_.workers;
+    }
+    if (options_.log_level) {
+        config.global.log_level = *options_.log_level;
+    }
+    std::shared_ptr<Generation> previous = control_.generation();
+    const config::Config& old = previous->config;
+    if (workers_of(config) != workers_ || config.global.pipe_size != old.global.pipe_size ||
+        config.global.user != old.global.user || config.global.group != old.global.group) {
+        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
+    }
+    if (config.admin.has_value() != old.admin.has_value() ||
+        (config.admin &&
+         (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token))) {
+        log_warn("reload: [admin] changes take effect only at a restart");
+    }
+    if (access_log_destinations(config) != access_logs_) {
+        log_warn("reload: new access_log destinations take effect only at a restart");
+    }
+    try {
+        auto generation = std::make_shared<Generation>(config, previous.get(), access_logs_,
+                                                       next_generation_, monotonic_ms());
+        auto sockets = bind_new(config);  // throws before anything changed
+        auto updates = updates_for(*generation, sockets);
+        ++next_generation_;
+        for (const auto& [key, bound] : sockets) {
+            bound_[key] = bound.address;
+        }
+        std::erase_if(bound_, [&](const auto& entry) {
+            const bool kept = std::any_of(
+                config.listeners.begin(), config.listeners.end(),
+                [&](const auto& listener) { return listener_key(listener) == entry.first; });
+            if (!kept) {
+                log_info("closing listener address={}", entry.second.to_string());
+            }
+            return !kept;
+        });
+        set_log_level(config.global.log_level);
+        control_.max_connections.store(config.global.max_connections);
+        for (unsigned i = 0; i < workers_; ++i) {
+            // A shard takes one update at a time; the previous one is adopted within a loop
+            // pass, so this waits at most a moment.
+            while (!shards_[i]->post_update(updates[i])) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
+        for (const auto& shard : shards_) {
+            while (shard->adopted() < generation->id) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
+        control_.set_generation(generation);
+        health_->watch(generation);
+        retired_.push_back(std::move(previous));
+        control_.reloads_succeeded.fetch_add(1);
+        std::size_t backends = 0;
+        for (const auto& pool : generation->pools) {
+            backends += pool->size();
+        }
+        log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
+                 generation->id, generation->listeners.size(), generation->pools.size(), backends);
+    } catch (const std::exception& error) {
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {}; still running the previous configuration", error.what());
+    }
+}
+
+// Frees generations that no shard uses for new connections and no connection holds.
+void Server::housekeeping() noexcept {
+    std::erase_if(retired_, [&](const std::shared_ptr<Generation>& generation) {
+        for (const auto& shard : shards_) {
+            if (shard->adopted() <= generation->id) {
+                return false;
+            }
+        }
+        return generation->connections.load(std::memory_order_acquire) == 0;
+    });
+    epochs_.reclaim();
+}
+
+}  // namespace
+
+int run_server(const config::Config& config, const CliOptions& options) {
+    Server server(config, options);
+    return server.run(config);
 }
 
 }  // namespace ringlb

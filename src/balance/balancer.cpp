@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: MIT
-// The factory that maps a pool's configured algorithm to its implementation.
+// The factory that maps a pool's configured algorithm to its implementation, and the
+// client-address hash that hashing algorithms key on.
 #include "ringlb/balance/balancer.hpp"
 
-#include <stdexcept>
+#include <netinet/in.h>
 
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "ringlb/balance/least_connections.hpp"
+#include "ringlb/balance/maglev.hpp"
+#include "ringlb/balance/random_two.hpp"
 #include "ringlb/balance/round_robin.hpp"
+#include "ringlb/balance/weighted_round_robin.hpp"
 
 namespace ringlb {
 
@@ -12,8 +21,49 @@ std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool) {
     switch (pool.algorithm) {
         case config::Algorithm::round_robin:
             return std::make_unique<RoundRobin>();
+        case config::Algorithm::weighted_round_robin:
+            return std::make_unique<WeightedRoundRobin>();
+        case config::Algorithm::least_connections:
+            return std::make_unique<LeastConnections>();
+        case config::Algorithm::random_two:
+            return std::make_unique<RandomTwo>();
+        case config::Algorithm::maglev:
+            return std::make_unique<Maglev>(pool);
     }
-    throw std::invalid_argument("unknown balancing algorithm for pool " + pool.name);
+    throw std::invalid_argument("pool " + pool.name + ": unknown balancing algorithm " +
+                                std::to_string(static_cast<int>(pool.algorithm)));
+}
+
+std::uint64_t hash_client(const SocketAddress& client) noexcept {
+    const std::uint8_t* bytes = nullptr;
+    std::size_t length = 0;
+    if (client.family() == AF_INET) {
+        bytes = reinterpret_cast<const std::uint8_t*>(
+            &reinterpret_cast<const sockaddr_in*>(client.data())->sin_addr);
+        length = 4;
+    } else if (client.family() == AF_INET6) {
+        bytes = reinterpret_cast<const std::uint8_t*>(
+            &reinterpret_cast<const sockaddr_in6*>(client.data())->sin6_addr);
+        length = 16;
+        // An IPv4 client seen through a dual-stack socket (::ffff:a.b.c.d) is the same client
+        // as on an IPv4 socket: hash its four IPv4 bytes only.
+        static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0,    0,
+                                                           0, 0, 0, 0, 0xff, 0xff};
+        if (std::equal(bytes, bytes + 12, kMappedPrefix)) {
+            bytes += 12;
+            length = 4;
+        }
+    }
+    // FNV-1a over the address bytes, then the splitmix64 finaliser so that nearby addresses
+    // (10.0.0.1, 10.0.0.2) differ in every bit, including the low ones a modulo keeps. Fixed
+    // constants: every process and every run agrees.
+    std::uint64_t hash = 14695981039346656037ull;
+    for (std::size_t i = 0; i < length; ++i) {
+        hash = (hash ^ bytes[i]) * 1099511628211ull;
+    }
+    hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ull;
+    hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebull;
+    return hash ^ (hash >> 31);
 }
 
 }  // namespace ringlb

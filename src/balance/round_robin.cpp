@@ -4,11 +4,21 @@
 
 namespace ringlb {
 
-std::size_t RoundRobin::pick(const LiveSet& live) noexcept {
+std::uint32_t RoundRobin::pick(const LiveSet& set, const PickContext& /*context*/) noexcept {
+    const std::size_t count = set.entries.size();
+    if (count == 0) {
+        return kNoPick;
+    }
     // Relaxed is enough: the counter orders nothing else, it only has to hand out each value
     // once. When the live set changes size the sequence shifts, which is fine.
-    std::uint64_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
-    return static_cast<std::size_t>(ticket % live.backends.size());
+    const std::uint64_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t step = 0; step < count; ++step) {
+        const std::size_t position = (ticket + step) % count;
+        if (set.entries[position].state->has_room()) {
+            return static_cast<std::uint32_t>(position);
+        }
+    }
+    return kNoPick;
 }
 
 }  // namespace ringlb

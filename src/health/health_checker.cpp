@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The health-probe thread: TCP connect probes on a poll(2) loop, rise/fall, publication.
+// The control thread: TCP connect probes on a poll(2) loop, rise/fall, slow-start ramps,
+// host-name re-resolution, live-set publication.
 #include "ringlb/health/health_checker.hpp"
 
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -19,36 +21,55 @@
 
 namespace ringlb {
 
-// One backend under watch.
+namespace {
+constexpr std::uint64_t kRampStepMs = 100;
+
+// The first TCP address `host` resolves to, with `port`; nullopt when it does not resolve.
+std::optional<SocketAddress> resolve(const std::string& host, unsigned port) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 ||
+        found == nullptr) {
+        return std::nullopt;
+    }
+    SocketAddress address = SocketAddress::from_sockaddr(found->ai_addr, found->ai_addrlen);
+    freeaddrinfo(found);
+    return address;
+}
+}  // namespace
+
+// One backend of one pool under watch: probes when the pool has health checks, and/or
+// re-resolution when its address is a host name.
 struct HealthChecker::Target {
     BackendPool* pool;
-    std::uint32_t backend;  // index in pool->backends()
-    const config::HealthConfig* settings;
+    std::shared_ptr<Backend> backend;
+    std::optional<config::HealthConfig> settings;  // absent: no probes
     HealthState state;
-    std::uint64_t next_due_ms = 0;  // when the next probe starts
-    std::uint64_t deadline_ms = 0;  // when the probe in flight times out
-    UniqueFd probe;                 // the probe's socket while one is in flight
+    std::uint64_t next_due_ms = 0;      // when the next probe starts
+    std::uint64_t deadline_ms = 0;      // when the probe in flight times out
+    std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
+    UniqueFd probe;                     // the probe's socket while one is in flight
 };
 
-HealthChecker::HealthChecker(std::vector<BackendPool*> pools, EpochDomain& epochs)
-    : pools_(std::move(pools)), epochs_(epochs), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+HealthChecker::HealthChecker(EpochDomain& epochs)
+    : epochs_(epochs), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!wake_) {
         throw std::system_error(errno, std::generic_category(), "eventfd");
-    }
-    for (BackendPool* pool : pools_) {
-        const auto& health = pool->config().health;
-        if (!health) {
-            continue;
-        }
-        for (std::uint32_t i = 0; i < pool->backends().size(); ++i) {
-            targets_.push_back(std::make_unique<Target>(Target{
-                pool, i, &*health, HealthState(health->rise, health->fall), 0, 0, UniqueFd{}}));
-        }
     }
 }
 
 HealthChecker::~HealthChecker() {
     stop();
+}
+
+void HealthChecker::watch(std::shared_ptr<Generation> generation) {
+    {
+        std::lock_guard lock(mailbox_lock_);
+        mailbox_ = std::move(generation);
+    }
+    std::uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
 }
 
 void HealthChecker::start() {
@@ -64,79 +85,171 @@ void HealthChecker::stop() noexcept {
     }
 }
 
+void HealthChecker::adopt(std::shared_ptr<Generation> generation, std::uint64_t now) {
+    std::vector<std::unique_ptr<Target>> targets;
+    for (const auto& pool : generation->pools) {
+        const auto& health = pool->config().health;
+        for (const auto& backend : pool->backends()) {
+            if (!health && backend->host.empty()) {
+                continue;
+            }
+            auto old = std::find_if(targets_.begin(), targets_.end(), [&](const auto& target) {
+                return target && target->backend == backend;
+            });
+            if (old != targets_.end() && (*old)->settings.has_value() == health.has_value()) {
+                (*old)->pool = pool.get();
+                (*old)->settings = health;
+                targets.push_back(std::move(*old));
+                continue;
+            }
+            const unsigned rise = health ? health->rise : 1;
+            const unsigned fall = health ? health->fall : 1;
+            auto target = std::make_unique<Target>(
+                Target{pool.get(), backend, health, HealthState(rise, fall), now, 0,
+                       now + pool->config().resolve_interval_ms, UniqueFd{}});
+            targets.push_back(std::move(target));
+        }
+    }
+    targets_ = std::move(targets);  // probes of dropped targets close with them
+    ramping_.clear();
+    generation_ = std::move(generation);
+    for (const auto& pool : generation_->pools) {
+        if (pool->refresh(now, epochs_)) {
+            ramping_.push_back(pool.get());
+        }
+    }
+}
+
+void HealthChecker::start_probe(Target& target, std::uint64_t now) {
+    target.next_due_ms = now + target.settings->interval_ms;
+    if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
+        return;  // an operator took it out: no probes until it is enabled again
+    }
+    const SocketAddress& address = target.backend->address();
+    int fd = make_stream_socket(address.family());
+    if (fd < 0) {
+        finish_probe(target, -fd, now);
+        return;
+    }
+    target.probe.reset(fd);
+    if (::connect(fd, address.data(), address.length()) == 0) {
+        finish_probe(target, 0, now);
+    } else if (errno == EINPROGRESS) {
+        target.deadline_ms = now + target.settings->timeout_ms;
+    } else {
+        finish_probe(target, errno, now);
+    }
+}
+
+void HealthChecker::finish_probe(Target& target, int error, std::uint64_t now) {
+    target.probe.reset();
+    Backend& backend = *target.backend;
+    BackendPool& pool = *target.pool;
+    auto publish = [&] {
+        try {
+            if (pool.refresh(now, epochs_) &&
+                std::find(ramping_.begin(), ramping_.end(), &pool) == ramping_.end()) {
+                ramping_.push_back(&pool);
+            }
+        } catch (const std::exception& failure) {
+            log_error("pool {}: cannot publish live set: {}", pool.name(), failure.what());
+        }
+    };
+    switch (target.state.record(error == 0)) {
+        // Publish first, then log: once the line is out, every new connection already sees
+        // the new live set (tests and operators act on the line).
+        case HealthState::Transition::went_down:
+            backend.healthy.store(false, std::memory_order_relaxed);
+            publish();
+            log_warn("backend down pool={} backend={} reason=\"{}\" failures={}", pool.name(),
+                     backend.name, std::strerror(error), target.settings->fall);
+            if (pool.live_count() == 0) {
+                log_error("pool {} has no live backend: new clients are closed until one is up",
+                          pool.name());
+            }
+            break;
+        case HealthState::Transition::went_up:
+            backend.healthy.store(true, std::memory_order_relaxed);
+            backend.up_since_ms.store(now, std::memory_order_relaxed);
+            publish();
+            log_info("backend up pool={} backend={} successes={}", pool.name(), backend.name,
+                     target.settings->rise);
+            break;
+        case HealthState::Transition::none:
+            if (error != 0) {
+                log_debug("probe failed pool={} backend={} reason=\"{}\"", pool.name(),
+                          backend.name, std::strerror(error));
+            }
+            break;
+    }
+}
+
+// Host names are looked up here, never on a shard; getaddrinfo may block this thread for a
+// while, which only delays probes.
+void HealthChecker::resolve_due(std::uint64_t now) {
+    for (const auto& target : targets_) {
+        Backend& backend = *target->backend;
+        if (backend.host.empty() || now < target->next_resolve_ms) {
+            continue;
+        }
+        target->next_resolve_ms = now + target->pool->config().resolve_interval_ms;
+        std::optional<SocketAddress> address = resolve(backend.host, backend.port);
+        if (!address) {
+            log_warn("pool {} backend {}: cannot resolve; keeping {}", target->pool->name(),
+                     backend.name, backend.address().to_string());
+            continue;
+        }
+        if (!(*address == backend.address())) {
+            log_info("backend address changed pool={} backend={} from={} to={}",
+                     target->pool->name(), backend.name, backend.address().to_string(),
+                     address->to_string());
+            backend.set_address(*address, epochs_);
+        }
+    }
+}
+
+void HealthChecker::refresh_ramps(std::uint64_t now) {
+    if (ramping_.empty() || now < next_ramp_ms_) {
+        return;
+    }
+    next_ramp_ms_ = now + kRampStepMs;
+    std::erase_if(ramping_, [&](BackendPool* pool) { return !pool->refresh(now, epochs_); });
+}
+
 void HealthChecker::run() noexcept {
     pthread_setname_np(pthread_self(), "ringlb-health");
-    auto publish = [this](BackendPool* pool) {
-        std::vector<std::uint32_t> live;
-        for (const auto& target : targets_) {
-            if (target->pool == pool && target->state.up()) {
-                live.push_back(target->backend);
-            }
-        }
-        if (live.empty()) {
-            log_error("pool {} has no live backend: new clients are closed until one is up",
-                      pool->name());
-        }
-        try {
-            pool->publish(std::move(live), epochs_);
-        } catch (const std::exception& error) {
-            log_error("pool {}: cannot publish live set: {}", pool->name(), error.what());
-        }
-    };
-    auto finish = [&](Target& target, int error) {
-        target.probe.reset();
-        const Backend& backend = target.pool->backends()[target.backend];
-        switch (target.state.record(error == 0)) {
-            // Publish first, then log: once the line is out, every new connection already
-            // sees the new live set (tests and operators act on the line).
-            case HealthState::Transition::went_down:
-                publish(target.pool);
-                log_warn("backend down pool={} backend={} reason=\"{}\" failures={}",
-                         target.pool->name(), backend.name, std::strerror(error),
-                         target.settings->fall);
-                break;
-            case HealthState::Transition::went_up:
-                publish(target.pool);
-                log_info("backend up pool={} backend={} successes={}", target.pool->name(),
-                         backend.name, target.settings->rise);
-                break;
-            case HealthState::Transition::none:
-                if (error != 0) {
-                    log_debug("probe failed pool={} backend={} reason=\"{}\"", target.pool->name(),
-                              backend.name, std::strerror(error));
-                }
-                break;
-        }
-    };
-    auto start_probe = [&](Target& target, std::uint64_t now) {
-        const Backend& backend = target.pool->backends()[target.backend];
-        target.next_due_ms = now + target.settings->interval_ms;
-        int fd = make_stream_socket(backend.address.family());
-        if (fd < 0) {
-            finish(target, -fd);
-            return;
-        }
-        target.probe.reset(fd);
-        if (::connect(fd, backend.address.data(), backend.address.length()) == 0) {
-            finish(target, 0);
-        } else if (errno == EINPROGRESS) {
-            target.deadline_ms = now + target.settings->timeout_ms;
-        } else {
-            finish(target, errno);
-        }
-    };
-
     std::vector<pollfd> fds;
     std::vector<Target*> polled;
-    fds.reserve(targets_.size() + 1);
-    polled.reserve(targets_.size());
     while (!stopping_.load(std::memory_order_relaxed)) {
         std::uint64_t now = monotonic_ms();
+        std::shared_ptr<Generation> next;
+        {
+            std::lock_guard lock(mailbox_lock_);
+            next = std::move(mailbox_);
+        }
+        if (next) {
+            try {
+                adopt(std::move(next), now);
+            } catch (const std::exception& error) {
+                log_error("health: cannot adopt the new configuration: {}", error.what());
+            }
+        }
+        resolve_due(now);
+        refresh_ramps(now);
         std::uint64_t wake_at = now + 1000;
+        if (!ramping_.empty()) {
+            wake_at = std::min(wake_at, next_ramp_ms_);
+        }
         fds.clear();
         polled.clear();
         fds.push_back(pollfd{wake_.get(), POLLIN, 0});
         for (const auto& target : targets_) {
+            if (!target->backend->host.empty()) {
+                wake_at = std::min(wake_at, target->next_resolve_ms);
+            }
+            if (!target->settings) {
+                continue;
+            }
             if (!target->probe && now >= target->next_due_ms) {
                 start_probe(*target, now);
             }
@@ -153,7 +266,8 @@ void HealthChecker::run() noexcept {
             log_error("health poll failed: {}", std::strerror(errno));
         }
         if (fds[0].revents != 0) {
-            break;
+            std::uint64_t drained = 0;
+            (void)!::read(wake_.get(), &drained, sizeof(drained));
         }
         now = monotonic_ms();
         for (std::size_t i = 0; i < polled.size(); ++i) {
@@ -164,16 +278,14 @@ void HealthChecker::run() noexcept {
                 if (getsockopt(target.probe.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
                     error = errno;
                 }
-                finish(target, error);
+                finish_probe(target, error, now);
             } else if (now >= target.deadline_ms) {
-                finish(target, ETIMEDOUT);
+                finish_probe(target, ETIMEDOUT, now);
             }
         }
         epochs_.reclaim();
     }
-    for (const auto& target : targets_) {
-        target->probe.reset();
-    }
+    targets_.clear();
 }
 
 }  // namespace ringlb

@@ -1,48 +1,111 @@
 // SPDX-License-Identifier: MIT
-// Backend pools: live-set publication by the health thread and backend choice for shards.
+// Backend pools: live-set building and publication, and backend choice for shards.
 #include "ringlb/pool/backend_pool.hpp"
+
+#include <algorithm>
 
 namespace ringlb {
 
-BackendPool::BackendPool(const config::PoolConfig& config)
-    : config_(config), balancer_(make_balancer(config)) {
-    auto all = std::make_unique<LiveSet>();
-    for (const config::BackendConfig& backend : config_.backends) {
-        all->backends.push_back(static_cast<std::uint32_t>(backends_.size()));
-        backends_.push_back(Backend{backend.address, backend.address_text, backend.weight});
-    }
-    live_.store(all.release(), std::memory_order_seq_cst);
+BackendPool::BackendPool(const config::PoolConfig& config,
+                         std::vector<std::shared_ptr<Backend>> backends, std::uint64_t now_ms)
+    : config_(config), backends_(std::move(backends)), balancer_(make_balancer(config)) {
+    bool ramping = false;
+    std::unique_ptr<LiveSet> first = build(now_ms, ramping);
+    live_count_.store(first->entries.size(), std::memory_order_relaxed);
+    live_.store(first.release(), std::memory_order_seq_cst);
 }
 
 BackendPool::~BackendPool() {
     delete live_.load(std::memory_order_seq_cst);
 }
 
-std::uint32_t BackendPool::choose() noexcept {
-    const LiveSet& set = live();
-    if (set.backends.empty()) {
-        return kNone;
-    }
-    return set.backends[balancer_->pick(set)];
-}
-
-std::uint32_t BackendPool::next_after(std::uint32_t failed) noexcept {
-    const LiveSet& set = live();
-    const auto& live = set.backends;
-    for (std::size_t i = 0; i < live.size(); ++i) {
-        if (live[i] == failed) {
-            return live[(i + 1) % live.size()];
+std::uint32_t BackendPool::find(std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < backends_.size(); ++i) {
+        if (backends_[i]->name == name) {
+            return i;
         }
     }
-    return choose();
+    return kNone;
 }
 
-void BackendPool::publish(std::vector<std::uint32_t> backends, EpochDomain& epochs) {
-    auto next = std::make_unique<LiveSet>();
-    next->backends = std::move(backends);
-    const LiveSet* old = live_.exchange(next.release(), std::memory_order_seq_cst);
-    // LiveSet is only ever created non-const here; the const is the readers' view.
-    epochs.retire(std::unique_ptr<Retirable>(const_cast<LiveSet*>(old)));
+std::uint32_t BackendPool::acquire(const PickContext& context) noexcept {
+    const LiveSet& set = live();
+    const std::size_t count = set.entries.size();
+    const std::uint32_t first = balancer_->pick(set, context);
+    if (first == Balancer::kNoPick) {
+        return kNone;
+    }
+    // The pick saw room; another shard may have taken the last place since. Then the next
+    // entries in order are the fallback.
+    for (std::size_t step = 0; step < count; ++step) {
+        const LiveEntry& entry = set.entries[(first + step) % count];
+        if (entry.state->try_acquire()) {
+            return entry.backend;
+        }
+    }
+    return kNone;
+}
+
+std::uint32_t BackendPool::acquire_after(std::uint32_t failed,
+                                         const PickContext& context) noexcept {
+    const LiveSet& set = live();
+    const std::size_t count = set.entries.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (set.entries[i].backend != failed) {
+            continue;
+        }
+        for (std::size_t step = 1; step <= count; ++step) {
+            const LiveEntry& entry = set.entries[(i + step) % count];
+            if (entry.state->try_acquire()) {
+                return entry.backend;
+            }
+        }
+        return kNone;
+    }
+    return acquire(context);
+}
+
+std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping) const {
+    auto set = std::make_unique<LiveSet>();
+    ramping = false;
+    for (std::uint32_t i = 0; i < backends_.size(); ++i) {
+        Backend& backend = *backends_[i];
+        if (backend.state.load(std::memory_order_relaxed) != config::BackendState::active ||
+            !backend.healthy.load(std::memory_order_relaxed)) {
+            continue;
+        }
+        std::uint32_t weight = backend.weight.load(std::memory_order_relaxed);
+        const std::uint64_t since = backend.up_since_ms.load(std::memory_order_relaxed);
+        if (config_.slow_start_ms > 0 && since > 0 && now_ms < since + config_.slow_start_ms) {
+            // Linear ramp from 1/weight to the full weight over slow_start_ms.
+            const std::uint64_t elapsed = now_ms - since;
+            weight = static_cast<std::uint32_t>(
+                std::max<std::uint64_t>(1, weight * elapsed / config_.slow_start_ms));
+            ramping = true;
+        }
+        set->entries.push_back(LiveEntry{i, weight, &backend});
+    }
+    balancer_->prepare(*set);
+    return set;
+}
+
+bool BackendPool::refresh(std::uint64_t now_ms, EpochDomain& epochs) {
+    std::lock_guard lock(control_);
+    bool ramping = false;
+    std::unique_ptr<LiveSet> next = build(now_ms, ramping);
+    const LiveSet& current = live();
+    const bool same =
+        std::equal(next->entries.begin(), next->entries.end(), current.entries.begin(),
+                   current.entries.end(), [](const LiveEntry& a, const LiveEntry& b) {
+                       return a.backend == b.backend && a.weight == b.weight && a.state == b.state;
+                   });
+    if (!same) {
+        live_count_.store(next->entries.size(), std::memory_order_relaxed);
+        const LiveSet* old = live_.exchange(next.release(), std::memory_order_seq_cst);
+        // LiveSet is only ever created non-const here; the const is the readers' view.
+        epochs.retire(std::unique_ptr<Retirable>(const_cast<LiveSet*>(old)));
+    }
+    return ramping;
 }
 
 }  // namespace ringlb

@@ -13,9 +13,21 @@ void EpochDomain::retire(std::unique_ptr<Retirable> old) {
     if (!old) {
         return;
     }
-    std::uint64_t epoch = global_.fetch_add(1, std::memory_order_seq_cst) + 1;
-    retired_.push_back(Retired{epoch, std::move(old)});
+    std::uint64_t epoch = advance();
+    {
+        std::lock_guard lock(writers_);
+        retired_.push_back(Retired{epoch, std::move(old)});
+    }
     reclaim();
+}
+
+bool EpochDomain::passed(std::uint64_t epoch) const noexcept {
+    for (std::size_t i = 0; i < readers_; ++i) {
+        if (slots_[i].epoch.load(std::memory_order_seq_cst) < epoch) {
+            return false;
+        }
+    }
+    return true;
 }
 
 std::size_t EpochDomain::reclaim() noexcept {
@@ -23,6 +35,7 @@ std::size_t EpochDomain::reclaim() noexcept {
     for (std::size_t i = 0; i < readers_; ++i) {
         oldest = std::min(oldest, slots_[i].epoch.load(std::memory_order_seq_cst));
     }
+    std::lock_guard lock(writers_);
     std::erase_if(retired_, [oldest](const Retired& retired) { return retired.epoch <= oldest; });
     return retired_.size();
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The per-connection relay: connect with retries, splice both ways, half-close, teardown.
+// The per-connection life: admission, connect with retries, splice both ways, teardown.
 #include "ringlb/shard/connection.hpp"
 
 #include <fcntl.h>
@@ -8,9 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "ringlb/io/socket.hpp"
 #include "ringlb/log.hpp"
+#include "ringlb/proxy/proxy_protocol.hpp"
 
 namespace ringlb {
 
@@ -19,46 +21,205 @@ namespace {
 // arming a poll that completes at once).
 constexpr int kPumpBudget = 16;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-}  // namespace
+// How long to wait before looking again at a PROXY header that has only partly arrived.
+constexpr long long kProxyRetryNs = 5 * 1000000;
 
-Connection::Direction Connection::make_direction(int src, int dst, Op read_poll, Op write_poll,
-                                                 std::atomic<std::uint64_t>& counter) noexcept {
-    Direction direction;
-    direction.src = src;
-    direction.dst = dst;
-    direction.read_poll = read_poll;
-    direction.write_poll = write_poll;
-    direction.counter = &counter;
-    return direction;
+void set_timespec(__kernel_timespec& spec, std::uint64_t ms) noexcept {
+    spec.tv_sec = static_cast<long long>(ms / 1000);
+    spec.tv_nsec = static_cast<long long>(ms % 1000) * 1000000;
 }
 
-Connection::Progress Connection::start(int client_fd, BackendPool& pool,
-                                       RelayContext& context) noexcept {
+template <typename AddressUnion>
+SocketAddress to_socket_address(const AddressUnion& address) noexcept {
+    const socklen_t length =
+        address.base.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    return SocketAddress::from_sockaddr(&address.base, length);
+}
+
+template <typename AddressUnion>
+void store_address(AddressUnion& into, const SocketAddress& address) noexcept {
+    std::memset(&into, 0, sizeof(into));
+    if (address.length() <= sizeof(into)) {
+        std::memcpy(&into, address.data(), address.length());
+    }
+}
+}  // namespace
+
+unsigned Connection::idle_timeout_ms() const noexcept {
+    if (state_ == State::proxy_header || listener_ == nullptr) {
+        return 0;  // bounded by its own timeout
+    }
+    return listener_->pool->config().idle_timeout_ms;
+}
+
+Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
+                                       Generation& generation, RelayContext& context) noexcept {
     client_fd_.reset(client_fd);
-    pool_ = &pool;
+    listener_ = &listener;
+    generation_ = &generation;
+    generation.connections.fetch_add(1, std::memory_order_relaxed);
+    backend_ = nullptr;
     backend_index_ = BackendPool::kNone;
+    client_slot_ = ClientTable::kUntracked;
     attempts_ = 0;
     pending_ = 0;
     armed_ = 0;
-    state_ = State::connecting;
+    ending_ = "closed";
+    has_client_address_ = false;
+    started_ms_ = context.now_ms;
     last_active_ms_ = context.now_ms;
+    upstream_ = Direction{};
+    downstream_ = Direction{};
+    state_ = State::connecting;
     ShardStats::add(context.stats.active, 1);
+    listener.stats->accepted.fetch_add(1, std::memory_order_relaxed);
+
+    if (listener.needs_peer) {
+        socklen_t length = sizeof(client_);
+        socklen_t local_length = sizeof(local_);
+        if (::getpeername(client_fd, &client_.base, &length) < 0 ||
+            ::getsockname(client_fd, &local_.base, &local_length) < 0) {
+            // The client is already gone (ENOTCONN): nothing to relay.
+            return close(context, Ending::graceful, "reset");
+        }
+        has_client_address_ = true;
+    }
+    if (listener.config.accept_proxy) {
+        if (!config::any_contains(listener.config.proxy_trusted, &client_.base)) {
+            listener.stats->reject(Rejection::proxy_protocol);
+            log_debug("listener {}: PROXY header from untrusted peer {}", listener.config.name,
+                      to_socket_address(client_).to_string());
+            return close(context, Ending::graceful, "proxy_untrusted");
+        }
+        state_ = State::proxy_header;
+        proxy_deadline_ms_ = context.now_ms + listener.config.proxy_timeout_ms;
+        arm_proxy_wait(context);
+        return Progress::running;
+    }
+    return admit(context);
+}
+
+// The access rules and per-client limits, on the client's own address (the PROXY header's
+// source when there was one).
+Connection::Progress Connection::admit(RelayContext& context) noexcept {
+    const config::ListenerConfig& rules = listener_->config;
+    if (has_client_address_) {
+        if (config::any_contains(rules.deny, &client_.base) ||
+            (!rules.allow.empty() && !config::any_contains(rules.allow, &client_.base))) {
+            listener_->stats->reject(Rejection::denied);
+            return close(context, Ending::graceful, "denied");
+        }
+        if (rules.max_connections_per_client > 0 || rules.new_connections_per_client_per_s > 0) {
+            timespec now{};
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            const std::uint64_t now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
+                                         static_cast<std::uint64_t>(now.tv_nsec);
+            ClientTable::Admission admission = context.clients.admit(
+                to_socket_address(client_), now_ns, rules.max_connections_per_client,
+                rules.new_connections_per_client_per_s, rules.new_connections_per_client_burst);
+            if (admission.verdict == ClientTable::Verdict::too_many_connections) {
+                listener_->stats->reject(Rejection::client_limit);
+                return close(context, Ending::graceful, "client_limit");
+            }
+            if (admission.verdict == ClientTable::Verdict::too_fast) {
+                listener_->stats->reject(Rejection::rate_limited);
+                return close(context, Ending::graceful, "rate_limited");
+            }
+            client_slot_ = admission.slot;
+        }
+    }
+    state_ = State::connecting;
     return connect_next(context);
 }
 
+void Connection::arm_proxy_wait(RelayContext& context) noexcept {
+    if (io_uring_sq_space_left(context.ring.raw()) < 2) {
+        io_uring_submit(context.ring.raw());
+    }
+    const std::uint64_t left =
+        proxy_deadline_ms_ > context.now_ms ? proxy_deadline_ms_ - context.now_ms : 1;
+    set_timespec(timeout_, left);
+    io_uring_sqe* sqe = context.ring.next_sqe();
+    io_uring_prep_poll_add(sqe, client_fd_.get(), POLLIN);
+    io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_in, index_));
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = context.ring.next_sqe();
+    io_uring_prep_link_timeout(sqe, &timeout_, 0);
+    io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_timeout, index_));
+    pending_ += 2;
+    armed_ |= bit(Op::proxy_in);
+}
+
+// Looks at what the client has sent without taking it; once a whole header is there, takes
+// exactly the header and leaves the client's data for the relay.
+Connection::Progress Connection::read_proxy_header(RelayContext& context) noexcept {
+    const std::size_t room = std::min(context.scratch.size(), kProxyHeaderMax);
+    ssize_t peeked = ::recv(client_fd_.get(), context.scratch.data(), room, MSG_PEEK);
+    if (peeked <= 0) {
+        if (peeked < 0 && (errno == EAGAIN || errno == EINTR)) {
+            arm_proxy_wait(context);
+            return Progress::running;
+        }
+        listener_->stats->reject(Rejection::proxy_protocol);
+        return close(context, Ending::graceful, "proxy_error");
+    }
+    ProxyHeader header;
+    const ProxyParse parsed = parse_proxy_header(
+        std::span<const std::uint8_t>(context.scratch.data(), static_cast<std::size_t>(peeked)),
+        header);
+    if (parsed == ProxyParse::incomplete) {
+        if (context.now_ms >= proxy_deadline_ms_) {
+            listener_->stats->reject(Rejection::proxy_protocol);
+            return close(context, Ending::graceful, "proxy_timeout");
+        }
+        // The rest is on its way; polling now would report the bytes already seen.
+        timeout_.tv_sec = 0;
+        timeout_.tv_nsec = kProxyRetryNs;
+        io_uring_sqe* sqe = context.ring.next_sqe();
+        io_uring_prep_timeout(sqe, &timeout_, 0, 0);
+        io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_retry, index_));
+        ++pending_;
+        return Progress::running;
+    }
+    if (parsed == ProxyParse::invalid) {
+        listener_->stats->reject(Rejection::proxy_protocol);
+        log_debug("listener {}: malformed PROXY header from {}", listener_->config.name,
+                  to_socket_address(client_).to_string());
+        return close(context, Ending::graceful, "proxy_error");
+    }
+    ssize_t taken = ::recv(client_fd_.get(), context.scratch.data(), header.length, 0);
+    if (taken != static_cast<ssize_t>(header.length)) {
+        listener_->stats->reject(Rejection::proxy_protocol);
+        return close(context, Ending::reset, "proxy_error");
+    }
+    if (!header.local) {
+        store_address(client_, header.source);
+        store_address(local_, header.destination);
+    }
+    return admit(context);
+}
+
 Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
-    backend_index_ = attempts_ == 0 ? pool_->choose() : pool_->next_after(backend_index_);
+    BackendPool& pool = *listener_->pool;
+    PickContext pick;
+    if (has_client_address_) {
+        pick.client_hash = hash_client(to_socket_address(client_));
+    }
+    release_backend();
+    backend_index_ = attempts_ == 0 ? pool.acquire(pick) : pool.acquire_after(backend_index_, pick);
     if (backend_index_ == BackendPool::kNone) {
         ShardStats::add(context.stats.rejected_no_backend, 1);
-        return close(context, Ending::graceful);
+        listener_->stats->reject(Rejection::no_backend);
+        return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
     }
+    backend_ = &pool.backend(backend_index_);
     ++attempts_;
-    const Backend& target = pool_->backends()[backend_index_];
-    int fd = make_stream_socket(target.address.family());
+    const SocketAddress& target = backend_->address();
+    int fd = make_stream_socket(target.family());
     if (fd < 0) {
         ShardStats::add(context.stats.errors, 1);
-        log_debug("pool {}: backend socket: {}", pool_->name(), std::strerror(-fd));
-        return close(context, Ending::reset);
+        log_debug("pool {}: backend socket: {}", pool.name(), std::strerror(-fd));
+        return close(context, Ending::reset, "error");
     }
     backend_fd_.reset(fd);
 
@@ -66,15 +227,14 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     if (io_uring_sq_space_left(context.ring.raw()) < 2) {
         io_uring_submit(context.ring.raw());
     }
-    const unsigned timeout_ms = pool_->config().connect_timeout_ms;
-    connect_timeout_.tv_sec = timeout_ms / 1000;
-    connect_timeout_.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1000000;
+    set_timespec(timeout_, pool.config().connect_timeout_ms);
     io_uring_sqe* sqe = context.ring.next_sqe();
-    io_uring_prep_connect(sqe, fd, target.address.data(), target.address.length());
+    // The address lives in the ResolvedAddress, which stays valid for this loop pass.
+    io_uring_prep_connect(sqe, fd, target.data(), target.length());
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::connect, index_));
     sqe->flags |= IOSQE_IO_LINK;
     sqe = context.ring.next_sqe();
-    io_uring_prep_link_timeout(sqe, &connect_timeout_, 0);
+    io_uring_prep_link_timeout(sqe, &timeout_, 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::connect_timeout, index_));
     pending_ += 2;
     armed_ |= bit(Op::connect);
@@ -88,6 +248,14 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
         return pending_ == 0 ? finish(context) : Progress::running;
     }
     switch (op) {
+        case Op::proxy_in:
+            if (result < 0) {  // -ECANCELED: the linked timeout fired first
+                listener_->stats->reject(Rejection::proxy_protocol);
+                return close(context, Ending::graceful, "proxy_timeout");
+            }
+            return read_proxy_header(context);
+        case Op::proxy_retry:
+            return read_proxy_header(context);
         case Op::connect:
             return on_connect(result, context);
         case Op::client_in:
@@ -96,7 +264,7 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
         case Op::backend_in:
         case Op::client_out:
             return pump(downstream_, context);
-        default:  // connect_timeout, cancel: only the count of pending requests matters
+        default:  // the linked timeouts and cancels: only the count of pending requests matters
             return Progress::running;
     }
 }
@@ -104,23 +272,43 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
 Connection::Progress Connection::on_connect(int result, RelayContext& context) noexcept {
     if (result < 0) {
         // -ECANCELED here means the linked timeout fired first.
-        int error = result == -ECANCELED ? ETIMEDOUT : -result;
+        const int error = result == -ECANCELED ? ETIMEDOUT : -result;
         ShardStats::add(context.stats.connect_failures, 1);
-        log_debug("pool {}: connect to {} failed: {} (attempt {})", pool_->name(),
-                  pool_->backends()[backend_index_].name, std::strerror(error), attempts_);
+        auto& counter = error == ETIMEDOUT      ? backend_->connect_timeout
+                        : error == ECONNREFUSED ? backend_->connect_refused
+                                                : backend_->connect_error;
+        counter.fetch_add(1, std::memory_order_relaxed);
+        log_debug("pool {}: connect to {} failed: {} (attempt {})", listener_->pool->name(),
+                  backend_->name, std::strerror(error), attempts_);
         backend_fd_.reset();  // the pending timeout completion does not refer to it
-        if (attempts_ <= pool_->config().retries) {
+        if (attempts_ <= listener_->pool->config().retries) {
             return connect_next(context);
         }
+        release_backend();
         ShardStats::add(context.stats.rejected_no_backend, 1);
-        return close(context, Ending::graceful);
+        listener_->stats->reject(Rejection::no_backend);
+        return close(context, Ending::graceful, "connect_failed");
+    }
+    backend_->connections_total.fetch_add(1, std::memory_order_relaxed);
+    if (listener_->pool->config().send_proxy != config::SendProxy::none &&
+        !send_proxy_header(context)) {
+        ShardStats::add(context.stats.errors, 1);
+        return close(context, Ending::reset, "error");
     }
     state_ = State::relaying;
     last_active_ms_ = context.now_ms;
-    upstream_ = make_direction(client_fd_.get(), backend_fd_.get(), Op::client_in, Op::backend_out,
-                               context.stats.bytes_in);
-    downstream_ = make_direction(backend_fd_.get(), client_fd_.get(), Op::backend_in,
-                                 Op::client_out, context.stats.bytes_out);
+    upstream_.src = client_fd_.get();
+    upstream_.dst = backend_fd_.get();
+    upstream_.read_poll = Op::client_in;
+    upstream_.write_poll = Op::backend_out;
+    upstream_.shard_counter = &context.stats.bytes_in;
+    upstream_.backend_counter = &backend_->bytes_in;
+    downstream_.src = backend_fd_.get();
+    downstream_.dst = client_fd_.get();
+    downstream_.read_poll = Op::backend_in;
+    downstream_.write_poll = Op::client_out;
+    downstream_.shard_counter = &context.stats.bytes_out;
+    downstream_.backend_counter = &backend_->bytes_out;
     if (pump(upstream_, context) == Progress::finished) {
         return Progress::finished;
     }
@@ -128,6 +316,27 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
         return Progress::running;
     }
     return pump(downstream_, context);
+}
+
+// The header goes out before any client byte: the socket has just connected, so its send
+// buffer is empty and a header of at most a few hundred bytes fits whole.
+bool Connection::send_proxy_header(RelayContext& context) noexcept {
+    const SocketAddress source = to_socket_address(client_);
+    const SocketAddress destination = to_socket_address(local_);
+    std::size_t length = 0;
+    if (listener_->pool->config().send_proxy == config::SendProxy::v1) {
+        length = write_proxy_v1(source, destination,
+                                std::span<char>(reinterpret_cast<char*>(context.scratch.data()),
+                                                context.scratch.size()));
+    } else {
+        length = write_proxy_v2(source, destination, context.scratch);
+    }
+    if (length == 0) {
+        return false;
+    }
+    ssize_t sent =
+        ::send(backend_fd_.get(), context.scratch.data(), length, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return sent == static_cast<ssize_t>(length);
 }
 
 // Moves bytes src -> pipe -> dst until one side would block, EOF, or the budget is spent.
@@ -140,8 +349,11 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             ssize_t moved = ::splice(direction.pipe.read_fd, nullptr, direction.dst, nullptr,
                                      direction.in_pipe, kSpliceFlags);
             if (moved > 0) {
+                const auto bytes = static_cast<std::uint64_t>(moved);
                 direction.in_pipe -= static_cast<std::uint32_t>(moved);
-                ShardStats::add(*direction.counter, static_cast<std::uint64_t>(moved));
+                direction.delivered += bytes;
+                ShardStats::add(*direction.shard_counter, bytes);
+                direction.backend_counter->fetch_add(bytes, std::memory_order_relaxed);
                 last_active_ms_ = context.now_ms;
                 continue;
             }
@@ -153,18 +365,19 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
                 return Progress::running;
             }
             ShardStats::add(context.stats.errors, 1);
-            return close(context, Ending::reset);  // dst reset or gone: tell the other side
+            return close(context, Ending::reset,
+                         "reset");  // dst reset or gone: tell the other side
         }
         if (direction.eof) {
             // Everything read has been delivered: pass the EOF on, keep the other way open.
             context.pipes.release(direction.pipe, true);
             if (::shutdown(direction.dst, SHUT_WR) < 0 && errno != ENOTCONN) {
                 ShardStats::add(context.stats.errors, 1);
-                return close(context, Ending::reset);
+                return close(context, Ending::reset, "reset");
             }
             direction.done = true;
             if (upstream_.done && downstream_.done) {
-                return close(context, Ending::graceful);
+                return close(context, Ending::graceful, "closed");
             }
             return Progress::running;
         }
@@ -181,7 +394,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             if (result < 0) {
                 ShardStats::add(context.stats.errors, 1);
                 log_debug("no pipe for a connection: {}", std::strerror(-result));
-                return close(context, Ending::reset);
+                return close(context, Ending::reset, "error");
             }
         }
         const std::size_t room = context.pipes.capacity();
@@ -205,7 +418,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             return Progress::running;
         }
         ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset);  // src reset: reset the other side too
+        return close(context, Ending::reset, "reset");  // src reset: reset the other side too
     }
     // Budget spent with both sides still ready: a poll that completes at once puts this
     // connection back in line behind the others.
@@ -237,7 +450,7 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, index_));
         ++pending_;
     };
-    const unsigned client_ops = bit(Op::client_in) | bit(Op::client_out);
+    const unsigned client_ops = bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in);
     const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect);
     if (context.cancel_by_fd) {
         if ((armed_ & client_ops) != 0) {
@@ -253,7 +466,8 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         return;
     }
     // Before 5.19: one cancel per request, keyed by its user_data.
-    for (Op op : {Op::connect, Op::client_in, Op::client_out, Op::backend_in, Op::backend_out}) {
+    for (Op op : {Op::connect, Op::proxy_in, Op::client_in, Op::client_out, Op::backend_in,
+                  Op::backend_out}) {
         if ((armed_ & bit(op)) != 0) {
             submit_cancel([&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel64(sqe, encode_user_data(op, index_), 0);
@@ -262,11 +476,13 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
     }
 }
 
-Connection::Progress Connection::close(RelayContext& context, Ending ending) noexcept {
+Connection::Progress Connection::close(RelayContext& context, Ending ending,
+                                       const char* why) noexcept {
     if (state_ == State::closing) {
         return Progress::running;
     }
     state_ = State::closing;
+    ending_ = why;
     if (ending == Ending::reset) {
         if (client_fd_) {
             set_reset_on_close(client_fd_.get());
@@ -279,14 +495,50 @@ Connection::Progress Connection::close(RelayContext& context, Ending ending) noe
     return pending_ == 0 ? finish(context) : Progress::running;
 }
 
+void Connection::release_backend() noexcept {
+    if (backend_ != nullptr) {
+        backend_->release();
+        backend_ = nullptr;
+    }
+}
+
+void Connection::log_access(RelayContext& context) noexcept {
+    if (context.access_log == nullptr || listener_->access_log < 0) {
+        return;
+    }
+    AccessRecord record{};
+    record.end_time_ns = realtime_ns();
+    if (has_client_address_) {
+        record.client = to_socket_address(client_);
+    }
+    record.set_listener(listener_->config.name);
+    record.set_backend(backend_index_ != BackendPool::kNone
+                           ? std::string_view(listener_->pool->backend(backend_index_).name)
+                           : std::string_view("-"));
+    record.bytes_in = upstream_.delivered;
+    record.bytes_out = downstream_.delivered;
+    record.duration_ms = context.now_ms - started_ms_;
+    record.ending = ending_;
+    record.destination = static_cast<std::uint16_t>(listener_->access_log);
+    context.access_log->push(record);
+}
+
 Connection::Progress Connection::finish(RelayContext& context) noexcept {
+    log_access(context);
     context.pipes.release(upstream_.pipe, upstream_.in_pipe == 0);
     context.pipes.release(downstream_.pipe, downstream_.in_pipe == 0);
     upstream_ = Direction{};
     downstream_ = Direction{};
     client_fd_.reset();
     backend_fd_.reset();
-    pool_ = nullptr;
+    release_backend();
+    if (client_slot_ != ClientTable::kUntracked) {
+        context.clients.release(client_slot_);
+        client_slot_ = ClientTable::kUntracked;
+    }
+    generation_->connections.fetch_sub(1, std::memory_order_release);
+    generation_ = nullptr;
+    listener_ = nullptr;
     state_ = State::free;
     ShardStats::sub(context.stats.active, 1);
     return Progress::finished;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The shard event loop: accept, dispatch completions to connections, timers, shutdown.
+// The shard event loop: accept, dispatch completions to connections, timers, reload, stop.
 #include "ringlb/shard/shard.hpp"
 
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 
 #include "ringlb/clock.hpp"
 #include "ringlb/log.hpp"
+#include "ringlb/proxy/proxy_protocol.hpp"
 
 namespace ringlb {
 
@@ -23,12 +24,14 @@ constexpr unsigned kRingEntries = 4096;
 constexpr std::uint64_t kTickMs = 100;
 }  // namespace
 
-Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDomain& epochs)
+Shard::Shard(ShardOptions options, std::unique_ptr<ShardUpdate> initial, EpochDomain& epochs,
+             ShardServices services)
     : options_(std::move(options)),
-      listeners_(std::move(listeners)),
       epochs_(epochs),
+      services_(services),
       wake_fd_(eventfd(0, EFD_CLOEXEC)),
-      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+      reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      initial_(std::move(initial)) {
     if (!wake_fd_ || !reserve_fd_) {
         throw std::system_error(errno, std::generic_category(), "eventfd or /dev/null");
     }
@@ -41,15 +44,7 @@ Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDo
     }
     pipes_ = std::make_unique<PipePool>(kShardInitialPipes, options_.slots * 2,
                                         static_cast<int>(options_.pipe_size));
-    std::uint64_t shortest_idle = UINT64_MAX;
-    for (const ShardListener& listener : listeners_) {
-        unsigned idle = listener.pool->config().idle_timeout_ms;
-        if (idle > 0) {
-            shortest_idle = std::min<std::uint64_t>(shortest_idle, idle);
-        }
-    }
-    // Scan for idle connections often enough to honour the shortest timeout within ~10%.
-    idle_scan_interval_ms_ = std::clamp<std::uint64_t>(shortest_idle / 10, kTickMs, 1000);
+    scratch_.resize(std::max<std::size_t>(kProxyHeaderMax, 256));
     tick_interval_.tv_nsec = static_cast<long long>(kTickMs) * 1000000;
     accept_retry_delay_.tv_nsec = 100 * 1000000;
 }
@@ -57,6 +52,7 @@ Shard::Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDo
 Shard::~Shard() {
     request_stop();
     join();
+    delete mailbox_.exchange(nullptr);
 }
 
 void Shard::start() {
@@ -73,6 +69,17 @@ void Shard::request_stop() noexcept {
     (void)!::write(wake_fd_.get(), &one, sizeof(one));
 }
 
+bool Shard::post_update(std::unique_ptr<ShardUpdate>& update) noexcept {
+    ShardUpdate* expected = nullptr;
+    if (!mailbox_.compare_exchange_strong(expected, update.get())) {
+        return false;
+    }
+    update.release();
+    std::uint64_t one = 1;
+    (void)!::write(wake_fd_.get(), &one, sizeof(one));
+    return true;
+}
+
 void Shard::join() noexcept {
     if (thread_.joinable()) {
         thread_.join();
@@ -80,7 +87,14 @@ void Shard::join() noexcept {
 }
 
 RelayContext Shard::context() noexcept {
-    return RelayContext{*ring_, *pipes_, stats_, options_.features.cancel_fd_all, now_ms_};
+    return RelayContext{*ring_,
+                        *pipes_,
+                        stats_,
+                        options_.features.cancel_fd_all,
+                        now_ms_,
+                        *services_.clients,
+                        services_.access_log,
+                        std::span<std::uint8_t>(scratch_)};
 }
 
 void Shard::run() noexcept {
@@ -106,10 +120,8 @@ void Shard::run() noexcept {
         }
         now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
         next_idle_scan_ms_ = now_ms_ + idle_scan_interval_ms_;
-        for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
-            arm_accept(i);
-        }
-        listeners_open_ = listeners_.size();
+        epochs_.enter(options_.id);
+        apply(std::move(initial_));
         arm_wake();
         arm_tick();
         io_uring_submit(ring_->raw());
@@ -119,6 +131,7 @@ void Shard::run() noexcept {
     } catch (...) {
         if (!started) {
             started_.set_exception(std::current_exception());
+            epochs_.leave(options_.id);
             return;
         }
         log_error("shard {}: stopped by an unexpected error", options_.id);
@@ -148,6 +161,73 @@ void Shard::loop() {
     }
 }
 
+// Adopts a generation: kept listeners point at their new settings, new ones start
+// accepting, removed ones are cancelled and closed. Connections keep the generation they
+// started with.
+void Shard::apply(std::unique_ptr<ShardUpdate> update) {
+    Generation& generation = *update->generation;
+    std::vector<bool> kept(listeners_.size(), false);
+    for (ShardUpdate::Listener& wanted : update->listeners) {
+        ListenerRuntime* runtime = &generation.listeners[wanted.runtime];
+        auto existing = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& slot) {
+            return slot.fd && !slot.removing && slot.key == wanted.key;
+        });
+        if (existing != listeners_.end()) {
+            existing->runtime = runtime;
+            kept[static_cast<std::size_t>(existing - listeners_.begin())] = true;
+            if (!wanted.fd) {
+                continue;
+            }
+        }
+        if (!wanted.fd) {
+            log_error("shard {}: no socket for listener {}", options_.id, wanted.key);
+            continue;
+        }
+        auto free_slot = std::find_if(listeners_.begin(), listeners_.end(),
+                                      [](const auto& slot) { return !slot.fd; });
+        if (free_slot == listeners_.end()) {
+            listeners_.emplace_back();
+            free_slot = listeners_.end() - 1;
+        }
+        free_slot->fd = std::move(wanted.fd);
+        free_slot->key = wanted.key;
+        free_slot->runtime = runtime;
+        free_slot->armed = free_slot->ticket = free_slot->paused = free_slot->removing = false;
+        ++listeners_open_;
+        if (stopping_) {
+            close_listener(static_cast<std::uint32_t>(free_slot - listeners_.begin()));
+        } else {
+            arm_accept(static_cast<std::uint32_t>(free_slot - listeners_.begin()));
+        }
+    }
+    for (std::uint32_t i = 0; i < kept.size(); ++i) {
+        if (!kept[i] && listeners_[i].fd && !listeners_[i].removing) {
+            cancel_accept(i);
+        }
+    }
+    // A change of global.max_connections between none and some changes how accepts are
+    // armed (multishot or one ticket at a time): re-arm the kept ones.
+    const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
+    for (std::uint32_t i = 0; i < kept.size(); ++i) {
+        ListenerSlot& slot = listeners_[i];
+        if (kept[i] && slot.armed && slot.ticket != limited) {
+            io_uring_sqe* sqe = ring_->next_sqe();
+            io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
+            io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
+        }
+    }
+    std::uint64_t shortest_idle = UINT64_MAX;
+    for (const auto& pool : generation.pools) {
+        if (pool->config().idle_timeout_ms > 0) {
+            shortest_idle = std::min<std::uint64_t>(shortest_idle, pool->config().idle_timeout_ms);
+        }
+    }
+    // Scan for idle connections often enough to honour the shortest timeout within ~10%.
+    idle_scan_interval_ms_ = std::clamp<std::uint64_t>(shortest_idle / 10, kTickMs, 1000);
+    generation_ = &generation;
+    adopted_.store(generation.id, std::memory_order_release);
+}
+
 void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept {
     const Op op = user_data_op(user_data);
     const std::uint32_t index = user_data_index(user_data);
@@ -156,33 +236,33 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             on_accept(index, result, flags);
             return;
         case Op::accept_retry:
-            if (!stopping_) {
-                arm_accept(index);
+            listeners_[index].armed = false;
+            if (stopping_ || listeners_[index].removing) {
+                close_listener(index);
             } else {
-                listeners_[index].fd.reset();
-                --listeners_open_;
+                arm_accept(index);
             }
             return;
         case Op::accept_cancel:
-            return;  // the accept's own final completion closes the listener
+            return;  // the accept's own final completion settles the listener
         case Op::wake:
+            if (ShardUpdate* update = mailbox_.exchange(nullptr)) {
+                try {
+                    apply(std::unique_ptr<ShardUpdate>(update));
+                } catch (const std::exception& error) {
+                    log_error("shard {}: cannot adopt the new configuration: {}", options_.id,
+                              error.what());
+                }
+            }
             if (stop_requested_.load() && !stopping_) {
                 begin_stop();
             }
-            if (!stopping_) {
-                arm_wake();
-            }
+            arm_wake();
             return;
         case Op::tick:
             on_tick();
             return;
-        case Op::connect:
-        case Op::connect_timeout:
-        case Op::client_in:
-        case Op::client_out:
-        case Op::backend_in:
-        case Op::backend_out:
-        case Op::cancel:
+        default:
             break;
     }
     if (index >= slab_.size() || !slab_[index].in_use()) {
@@ -194,16 +274,88 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
     }
 }
 
+// Under global.max_connections every accept first takes a place ("ticket") that its client
+// then keeps until it closes, so the limit holds exactly across shards; without a limit the
+// count is kept all the same (it is the metric) and accepts are multishot.
+bool Shard::take_ticket() noexcept {
+    const std::uint64_t limit = services_.max_connections->load(std::memory_order_relaxed);
+    std::uint64_t open = services_.open_connections->load(std::memory_order_relaxed);
+    do {
+        if (limit != 0 && open >= limit) {
+            return false;
+        }
+    } while (!services_.open_connections->compare_exchange_weak(open, open + 1,
+                                                                std::memory_order_relaxed));
+    return true;
+}
+
+void Shard::return_ticket() noexcept {
+    services_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+}
+
 void Shard::arm_accept(std::uint32_t listener) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
+    if (limited && !take_ticket()) {
+        if (!slot.paused) {
+            slot.paused = true;
+            ++paused_;
+        }
+        return;  // the kernel's backlog holds new clients until a place frees up
+    }
+    if (slot.paused) {
+        slot.paused = false;
+        --paused_;
+    }
     io_uring_sqe* sqe = ring_->next_sqe();
-    const int fd = listeners_[listener].fd.get();
-    if (options_.features.multishot_accept) {
+    const int fd = slot.fd.get();
+    if (options_.features.multishot_accept && !limited) {
         io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else {
-        // Before 5.19: one accept per request, re-armed after each completion.
+        // One client per accept: with a limit (one ticket each), or before 5.19.
         io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     }
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept, listener));
+    slot.armed = true;
+    slot.ticket = limited;
+}
+
+void Shard::cancel_accept(std::uint32_t listener) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    slot.removing = true;
+    if (!slot.armed) {
+        close_listener(listener);
+        return;
+    }
+    io_uring_sqe* sqe = ring_->next_sqe();
+    io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, listener), 0);
+    io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, listener));
+}
+
+void Shard::close_listener(std::uint32_t listener) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    if (!slot.fd) {
+        return;
+    }
+    if (slot.paused) {
+        slot.paused = false;
+        --paused_;
+    }
+    slot.fd.reset();  // no request refers to it any more
+    slot.removing = false;
+    slot.runtime = nullptr;
+    --listeners_open_;
+}
+
+void Shard::resume_paused() noexcept {
+    if (paused_ == 0 || stopping_) {
+        return;
+    }
+    for (std::uint32_t i = 0; i < listeners_.size() && paused_ > 0; ++i) {
+        if (listeners_[i].paused) {
+            arm_accept(i);
+        }
+    }
 }
 
 void Shard::arm_wake() noexcept {
@@ -219,13 +371,21 @@ void Shard::arm_tick() noexcept {
 }
 
 void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexcept {
+    ListenerSlot& slot = listeners_[listener];
     const bool still_armed = (flags & IORING_CQE_F_MORE) != 0;
+    bool ticket = slot.ticket;  // the place this completion holds, if any
+    if (!still_armed) {
+        slot.armed = false;
+    }
     if (result >= 0) {
         UniqueFd client(result);
-        if (stopping_) {
-            return;  // closed by `client`
+        if (!ticket) {
+            ticket = take_ticket();  // unlimited: only counts
         }
-        if (free_slots_.empty()) {
+        if (stopping_ || slot.removing || slot.runtime == nullptr) {
+            // Closed by `client`.
+        } else if (free_slots_.empty()) {
+            slot.runtime->stats->reject(Rejection::no_slot);
             ShardStats::add(stats_.rejected_no_slot, 1);
             std::uint64_t suppressed = 0;
             if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
@@ -235,35 +395,45 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
                     options_.id, slab_.size(), suppressed);
             }
         } else {
-            const std::uint32_t slot = free_slots_.back();
+            const std::uint32_t connection = free_slots_.back();
             free_slots_.pop_back();
             ShardStats::add(stats_.accepted, 1);
             RelayContext relay = context();
-            if (slab_[slot].start(client.release(), *listeners_[listener].pool, relay) ==
+            ticket = false;  // the connection has it now; release() gives it back
+            if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
                 Connection::Progress::finished) {
-                release(slot);
+                release(connection);
             }
         }
-    } else if (result == -EMFILE || result == -ENFILE) {
-        shed_load(listener);
-    } else if (result != -ECANCELED) {
-        std::uint64_t suppressed = 0;
-        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-            log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
-                     listeners_[listener].name, std::strerror(-result), suppressed);
+        if (ticket) {
+            return_ticket();
+        }
+    } else {
+        if (ticket && !still_armed) {
+            return_ticket();
+        }
+        if (result == -EMFILE || result == -ENFILE) {
+            shed_load(listener);
+        } else if (result != -ECANCELED) {
+            std::uint64_t suppressed = 0;
+            if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+                log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
+                         slot.key, std::strerror(-result), suppressed);
+            }
         }
     }
     if (still_armed) {
         return;
     }
-    if (stopping_) {
-        listeners_[listener].fd.reset();  // no request refers to it any more
-        --listeners_open_;
+    if (stopping_ || slot.removing) {
+        close_listener(listener);
     } else if (result < 0 && result != -ECANCELED && result != -EMFILE && result != -ENFILE) {
         // An unexpected error: retrying at once could spin; wait a little.
         io_uring_sqe* sqe = ring_->next_sqe();
         io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_retry, listener));
+        slot.armed = true;
+        slot.ticket = false;
     } else {
         arm_accept(listener);
     }
@@ -285,12 +455,17 @@ void Shard::shed_load(std::uint32_t listener) noexcept {
     }
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ShardStats::add(stats_.rejected_no_fd, turned_away);
+    if (listeners_[listener].runtime != nullptr) {
+        listeners_[listener]
+            .runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)]
+            .fetch_add(turned_away, std::memory_order_relaxed);
+    }
     std::uint64_t suppressed = 0;
     if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
         log_warn(
             "shard {}: out of file descriptors: closed {} new client(s) on {} "
             "({} more reports suppressed)",
-            options_.id, turned_away, listeners_[listener].name, suppressed);
+            options_.id, turned_away, listeners_[listener].key, suppressed);
     }
 }
 
@@ -298,22 +473,23 @@ void Shard::begin_stop() noexcept {
     stopping_ = true;
     stop_deadline_ms_ = now_ms_ + options_.shutdown_grace_ms;
     for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
-        io_uring_sqe* sqe = ring_->next_sqe();
-        io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
-        io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
+        if (listeners_[i].fd && !listeners_[i].removing) {
+            cancel_accept(i);
+        }
     }
     log_debug("shard {}: stopping with {} connections open", options_.id,
               stats_.active.load(std::memory_order_relaxed));
 }
 
 void Shard::on_tick() noexcept {
+    resume_paused();
     if (stopping_ && now_ms_ >= stop_deadline_ms_) {
         // Grace is over: close whatever is still open.
         RelayContext relay = context();
         for (std::uint32_t slot = 0; slot < slab_.size(); ++slot) {
             Connection& connection = slab_[slot];
             if (connection.in_use() && !connection.closing() &&
-                connection.close(relay, Connection::Ending::graceful) ==
+                connection.close(relay, Connection::Ending::graceful, "shutdown") ==
                     Connection::Progress::finished) {
                 release(slot);
             }
@@ -328,10 +504,10 @@ void Shard::on_tick() noexcept {
             if (!connection.in_use() || connection.closing()) {
                 continue;
             }
-            const unsigned idle_ms = connection.pool()->config().idle_timeout_ms;
+            const unsigned idle_ms = connection.idle_timeout_ms();
             if (idle_ms > 0 && now_ms_ - connection.last_active_ms() >= idle_ms) {
                 ShardStats::add(stats_.idle_timeouts, 1);
-                if (connection.close(relay, Connection::Ending::graceful) ==
+                if (connection.close(relay, Connection::Ending::graceful, "idle_timeout") ==
                     Connection::Progress::finished) {
                     release(slot);
                 }
@@ -343,6 +519,8 @@ void Shard::on_tick() noexcept {
 
 void Shard::release(std::uint32_t slot) noexcept {
     free_slots_.push_back(slot);
+    return_ticket();
+    resume_paused();
 }
 
 }  // namespace ringlb

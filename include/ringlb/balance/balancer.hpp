@@ -2,25 +2,43 @@
 // Balancer: the interface every balancing algorithm implements, and its factory.
 #pragma once
 
-#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "ringlb/config/config.hpp"
+#include "ringlb/io/socket_address.hpp"
+#include "ringlb/pool/backend.hpp"
 #include "ringlb/pool/live_set.hpp"
 
 namespace ringlb {
 
-class Balancer {
-  public:
-    virtual ~Balancer() = default;
-
-    // Returns a position in `live.backends` for the next connection; `live` is never empty.
-    // Called by every shard concurrently: must be lock-free and must not allocate.
-    [[nodiscard]] virtual std::size_t pick(const LiveSet& live) noexcept = 0;
+// What a pick may depend on besides the live set.
+struct PickContext final {
+    std::uint64_t client_hash = 0;  // hash_client(client address): for hashing algorithms
 };
 
-// The algorithm a pool's config names. Throws std::invalid_argument for an unknown one
-// (the config loader has already rejected those).
+class Balancer {
+  public:
+    static constexpr std::uint32_t kNoPick = UINT32_MAX;
+
+    virtual ~Balancer() = default;
+
+    // Control plane, before `set` is published: precompute what pick() needs into
+    // `set.table`. May allocate; never called on a shard.
+    virtual void prepare(LiveSet& set) const { (void)set; }
+
+    // Returns a position in `set.entries` for a new connection, skipping entries whose
+    // backend has no room (Backend::has_room), or kNoPick when no entry has room or the set
+    // is empty. Called by every shard concurrently: lock-free, never allocates.
+    [[nodiscard]] virtual std::uint32_t pick(const LiveSet& set,
+                                             const PickContext& context) noexcept = 0;
+};
+
+// The algorithm a pool's config names.
 [[nodiscard]] std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool);
+
+// A hash of the client's IP address (not its port) that is the same in every process and
+// on every run: what Maglev keys on.
+[[nodiscard]] std::uint64_t hash_client(const SocketAddress& client) noexcept;
 
 }  // namespace ringlb

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// RoundRobin: each new connection goes to the next live backend, across all shards.
+// RoundRobin: each new connection goes to the next live backend with room, across all
+// shards; weights are ignored (weighted_round_robin honours them).
 #pragma once
 
 #include <atomic>
@@ -11,7 +12,8 @@ namespace ringlb {
 
 class RoundRobin final : public Balancer {
   public:
-    [[nodiscard]] std::size_t pick(const LiveSet& live) noexcept override;
+    [[nodiscard]] std::uint32_t pick(const LiveSet& set,
+                                     const PickContext& context) noexcept override;
 
   private:
     // The only state shared by shards on the data path: one counter on its own cache line,

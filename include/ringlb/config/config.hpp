@@ -2,36 +2,65 @@
 // The validated, immutable configuration (schema version 1) and the loader that builds it.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "ringlb/config/cidr.hpp"
 #include "ringlb/io/socket_address.hpp"
 #include "ringlb/log.hpp"
 
 namespace ringlb::config {
 
-enum class Algorithm { round_robin };
+enum class Algorithm { round_robin, weighted_round_robin, least_connections, random_two, maglev };
 
 [[nodiscard]] std::string_view algorithm_name(Algorithm algorithm) noexcept;
+
+// What a backend takes: "active" everything; "drain" no new connections but keeps open ones;
+// "disabled" neither new connections nor health probes.
+enum class BackendState { active, drain, disabled };
+
+[[nodiscard]] std::string_view backend_state_name(BackendState state) noexcept;
+
+// The PROXY protocol header written to backends before any client byte.
+enum class SendProxy { none, v1, v2 };
+
+[[nodiscard]] std::string_view send_proxy_name(SendProxy version) noexcept;
 
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
     LogLevel log_level = LogLevel::info;
     unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
-    std::optional<std::string> user;   // switch to this user after binding (root only)
-    std::optional<std::string> group;  // and this group; default: the user's primary group
-    unsigned uid = 0;                  // resolved from `user` when it is set
-    unsigned gid = 0;                  // resolved from `group`, else the user's group
+    std::optional<std::string> user;    // switch to this user after binding (root only)
+    std::optional<std::string> group;   // and this group; default: the user's primary group
+    unsigned uid = 0;                   // resolved from `user` when it is set
+    unsigned gid = 0;                   // resolved from `group`, else the user's group
+    std::uint64_t max_connections = 0;  // client connections open at once; 0 = no limit
+};
+
+struct AdminConfig final {
+    SocketAddress bind;                     // numeric address; port 0 = the kernel picks
+    std::optional<std::string> token_file;  // file whose first line is the bearer token
+    std::string token;                      // read from token_file at load (whitespace trimmed)
 };
 
 struct ListenerConfig final {
-    std::string name;            // unique; defaults to the bind text
-    SocketAddress bind;          // port 0 = the kernel picks one (logged at start-up)
-    std::string pool;            // name of a [[pool]]
-    std::size_t pool_index = 0;  // index of that pool in Config::pools
+    std::string name;                  // unique; defaults to the bind text
+    SocketAddress bind;                // port 0 = the kernel picks one (logged at start-up)
+    std::string pool;                  // name of a [[pool]]
+    std::size_t pool_index = 0;        // index of that pool in Config::pools
+    bool accept_proxy = false;         // expect a PROXY v1/v2 header from the peer first
+    std::vector<Cidr> proxy_trusted;   // peers allowed to send one (required non-empty if on)
+    unsigned proxy_timeout_ms = 3000;  // the header must arrive within this (1..60000)
+    std::vector<Cidr> allow;           // empty: everyone; else only clients inside one of these
+    std::vector<Cidr> deny;  // clients inside one of these are closed (deny wins over allow)
+    unsigned max_connections_per_client = 0;        // per client address; 0 = no limit
+    unsigned new_connections_per_client_per_s = 0;  // token bucket rate; 0 = no limit
+    unsigned new_connections_per_client_burst = 0;  // bucket size; 0 = same as the rate
+    std::string access_log = "off";                 // "off", "stderr" or a file path
 };
 
 struct HealthConfig final {
@@ -42,19 +71,27 @@ struct HealthConfig final {
 };
 
 struct BackendConfig final {
-    SocketAddress address;
-    std::string address_text;  // as written in the file, for logs
-    unsigned weight = 1;       // 1..1000
+    SocketAddress address;         // numeric, or the first address `host` resolved to at load
+    std::string address_text;      // as written in the file, for logs, metrics and the admin API
+    std::string host;              // non-empty when the address is a host name (re-resolved)
+    unsigned port = 0;             // the port, for re-resolving `host`
+    unsigned weight = 1;           // 1..1000
+    unsigned max_connections = 0;  // 0 = no limit
+    BackendState state = BackendState::active;
 };
 
 struct PoolConfig final {
     std::string name;  // unique
     Algorithm algorithm = Algorithm::round_robin;
     unsigned connect_timeout_ms = 1000;
-    unsigned idle_timeout_ms = 300000;    // 0 = connections never time out for idleness
-    unsigned retries = 2;                 // further backends tried after a failed connect
-    std::optional<HealthConfig> health;   // absent: every backend is always live
-    std::vector<BackendConfig> backends;  // never empty in a valid config
+    unsigned idle_timeout_ms = 300000;   // 0 = connections never time out for idleness
+    unsigned retries = 2;                // further backends tried after a failed connect
+    unsigned maglev_table_size = 65537;  // prime, 7..1000003; maglev only
+    unsigned slow_start_ms = 0;          // ramp of a backend's weight after it comes up; 0 = off
+    SendProxy send_proxy = SendProxy::none;
+    unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
+    std::optional<HealthConfig> health;    // absent: every backend is always live
+    std::vector<BackendConfig> backends;   // never empty in a valid config
 };
 
 struct Config final {
@@ -62,6 +99,7 @@ struct Config final {
     GlobalConfig global;
     std::vector<ListenerConfig> listeners;  // never empty in a valid config
     std::vector<PoolConfig> pools;
+    std::optional<AdminConfig> admin;  // [admin]; absent: no admin listener
 };
 
 // One problem found in a config, with its place: prints as "FILE:LINE:COL: message".
@@ -84,5 +122,10 @@ struct LoadResult final {
 // The same for text already in memory; `source` names it in diagnostics.
 [[nodiscard]] LoadResult load_config_string(std::string_view text,
                                             std::string_view source) noexcept;
+
+// Every key the loader accepts, dotted from the top ("global.workers", "pool.health.rise",
+// "pool.backend.address"); tables themselves ("pool.health") are not listed. Built from the
+// tables the loader rejects unknown keys with, so it cannot miss one.
+[[nodiscard]] std::vector<std::string> known_keys();
 
 }  // namespace ringlb::config

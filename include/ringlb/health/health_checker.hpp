@@ -1,41 +1,55 @@
 // SPDX-License-Identifier: MIT
-// HealthChecker: the one thread that probes backends and publishes pools' live sets.
+// HealthChecker: the control thread that probes backends, ramps slow starts, re-resolves
+// host names and publishes pools' live sets.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/backend_pool.hpp"
 #include "ringlb/pool/epoch.hpp"
+#include "ringlb/runtime/generation.hpp"
 
 namespace ringlb {
 
 class HealthChecker final {
   public:
-    // Probes the backends of every pool that has a [pool.health] table. The pools and the
-    // epoch domain must outlive this object.
-    HealthChecker(std::vector<BackendPool*> pools, EpochDomain& epochs);
+    explicit HealthChecker(EpochDomain& epochs);
     HealthChecker(const HealthChecker&) = delete;
     HealthChecker& operator=(const HealthChecker&) = delete;
     ~HealthChecker();
 
+    // Any thread: watch the pools of `generation` from now on. Backends carried over from
+    // the previous generation keep their probe state.
+    void watch(std::shared_ptr<Generation> generation);
     void start();
-    // Any thread: stops the probe thread and waits for it.
+    // Any thread: stops the thread and waits for it.
     void stop() noexcept;
 
   private:
     struct Target;
     void run() noexcept;
+    void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
+    void start_probe(Target& target, std::uint64_t now);
+    void finish_probe(Target& target, int error, std::uint64_t now);
+    void resolve_due(std::uint64_t now);
+    void refresh_ramps(std::uint64_t now);
 
-    std::vector<std::unique_ptr<Target>> targets_;
-    std::vector<BackendPool*> pools_;
     EpochDomain& epochs_;
-    UniqueFd wake_;  // eventfd: stop() writes it to end poll() early
+    UniqueFd wake_;  // eventfd: stop() and watch() write it to end poll() early
     std::atomic<bool> stopping_{false};
+    std::mutex mailbox_lock_;  // control plane only
+    std::shared_ptr<Generation> mailbox_;
     std::thread thread_;
+
+    // The thread's own.
+    std::shared_ptr<Generation> generation_;
+    std::vector<std::unique_ptr<Target>> targets_;
+    std::vector<BackendPool*> ramping_;  // pools whose slow start is in progress
+    std::uint64_t next_ramp_ms_ = 0;
 };
 
 }  // namespace ringlb

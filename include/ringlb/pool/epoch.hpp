@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace ringlb {
@@ -38,11 +39,16 @@ class EpochDomain final {
         slots_[reader].epoch.store(kOffline, std::memory_order_seq_cst);
     }
 
-    // Writer side, one thread only: call after swapping the pointer to `old`.
+    // Writer side (any control-plane thread): call after swapping the pointer to `old`.
     void retire(std::unique_ptr<Retirable> old);
     // Writer side: frees every retired object no reader can still hold. Returns how many
     // are still waiting.
     std::size_t reclaim() noexcept;
+    // Whether every reader has passed a quiescent point since `epoch` (from advance()).
+    [[nodiscard]] bool passed(std::uint64_t epoch) const noexcept;
+    // Writer side: starts a new epoch and returns it, for callers that track their own
+    // retired objects (e.g. whole configurations) with passed().
+    std::uint64_t advance() noexcept { return global_.fetch_add(1, std::memory_order_seq_cst) + 1; }
 
   private:
     static constexpr std::uint64_t kOffline = UINT64_MAX;
@@ -57,7 +63,8 @@ class EpochDomain final {
     alignas(64) std::atomic<std::uint64_t> global_{1};
     std::unique_ptr<Slot[]> slots_;
     std::size_t readers_;
-    std::vector<Retired> retired_;  // writer thread only
+    std::mutex writers_;            // control plane only: shards never take it
+    std::vector<Retired> retired_;  // guarded by writers_
 };
 
 }  // namespace ringlb

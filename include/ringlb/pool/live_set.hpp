@@ -9,8 +9,24 @@
 
 namespace ringlb {
 
+struct Backend;
+
+// One backend that may take new connections, with the weight the algorithm uses now
+// (the configured or admin-set weight, reduced during slow start; always >= 1).
+struct LiveEntry final {
+    std::uint32_t backend = 0;  // index into BackendPool::backends()
+    std::uint32_t weight = 1;
+    Backend* state = nullptr;  // its shared counters (active connections, limit)
+};
+
+// Built by the control plane (health thread, admin API, reload), read by shards without
+// locks, freed through the EpochDomain. Contains only backends that are healthy and in
+// state "active"; a backend at its connection limit is still listed (balancers skip it).
 struct LiveSet final : Retirable {
-    std::vector<std::uint32_t> backends;  // indices into BackendPool::backends(), ascending
+    std::vector<LiveEntry> entries;  // ascending by backend index
+    // Precomputed by the pool's Balancer::prepare (e.g. the smooth weighted round-robin
+    // sequence or the Maglev lookup table): positions into `entries`.
+    std::vector<std::uint32_t> table;
 };
 
 }  // namespace ringlb

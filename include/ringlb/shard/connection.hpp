@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Connection: one proxied client, from backend connect to teardown, relayed by splice.
+// Connection: one proxied client, from admission and backend connect to teardown.
 #pragma once
 
 #include <linux/time_types.h>
+#include <netinet/in.h>
 
 #include <cstdint>
+#include <span>
 
+#include "ringlb/access/access_log.hpp"
+#include "ringlb/access/client_table.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/backend_pool.hpp"
+#include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/shard_stats.hpp"
 #include "ringlb/shard/user_data.hpp"
 
@@ -20,16 +24,24 @@ struct RelayContext final {
     Ring& ring;
     PipePool& pipes;
     ShardStats& stats;
-    bool cancel_by_fd;     // the kernel has IORING_ASYNC_CANCEL_FD | _ALL (5.19)
-    std::uint64_t now_ms;  // coarse monotonic time of this loop pass
+    bool cancel_by_fd;                // the kernel has IORING_ASYNC_CANCEL_FD | _ALL (5.19)
+    std::uint64_t now_ms;             // coarse monotonic time of this loop pass
+    ClientTable& clients;             // per-client limits, shared by all shards
+    AccessLogBuffer* access_log;      // this shard's, or null when no listener logs
+    std::span<std::uint8_t> scratch;  // the shard's buffer for PROXY headers
 };
 
 // A slot of the shard's slab. All methods run on the owning shard's thread only; none
-// blocks, allocates or throws. The relay: each direction waits for readiness with a
+// blocks, allocates or throws.
+//
+// The life of a connection: admission (PROXY header when the listener expects one,
+// allow/deny, per-client limits) → a backend with room from the pool's algorithm → connect
+// with a linked timeout, retrying the next backend → PROXY header to the backend when the
+// pool sends one → the relay. Each direction of the relay waits for readiness with a
 // one-shot io_uring poll, then moves bytes with splice(2) from the source socket into a
 // pooled pipe and from the pipe into the destination socket, both non-blocking. -EAGAIN
-// arms the matching poll again; a pipe goes back to the pool as soon as it is empty and
-// the source has nothing more to read, so an idle connection holds no pipe.
+// arms the matching poll again; a pipe goes back to the pool as soon as it is empty and the
+// source has nothing more to read, so an idle connection holds no pipe.
 class Connection final {
   public:
     enum class Progress { running, finished };  // finished: the slot may be reused
@@ -38,21 +50,23 @@ class Connection final {
     // Gives the slot its index, which its requests carry in user_data. Called once.
     void set_index(std::uint32_t index) noexcept { index_ = index; }
 
-    // Takes ownership of an accepted client and starts connecting to a backend of `pool`.
-    Progress start(int client_fd, BackendPool& pool, RelayContext& context) noexcept;
+    // Takes ownership of an accepted client of `listener` (of `generation`, which must stay
+    // alive while Generation::connections counts this connection).
+    Progress start(int client_fd, ListenerRuntime& listener, Generation& generation,
+                   RelayContext& context) noexcept;
     // Handles the completion of one of this slot's requests.
     Progress on_completion(Op op, int result, RelayContext& context) noexcept;
     // Ends the connection: cancels what is in flight; the slot is free once it returns
-    // finished, or once a later on_completion does.
-    Progress close(RelayContext& context, Ending ending) noexcept;
+    // finished, or once a later on_completion does. `why` goes to the access log.
+    Progress close(RelayContext& context, Ending ending, const char* why) noexcept;
 
     [[nodiscard]] bool in_use() const noexcept { return state_ != State::free; }
     [[nodiscard]] bool closing() const noexcept { return state_ == State::closing; }
-    [[nodiscard]] const BackendPool* pool() const noexcept { return pool_; }
+    [[nodiscard]] unsigned idle_timeout_ms() const noexcept;
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
 
   private:
-    enum class State : std::uint8_t { free, connecting, relaying, closing };
+    enum class State : std::uint8_t { free, proxy_header, connecting, relaying, closing };
 
     // One way of the relay: bytes read from `src` wait in `pipe` until `dst` takes them.
     struct Direction {
@@ -61,20 +75,33 @@ class Connection final {
         Op read_poll = Op::client_in;     // poll that says src is readable
         Op write_poll = Op::backend_out;  // poll that says dst is writable
         Pipe pipe;
-        std::uint32_t in_pipe = 0;  // bytes spliced into the pipe, not yet out of it
-        bool eof = false;           // src said EOF
-        bool done = false;          // eof, pipe drained and dst shut down for writing
-        bool drained = false;       // the last read took less than a pipeful: src is empty
-        std::atomic<std::uint64_t>* counter = nullptr;  // ShardStats bytes_in or bytes_out
+        std::uint32_t in_pipe = 0;    // bytes spliced into the pipe, not yet out of it
+        bool eof = false;             // src said EOF
+        bool done = false;            // eof, pipe drained and dst shut down for writing
+        bool drained = false;         // the last read took less than a pipeful: src is empty
+        std::uint64_t delivered = 0;  // bytes written to dst
+        std::atomic<std::uint64_t>* shard_counter = nullptr;    // ShardStats bytes_in/out
+        std::atomic<std::uint64_t>* backend_counter = nullptr;  // Backend bytes_in/out
     };
 
-    [[nodiscard]] static Direction make_direction(int src, int dst, Op read_poll, Op write_poll,
-                                                  std::atomic<std::uint64_t>& counter) noexcept;
+    // An IPv4 or IPv6 address in the space of a sockaddr_in6.
+    union Address {
+        sockaddr base;
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    };
+
+    Progress admit(RelayContext& context) noexcept;
+    Progress read_proxy_header(RelayContext& context) noexcept;
+    void arm_proxy_wait(RelayContext& context) noexcept;
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
+    bool send_proxy_header(RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;
     void arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
     void cancel_in_flight(RelayContext& context) noexcept;
+    void release_backend() noexcept;
+    void log_access(RelayContext& context) noexcept;
     Progress finish(RelayContext& context) noexcept;
     [[nodiscard]] static unsigned bit(Op op) noexcept { return 1u << static_cast<unsigned>(op); }
 
@@ -82,15 +109,24 @@ class Connection final {
     UniqueFd backend_fd_;
     Direction upstream_;    // client -> backend
     Direction downstream_;  // backend -> client
-    BackendPool* pool_ = nullptr;
-    std::uint32_t backend_index_ = BackendPool::kNone;  // in pool_->backends()
+    ListenerRuntime* listener_ = nullptr;
+    Generation* generation_ = nullptr;
+    Backend* backend_ = nullptr;                        // while it holds a place there
+    std::uint32_t backend_index_ = BackendPool::kNone;  // in the pool, for retries
     std::uint32_t index_ = 0;                           // this slot's index in the slab
-    std::uint32_t pending_ = 0;   // requests submitted whose completion has not come yet
-    std::uint32_t armed_ = 0;     // bit(op) for each poll/connect now in flight
-    std::uint16_t attempts_ = 0;  // backend connects tried
+    std::uint32_t pending_ = 0;  // requests submitted whose completion has not come yet
+    std::uint32_t armed_ = 0;    // bit(op) for each poll/connect now in flight
+    std::uint32_t client_slot_ = ClientTable::kUntracked;  // place in the client table
+    std::uint16_t attempts_ = 0;                           // backend connects tried
     State state_ = State::free;
+    bool has_client_address_ = false;
+    const char* ending_ = "closed";  // why it ended, for the access log
+    std::uint64_t started_ms_ = 0;
     std::uint64_t last_active_ms_ = 0;
-    __kernel_timespec connect_timeout_{};  // read by the kernel at submission
+    std::uint64_t proxy_deadline_ms_ = 0;
+    Address client_{};             // the client: the peer, or the source of its PROXY header
+    Address local_{};              // where the client connected to (or the header's destination)
+    __kernel_timespec timeout_{};  // read by the kernel at submission
 };
 
 }  // namespace ringlb

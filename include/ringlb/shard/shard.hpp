@@ -12,11 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "ringlb/access/access_log.hpp"
+#include "ringlb/access/client_table.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/backend_pool.hpp"
 #include "ringlb/pool/epoch.hpp"
+#include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/connection.hpp"
 #include "ringlb/shard/shard_stats.hpp"
 
@@ -25,11 +27,27 @@ namespace ringlb {
 // Pipes each shard creates at start-up (more on demand, trimmed back to this when idle).
 inline constexpr std::size_t kShardInitialPipes = 16;
 
-// A listening socket owned by one shard, and where its clients go.
-struct ShardListener final {
-    UniqueFd fd;
-    BackendPool* pool = nullptr;
-    std::string name;
+// A generation for a shard to adopt, with its listening sockets: a listener whose key (its
+// bind address) the shard already has keeps its socket (fd invalid here); a new one comes
+// with its own SO_REUSEPORT socket; the shard closes listeners whose key is not listed.
+struct ShardUpdate final {
+    struct Listener {
+        std::string key;
+        UniqueFd fd;                // new socket, or invalid to keep the shard's own
+        std::uint32_t runtime = 0;  // index in generation->listeners
+    };
+    Generation* generation = nullptr;  // kept alive by the caller until adopted() moves past it
+    std::vector<Listener> listeners;
+};
+
+// Process-wide objects every shard uses; they outlive the shards.
+struct ShardServices final {
+    ClientTable* clients = nullptr;
+    AccessLogBuffer* access_log = nullptr;  // this shard's buffer; null when no access log
+    // Connections open in the whole process, plus accepts armed while a limit is set.
+    std::atomic<std::uint64_t>* open_connections = nullptr;
+    // global.max_connections; 0 = no limit. Changed by reloads.
+    std::atomic<std::uint64_t>* max_connections = nullptr;
 };
 
 struct ShardOptions final {
@@ -43,7 +61,8 @@ struct ShardOptions final {
 
 class Shard final {
   public:
-    Shard(ShardOptions options, std::vector<ShardListener> listeners, EpochDomain& epochs);
+    Shard(ShardOptions options, std::unique_ptr<ShardUpdate> initial, EpochDomain& epochs,
+          ShardServices services);
     Shard(const Shard&) = delete;
     Shard& operator=(const Shard&) = delete;
     ~Shard();
@@ -57,12 +76,37 @@ class Shard final {
     // Waits for the thread to end.
     void join() noexcept;
 
+    // Main thread: hands over a new generation. The shard adopts it at its next loop pass;
+    // returns false (and keeps nothing) while a previous update is still waiting.
+    bool post_update(std::unique_ptr<ShardUpdate>& update) noexcept;
+    // The id of the generation this shard uses for new connections.
+    [[nodiscard]] std::uint64_t adopted() const noexcept {
+        return adopted_.load(std::memory_order_acquire);
+    }
+
     [[nodiscard]] const ShardStats& stats() const noexcept { return stats_; }
 
   private:
+    // A listening socket of this shard and where its clients go.
+    struct ListenerSlot {
+        UniqueFd fd;
+        std::string key;
+        ListenerRuntime* runtime = nullptr;
+        bool armed = false;     // an accept is in flight
+        bool ticket = false;    // that accept holds a place of global.max_connections
+        bool paused = false;    // not armed because global.max_connections is reached
+        bool removing = false;  // cancelled by an update or the stop: close when settled
+    };
+
     void run() noexcept;
     void loop();
+    void apply(std::unique_ptr<ShardUpdate> update);
     void arm_accept(std::uint32_t listener) noexcept;
+    void cancel_accept(std::uint32_t listener) noexcept;
+    void close_listener(std::uint32_t listener) noexcept;
+    void resume_paused() noexcept;
+    bool take_ticket() noexcept;
+    void return_ticket() noexcept;
     void arm_wake() noexcept;
     void arm_tick() noexcept;
     void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
@@ -74,20 +118,26 @@ class Shard final {
     [[nodiscard]] RelayContext context() noexcept;
 
     ShardOptions options_;
-    std::vector<ShardListener> listeners_;
     EpochDomain& epochs_;
+    ShardServices services_;
     ShardStats stats_;
-    UniqueFd wake_fd_;     // eventfd: request_stop() writes it
+    UniqueFd wake_fd_;     // eventfd: request_stop() and post_update() write it
     UniqueFd reserve_fd_;  // /dev/null, given up for a moment to turn clients away on EMFILE
     std::atomic<bool> stop_requested_{false};
+    std::atomic<ShardUpdate*> mailbox_{nullptr};
+    std::atomic<std::uint64_t> adopted_{0};
+    std::unique_ptr<ShardUpdate> initial_;
     std::promise<void> started_;
     std::thread thread_;
 
     // Everything below belongs to the shard thread alone.
     std::unique_ptr<Ring> ring_;
     std::unique_ptr<PipePool> pipes_;
+    Generation* generation_ = nullptr;
+    std::vector<ListenerSlot> listeners_;
     std::vector<Connection> slab_;
     std::vector<std::uint32_t> free_slots_;  // reserved to slab size: never allocates
+    std::vector<std::uint8_t> scratch_;      // PROXY headers in and out
     std::uint64_t now_ms_ = 0;
     std::uint64_t wake_value_ = 0;  // target of the eventfd read
     __kernel_timespec tick_interval_{};
@@ -96,6 +146,7 @@ class Shard final {
     std::uint64_t idle_scan_interval_ms_ = 1000;
     std::uint64_t stop_deadline_ms_ = 0;
     std::size_t listeners_open_ = 0;
+    std::size_t paused_ = 0;  // listeners waiting for a place under global.max_connections
     bool stopping_ = false;
     RateLimiter accept_error_log_{5000};
 };

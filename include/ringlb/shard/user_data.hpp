@@ -21,6 +21,9 @@ enum class Op : std::uint8_t {
     wake,             // read on the shard's eventfd: another thread wants attention
     tick,             // the shard's periodic timer (idle timeouts, shutdown grace)
     accept_retry,     // timer before re-arming an accept that failed
+    proxy_in,         // poll: client readable while its PROXY header is awaited
+    proxy_timeout,    // the linked timeout bounding that wait (listener.proxy_timeout_ms)
+    proxy_retry,      // short timer before looking again at an incomplete PROXY header
 };
 
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {

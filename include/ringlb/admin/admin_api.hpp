@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+// The admin API's routes: /metrics, /healthz, /status and the backend actions.
+#pragma once
+
+#include "ringlb/admin/http_server.hpp"
+#include "ringlb/app/control.hpp"
+
+namespace ringlb {
+
+// The handler the admin HttpServer calls for each authorised, well-formed request. It
+// reads shared counters and changes backends' atomics; it never blocks a shard. `control`
+// must outlive the handler.
+[[nodiscard]] HttpHandler make_admin_handler(Control& control);
+
+// The Prometheus text exposition of every counter (exposed for tests of the format).
+[[nodiscard]] std::string render_metrics(const Control& control);
+
+}  // namespace ringlb

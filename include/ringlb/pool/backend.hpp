@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// Backend: one backend's identity and the counters and settings every thread shares.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "ringlb/config/config.hpp"
+#include "ringlb/io/socket_address.hpp"
+#include "ringlb/pool/epoch.hpp"
+
+namespace ringlb {
+
+// An address a backend resolved to; replaced as a whole (and retired through the epoch
+// domain) when a host name re-resolves to something else.
+struct ResolvedAddress final : Retirable {
+    SocketAddress address;
+};
+
+// Shared by every shard (which connect to it and count), the health thread (which probes
+// it and marks it up or down) and the admin API (which changes its state and weight).
+// A reload keeps the Backend object of a backend whose pool and address text are unchanged,
+// so that its counters and open connections carry over. Every field is atomic: no lock.
+struct Backend final {
+    Backend(const config::BackendConfig& config, std::string pool_name);
+    ~Backend();
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    // Identity (fixed for the object's life).
+    const std::string pool;  // name of its pool
+    const std::string name;  // the address as written in the config
+    const std::string host;  // non-empty when `name` is a host name that is re-resolved
+    const unsigned port;
+
+    // Where to connect; shards read it inside an epoch.
+    [[nodiscard]] const SocketAddress& address() const noexcept {
+        return address_.load(std::memory_order_acquire)->address;
+    }
+    // Control plane: installs a new address, retiring the old one in `epochs`.
+    void set_address(const SocketAddress& address, EpochDomain& epochs);
+
+    // Hot: written by every shard for each connection to this backend.
+    alignas(64) std::atomic<std::uint32_t> active{0};  // connections open now
+    std::atomic<std::uint64_t> connections_total{0};   // connections established
+    std::atomic<std::uint64_t> bytes_in{0};            // client -> backend
+    std::atomic<std::uint64_t> bytes_out{0};           // backend -> client
+    std::atomic<std::uint64_t> connect_refused{0};     // connect failures by reason
+    std::atomic<std::uint64_t> connect_timeout{0};
+    std::atomic<std::uint64_t> connect_error{0};
+
+    // Settings, written by the control plane (config, reload, admin API, health thread).
+    alignas(64) std::atomic<std::uint32_t> max_connections{0};  // 0 = no limit
+    std::atomic<std::uint32_t> weight{1};                       // 1..1000
+    std::atomic<config::BackendState> state{config::BackendState::active};
+    std::atomic<bool> healthy{true};            // false while health checks say down
+    std::atomic<std::uint64_t> up_since_ms{0};  // when it last came up (slow start)
+
+    // Takes one of its connection places: fails when max_connections are open. Exact across
+    // shards (compare-and-swap), so a full backend is never exceeded.
+    [[nodiscard]] bool try_acquire() noexcept {
+        std::uint32_t limit = max_connections.load(std::memory_order_relaxed);
+        std::uint32_t now = active.load(std::memory_order_relaxed);
+        do {
+            if (limit != 0 && now >= limit) {
+                return false;
+            }
+        } while (!active.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+        return true;
+    }
+    void release() noexcept { active.fetch_sub(1, std::memory_order_relaxed); }
+    // A hint for balancers (the exact check is try_acquire).
+    [[nodiscard]] bool has_room() const noexcept {
+        std::uint32_t limit = max_connections.load(std::memory_order_relaxed);
+        return limit == 0 || active.load(std::memory_order_relaxed) < limit;
+    }
+
+  private:
+    std::atomic<const ResolvedAddress*> address_;
+};
+
+}  // namespace ringlb

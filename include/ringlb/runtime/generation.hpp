@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// Generation: one loaded configuration in force — its pools, backends and listener settings.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringlb/config/config.hpp"
+#include "ringlb/pool/backend.hpp"
+#include "ringlb/pool/backend_pool.hpp"
+
+namespace ringlb {
+
+// Why a client connection was turned away, as the `reason` label of the metric.
+enum class Rejection : std::uint8_t {
+    no_fd,           // the process ran out of file descriptors
+    no_slot,         // the shard's connection slab was full
+    no_backend,      // no live backend with room, or every connect attempt failed
+    denied,          // listener.allow / listener.deny
+    client_limit,    // listener.max_connections_per_client
+    rate_limited,    // listener.new_connections_per_client_per_s
+    proxy_protocol,  // accept_proxy: untrusted peer, malformed or late header
+    count_
+};
+
+[[nodiscard]] std::string_view rejection_name(Rejection reason) noexcept;
+
+// A listener's counters, shared by every shard; kept across reloads while its bind is
+// unchanged, so the metric does not restart.
+struct ListenerStats final {
+    explicit ListenerStats(std::string listener_name) : name(std::move(listener_name)) {}
+    const std::string name;
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> rejected[static_cast<std::size_t>(Rejection::count_)] = {};
+
+    void reject(Rejection reason) noexcept {
+        rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
+// A listener as shards see it in one generation.
+struct ListenerRuntime final {
+    config::ListenerConfig config;
+    BackendPool* pool = nullptr;
+    std::shared_ptr<ListenerStats> stats;
+    int access_log = -1;      // destination index in the access log writer; -1 = off
+    bool needs_peer = false;  // the connection must learn the client's address
+};
+
+// Built by the main thread from a validated config, then handed to the shards, the health
+// thread and the admin API. Immutable after construction except for the shared atomics of
+// its backends and listeners. A reload builds a new one from the old: a backend whose pool
+// name and address text are unchanged keeps its Backend object (health, counters, open
+// connections); a listener whose bind text is unchanged keeps its stats.
+class Generation final {
+  public:
+    // `access_logs` are the access log destinations in writer order ("stderr" or paths).
+    Generation(const config::Config& config, const Generation* previous,
+               const std::vector<std::string>& access_logs, std::uint64_t id, std::uint64_t now_ms);
+    Generation(const Generation&) = delete;
+    Generation& operator=(const Generation&) = delete;
+
+    const config::Config config;
+    const std::uint64_t id;  // 1 for the first, +1 per successful reload
+    std::vector<std::unique_ptr<BackendPool>> pools;
+    std::vector<ListenerRuntime> listeners;  // config order
+
+    // Connections started under this generation that are still open. The generation may be
+    // freed once no shard uses it any more and this is 0.
+    alignas(64) std::atomic<std::uint64_t> connections{0};
+
+    [[nodiscard]] BackendPool* find_pool(std::string_view name) const noexcept;
+};
+
+// The destinations named by the listeners' access_log settings, without duplicates, in
+// first-use order ("off" excluded).
+[[nodiscard]] std::vector<std::string> access_log_destinations(const config::Config& config);
+
+}  // namespace ringlb

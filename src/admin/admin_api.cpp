@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+// Admin routes: Prometheus metrics, health, JSON status and backend state/weight actions.
+#include "ringlb/admin/admin_api.hpp"
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "ringlb/clock.hpp"
+#include "ringlb/log.hpp"
+
+namespace ringlb {
+
+namespace {
+
+// A label value or JSON string with \, " and newlines escaped (the same three matter in both;
+// JSON also needs control characters escaped).
+std::string escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out;
+}
+
+// Percent-decodes a path segment ("%5B%3A%3A1%5D%3A80" -> "[::1]:80"); nullopt when malformed.
+std::optional<std::string> decode_segment(std::string_view segment) {
+    std::string out;
+    for (std::size_t i = 0; i < segment.size(); ++i) {
+        if (segment[i] != '%') {
+            out += segment[i];
+            continue;
+        }
+        unsigned value = 0;
+        if (i + 2 >= segment.size()) {
+            return std::nullopt;
+        }
+        auto [end, error] =
+            std::from_chars(segment.data() + i + 1, segment.data() + i + 3, value, 16);
+        if (error != std::errc{} || end != segment.data() + i + 3) {
+            return std::nullopt;
+        }
+        out += static_cast<char>(value);
+        i += 2;
+    }
+    return out;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+    std::vector<std::string_view> parts;
+    while (!path.empty()) {
+        if (path.front() == '/') {
+            path.remove_prefix(1);
+            continue;
+        }
+        const std::size_t slash = path.find('/');
+        parts.push_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        path.remove_prefix(slash);
+    }
+    return parts;
+}
+
+HttpResponse text(int status, std::string body) {
+    HttpResponse response;
+    response.status = status;
+    response.content_type = "text/plain; charset=utf-8";
+    response.body = std::move(body);
+    return response;
+}
+
+HttpResponse json(int status, std::string body) {
+    HttpResponse response;
+    response.status = status;
+    response.content_type = "application/json";
+    response.body = std::move(body);
+    return response;
+}
+
+HttpResponse error_json(int status, std::string_view message) {
+    return json(status, fmt::format("{{\"error\":\"{}\"}}\n", escape(message)));
+}
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+std::string backend_json(const BackendPool& pool, const Backend& backend) {
+    return fmt::format(
+        "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
+        "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
+        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\"}}",
+        escape(backend.name), escape(backend.address().to_string()),
+        config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
+        backend.weight.load(), backend.active.load(), backend.max_connections.load(),
+        backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
+        escape(pool.name()));
+}
+
+std::string render_status(const Control& control) {
+    std::shared_ptr<Generation> generation = control.generation();
+    std::uint64_t open = 0;
+    for (const ShardStats* stats : control.shard_stats) {
+        open += stats->active.load(std::memory_order_relaxed);
+    }
+    std::string out = fmt::format(
+        "{{\"version\":\"{}\",\"generation\":{},\"shutting_down\":{},\"connections_open\":{},"
+        "\"max_connections\":{},\"reloads_succeeded\":{},\"reloads_failed\":{},\"listeners\":[",
+        RINGLB_VERSION, generation->id, control.shutting_down.load() ? "true" : "false", open,
+        control.max_connections.load(), control.reloads_succeeded.load(),
+        control.reloads_failed.load());
+    bool first = true;
+    for (const ListenerRuntime& listener : generation->listeners) {
+        fmt::format_to(std::back_inserter(out),
+                       "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{}}}",
+                       first ? "" : ",", escape(listener.config.name),
+                       escape(listener.config.bind.to_string()), escape(listener.config.pool),
+                       listener.stats->accepted.load());
+        first = false;
+    }
+    out += "],\"pools\":[";
+    first = true;
+    for (const auto& pool : generation->pools) {
+        fmt::format_to(std::back_inserter(out),
+                       "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
+                       "\"live\":{},\"backends\":[",
+                       first ? "" : ",", escape(pool->name()),
+                       config::algorithm_name(pool->config().algorithm),
+                       pool->config().health ? "true" : "false", pool->live_count());
+        first = false;
+        for (std::uint32_t i = 0; i < pool->size(); ++i) {
+            out += (i == 0 ? "" : ",");
+            out += backend_json(*pool, pool->backend(i));
+        }
+        out += "]}";
+    }
+    out += "]}\n";
+    return out;
+}
+
+// POST /pools/{pool}/backends/{address}/{drain|enable|disable|weight}
+HttpResponse backend_action(Control& control, const HttpRequest& request,
+                            const std::vector<std::string_view>& parts) {
+    std::optional<std::string> pool_name = decode_segment(parts[1]);
+    std::optional<std::string> address = decode_segment(parts[3]);
+    if (!pool_name || !address) {
+        return error_json(400, "malformed percent-encoding in the path");
+    }
+    const std::string_view action = parts[4];
+    if (action != "drain" && action != "enable" && action != "disable" && action != "weight") {
+        return error_json(404, "unknown action; use drain, enable, disable or weight");
+    }
+    if (request.method != "POST") {
+        HttpResponse response = error_json(405, "use POST");
+        response.headers.emplace_back("Allow", "POST");
+        return response;
+    }
+    std::shared_ptr<Generation> generation = control.generation();
+    BackendPool* pool = generation->find_pool(*pool_name);
+    if (pool == nullptr) {
+        return error_json(404, fmt::format("no pool named {}", *pool_name));
+    }
+    const std::uint32_t index = pool->find(*address);
+    if (index == BackendPool::kNone) {
+        return error_json(404, fmt::format("pool {} has no backend {}", *pool_name, *address));
+    }
+    Backend& backend = pool->backend(index);
+    const std::uint64_t now = monotonic_ms();
+    if (action == "weight") {
+        std::optional<std::string_view> value = query_param(request.query, "value");
+        unsigned weight = 0;
+        if (!value || value->empty() ||
+            std::from_chars(value->data(), value->data() + value->size(), weight).ptr !=
+                value->data() + value->size() ||
+            weight < 1 || weight > 1000) {
+            return error_json(400, "weight needs ?value=N with N in 1..1000");
+        }
+        backend.weight.store(weight, std::memory_order_relaxed);
+    } else {
+        const config::BackendState next = action == "drain"    ? config::BackendState::drain
+                                          : action == "enable" ? config::BackendState::active
+                                                               : config::BackendState::disabled;
+        const config::BackendState before = backend.state.exchange(next);
+        if (next == config::BackendState::active && before != config::BackendState::active) {
+            backend.up_since_ms.store(now, std::memory_order_relaxed);  // slow start again
+        }
+    }
+    pool->refresh(now, control.epochs);  // new connections see it from now on
+    log_info("admin: {} pool={} backend={} state={} weight={}", action, pool->name(), backend.name,
+             config::backend_state_name(backend.state.load()), backend.weight.load());
+    return json(200, backend_json(*pool, backend) + "\n");
+}
+
+}  // namespace
+
+std::string render_metrics(const Control& control) {
+    std::shared_ptr<Generation> generation = control.generation();
+    std::string out;
+    auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
+        fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, value);
+    };
+
+    family(out, "ringlb_build_info", "gauge", "Version of the running ringlb.");
+    line("ringlb_build_info", fmt::format("version=\"{}\"", RINGLB_VERSION), 1);
+
+    family(out, "ringlb_connections_accepted_total", "counter",
+           "Client connections accepted, by listener.");
+    for (const ListenerRuntime& listener : generation->listeners) {
+        line("ringlb_connections_accepted_total",
+             fmt::format("listener=\"{}\"", escape(listener.config.name)),
+             listener.stats->accepted.load(std::memory_order_relaxed));
+    }
+    family(out, "ringlb_connections_rejected_total", "counter",
+           "Client connections closed without being relayed, by listener and reason.");
+    for (const ListenerRuntime& listener : generation->listeners) {
+        for (std::size_t i = 0; i < static_cast<std::size_t>(Rejection::count_); ++i) {
+            line("ringlb_connections_rejected_total",
+                 fmt::format("listener=\"{}\",reason=\"{}\"", escape(listener.config.name),
+                             rejection_name(static_cast<Rejection>(i))),
+                 listener.stats->rejected[i].load(std::memory_order_relaxed));
+        }
+    }
+
+    auto per_backend = [&](std::string_view name, std::string_view type, std::string_view help,
+                           auto&& emit) {
+        family(out, name, type, help);
+        for (const auto& pool : generation->pools) {
+            for (std::uint32_t i = 0; i < pool->size(); ++i) {
+                const Backend& backend = pool->backend(i);
+                const std::string labels = fmt::format("pool=\"{}\",backend=\"{}\"",
+                                                       escape(pool->name()), escape(backend.name));
+                emit(labels, backend);
+            }
+        }
+    };
+    per_backend("ringlb_connections_active", "gauge", "Connections open to each backend now.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_connections_active", labels, backend.active.load());
+                });
+    per_backend(
+        "ringlb_backend_connections_total", "counter", "Connections established to each backend.",
+        [&](const std::string& labels, const Backend& backend) {
+            line("ringlb_backend_connections_total", labels, backend.connections_total.load());
+        });
+    per_backend("ringlb_backend_bytes_total", "counter",
+                "Bytes relayed: in = client to backend, out = backend to client.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_bytes_total", labels + ",direction=\"in\"",
+                         backend.bytes_in.load());
+                    line("ringlb_backend_bytes_total", labels + ",direction=\"out\"",
+                         backend.bytes_out.load());
+                });
+    per_backend("ringlb_backend_connect_failures_total", "counter",
+                "Failed connects to each backend, by reason.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_connect_failures_total", labels + ",reason=\"refused\"",
+                         backend.connect_refused.load());
+                    line("ringlb_backend_connect_failures_total", labels + ",reason=\"timeout\"",
+                         backend.connect_timeout.load());
+                    line("ringlb_backend_connect_failures_total", labels + ",reason=\"error\"",
+                         backend.connect_error.load());
+                });
+    per_backend("ringlb_backend_up", "gauge", "1 when health checks find the backend up.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_up", labels, backend.healthy.load() ? 1 : 0);
+                });
+    per_backend("ringlb_backend_weight", "gauge", "Weight from the config or the admin API.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_weight", labels, backend.weight.load());
+                });
+    per_backend(
+        "ringlb_backend_state", "gauge", "1 for the backend's state: active, drain or disabled.",
+        [&](const std::string& labels, const Backend& backend) {
+            const config::BackendState state = backend.state.load();
+            for (auto each : {config::BackendState::active, config::BackendState::drain,
+                              config::BackendState::disabled}) {
+                line("ringlb_backend_state",
+                     labels + fmt::format(",state=\"{}\"", config::backend_state_name(each)),
+                     state == each ? 1 : 0);
+            }
+        });
+
+    std::uint64_t open = 0;
+    std::uint64_t idle_timeouts = 0;
+    for (const ShardStats* stats : control.shard_stats) {
+        open += stats->active.load(std::memory_order_relaxed);
+        idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
+    }
+    family(out, "ringlb_connections_open", "gauge", "Client connections open in the process.");
+    fmt::format_to(std::back_inserter(out), "ringlb_connections_open {}\n", open);
+    family(out, "ringlb_connections_max", "gauge", "global.max_connections (0 = no limit).");
+    fmt::format_to(std::back_inserter(out), "ringlb_connections_max {}\n",
+                   control.max_connections.load());
+    family(out, "ringlb_idle_timeouts_total", "counter", "Connections closed for idleness.");
+    fmt::format_to(std::back_inserter(out), "ringlb_idle_timeouts_total {}\n", idle_timeouts);
+    family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
+    line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
+    line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());
+    family(out, "ringlb_config_generation", "gauge", "Id of the configuration in force.");
+    fmt::format_to(std::back_inserter(out), "ringlb_config_generation {}\n", generation->id);
+    if (control.access_log != nullptr) {
+        family(out, "ringlb_access_log_dropped_total", "counter",
+               "Access log lines dropped because a shard's buffer was full.");
+        fmt::format_to(std::back_inserter(out), "ringlb_access_log_dropped_total {}\n",
+                       control.access_log->dropped());
+    }
+    if (control.clients != nullptr) {
+        family(out, "ringlb_client_table_overflows_total", "counter",
+               "Clients admitted without per-client limits because the table was full.");
+        fmt::format_to(std::back_inserter(out), "ringlb_client_table_overflows_total {}\n",
+                       control.clients->overflows());
+    }
+    return out;
+}
+
+HttpHandler make_admin_handler(Control& control) {
+    return [&control](const HttpRequest& request) -> HttpResponse {
+        const std::vector<std::string_view> parts = split_path(request.path);
+        const bool read_only = request.method == "GET" || request.method == "HEAD";
+        if (parts.size() == 1 &&
+            (parts[0] == "metrics" || parts[0] == "healthz" || parts[0] == "status")) {
+            if (!read_only) {
+                HttpResponse response = error_json(405, "use GET");
+                response.headers.emplace_back("Allow", "GET, HEAD");
+                return response;
+            }
+            if (parts[0] == "metrics") {
+                HttpResponse response = text(200, render_metrics(control));
+                response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                return response;
+            }
+            if (parts[0] == "healthz") {
+                return control.shutting_down.load() ? text(503, "shutting down\n")
+                                                    : text(200, "ok\n");
+            }
+            return json(200, render_status(control));
+        }
+        if (parts.size() == 5 && parts[0] == "pools" && parts[2] == "backends") {
+            return backend_action(control, request, parts);
+        }
+        return error_json(404,
+                          "not found; see /metrics, /healthz, /status, "
+                          "POST /pools/{pool}/backends/{address}/{drain|enable|disable|weight}");
+    };
+}
+
+}  // namespace ringlb

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// Building a generation from a config, carrying backends and listener stats over a reload.
+#include "ringlb/runtime/generation.hpp"
+
+#include <algorithm>
+
+namespace ringlb {
+
+std::string_view rejection_name(Rejection reason) noexcept {
+    switch (reason) {
+        case Rejection::no_fd:
+            return "no_fd";
+        case Rejection::no_slot:
+            return "no_slot";
+        case Rejection::no_backend:
+            return "no_backend";
+        case Rejection::denied:
+            return "denied";
+        case Rejection::client_limit:
+            return "client_limit";
+        case Rejection::rate_limited:
+            return "rate_limited";
+        case Rejection::proxy_protocol:
+            return "proxy_protocol";
+        case Rejection::count_:
+            break;
+    }
+    return "?";
+}
+
+std::vector<std::string> access_log_destinations(const config::Config& config) {
+    std::vector<std::string> destinations;
+    for (const config::ListenerConfig& listener : config.listeners) {
+        if (listener.access_log != "off" && std::find(destinations.begin(), destinations.end(),
+                                                      listener.access_log) == destinations.end()) {
+            destinations.push_back(listener.access_log);
+        }
+    }
+    return destinations;
+}
+
+Generation::Generation(const config::Config& loaded, const Generation* previous,
+                       const std::vector<std::string>& access_logs, std::uint64_t generation_id,
+                       std::uint64_t now_ms)
+    : config(loaded), id(generation_id) {
+    for (const config::PoolConfig& pool : config.pools) {
+        BackendPool* old_pool = previous ? previous->find_pool(pool.name) : nullptr;
+        std::vector<std::shared_ptr<Backend>> backends;
+        for (const config::BackendConfig& backend : pool.backends) {
+            std::uint32_t index =
+                old_pool ? old_pool->find(backend.address_text) : BackendPool::kNone;
+            if (index == BackendPool::kNone) {
+                backends.push_back(std::make_shared<Backend>(backend, pool.name));
+                continue;
+            }
+            // Carried over: the file's settings apply again (an admin API change lasts
+            // until the next reload, as in HAProxy), health and counters continue.
+            std::shared_ptr<Backend> kept = old_pool->backends()[index];
+            kept->weight.store(backend.weight, std::memory_order_relaxed);
+            kept->max_connections.store(backend.max_connections, std::memory_order_relaxed);
+            if (backend.state == config::BackendState::active &&
+                kept->state.load(std::memory_order_relaxed) != config::BackendState::active) {
+                kept->up_since_ms.store(now_ms, std::memory_order_relaxed);
+            }
+            kept->state.store(backend.state, std::memory_order_relaxed);
+            if (!pool.health) {
+                kept->healthy.store(true, std::memory_order_relaxed);
+            }
+            backends.push_back(std::move(kept));
+        }
+        pools.push_back(std::make_unique<BackendPool>(pool, std::move(backends), now_ms));
+    }
+    for (const config::ListenerConfig& listener : config.listeners) {
+        ListenerRuntime runtime;
+        runtime.config = listener;
+        runtime.pool = pools[listener.pool_index].get();
+        if (previous) {
+            for (const ListenerRuntime& old : previous->listeners) {
+                if (old.config.bind == listener.bind && old.config.name == listener.name) {
+                    runtime.stats = old.stats;
+                }
+            }
+        }
+        if (!runtime.stats) {
+            runtime.stats = std::make_shared<ListenerStats>(listener.name);
+        }
+        auto destination = std::find(access_logs.begin(), access_logs.end(), listener.access_log);
+        if (listener.access_log != "off" && destination != access_logs.end()) {
+            runtime.access_log = static_cast<int>(destination - access_logs.begin());
+        }
+        const config::PoolConfig& pool = runtime.pool->config();
+        runtime.needs_peer = listener.accept_proxy || !listener.allow.empty() ||
+                             !listener.deny.empty() || listener.max_connections_per_client > 0 ||
+                             listener.new_connections_per_client_per_s > 0 ||
+                             runtime.access_log >= 0 ||
+                             pool.algorithm == config::Algorithm::maglev ||
+                             pool.send_proxy != config::SendProxy::none;
+        listeners.push_back(std::move(runtime));
+    }
+}
+
+BackendPool* Generation::find_pool(std::string_view name) const noexcept {
+    for (const auto& pool : pools) {
+        if (pool->name() == name) {
+            return pool.get();
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace ringlb

@@ -2,20 +2,25 @@
 // Turns TOML text into a validated Config (schema v1), collecting every problem with its place.
 #include "ringlb/config/config.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <map>
+#include <memory>
 #include <span>
 #include <utility>
+#include <variant>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -28,6 +33,38 @@ std::string_view algorithm_name(Algorithm algorithm) noexcept {
     switch (algorithm) {
         case Algorithm::round_robin:
             return "round_robin";
+        case Algorithm::weighted_round_robin:
+            return "weighted_round_robin";
+        case Algorithm::least_connections:
+            return "least_connections";
+        case Algorithm::random_two:
+            return "random_two";
+        case Algorithm::maglev:
+            return "maglev";
+    }
+    return "?";
+}
+
+std::string_view backend_state_name(BackendState state) noexcept {
+    switch (state) {
+        case BackendState::active:
+            return "active";
+        case BackendState::drain:
+            return "drain";
+        case BackendState::disabled:
+            return "disabled";
+    }
+    return "?";
+}
+
+std::string_view send_proxy_name(SendProxy version) noexcept {
+    switch (version) {
+        case SendProxy::none:
+            return "none";
+        case SendProxy::v1:
+            return "v1";
+        case SendProxy::v2:
+            return "v2";
     }
     return "?";
 }
@@ -47,14 +84,85 @@ namespace {
 // A config is a few kilobytes; the cap only stops `--config /dev/zero` from eating memory.
 constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
 
-constexpr std::array<std::string_view, 3> kRootKeys{"global", "listener", "pool"};
-constexpr std::array<std::string_view, 6> kGlobalKeys{
-    "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group"};
-constexpr std::array<std::string_view, 3> kListenerKeys{"name", "bind", "pool"};
-constexpr std::array<std::string_view, 7> kPoolKeys{
-    "name", "algorithm", "connect_timeout_ms", "idle_timeout_ms", "retries", "health", "backend"};
-constexpr std::array<std::string_view, 4> kHealthKeys{"interval_ms", "timeout_ms", "rise", "fall"};
-constexpr std::array<std::string_view, 2> kBackendKeys{"address", "weight"};
+// The schema: every key each table accepts. The loader rejects any other key with these tables,
+// and known_keys() lists them, so that a key cannot be accepted without being listed (and,
+// through config_keys_documented_test, documented). A key that names another entry of
+// kSchema ("pool" + "health" = "pool.health") is a sub-table, not a value.
+constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
+constexpr std::string_view kGlobalKeys[] = {
+    "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group", "max_connections"};
+constexpr std::string_view kAdminKeys[] = {"bind", "token_file"};
+constexpr std::string_view kListenerKeys[] = {"name",
+                                              "bind",
+                                              "pool",
+                                              "accept_proxy",
+                                              "proxy_trusted",
+                                              "proxy_timeout_ms",
+                                              "allow",
+                                              "deny",
+                                              "max_connections_per_client",
+                                              "new_connections_per_client_per_s",
+                                              "new_connections_per_client_burst",
+                                              "access_log"};
+constexpr std::string_view kPoolKeys[] = {"name",
+                                          "algorithm",
+                                          "connect_timeout_ms",
+                                          "idle_timeout_ms",
+                                          "retries",
+                                          "maglev_table_size",
+                                          "slow_start_ms",
+                                          "send_proxy",
+                                          "resolve_interval_ms",
+                                          "health",
+                                          "backend"};
+constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms", "rise", "fall"};
+constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections", "state"};
+
+struct SchemaTable final {
+    std::string_view path;  // dotted, "" for the top level
+    std::span<const std::string_view> keys;
+};
+
+constexpr SchemaTable kSchema[] = {
+    {"", kRootKeys},
+    {"global", kGlobalKeys},
+    {"admin", kAdminKeys},
+    {"listener", kListenerKeys},
+    {"pool", kPoolKeys},
+    {"pool.health", kHealthKeys},
+    {"pool.backend", kBackendKeys},
+};
+
+constexpr Algorithm kAlgorithms[] = {Algorithm::round_robin, Algorithm::weighted_round_robin,
+                                     Algorithm::least_connections, Algorithm::random_two,
+                                     Algorithm::maglev};
+constexpr BackendState kBackendStates[] = {BackendState::active, BackendState::drain,
+                                           BackendState::disabled};
+constexpr SendProxy kSendProxyVersions[] = {SendProxy::none, SendProxy::v1, SendProxy::v2};
+
+// The value of `values` whose config name is `text`.
+template <typename Enum, std::size_t N, typename NameOf>
+std::optional<Enum> enum_named(std::string_view text, const Enum (&values)[N], NameOf name_of) {
+    for (Enum value : values) {
+        if (name_of(value) == text) {
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
+// "a, b, c": the config names of `values`, for messages that list what is accepted.
+template <typename Enum, std::size_t N, typename NameOf>
+std::string names_of(const Enum (&values)[N], NameOf name_of) {
+    std::string out;
+    for (Enum value : values) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += name_of(value);
+    }
+    return out;
+}
 
 // The uid and primary gid of a user name, from the system's user database.
 std::optional<std::pair<unsigned, unsigned>> lookup_user(const std::string& name) {
@@ -96,6 +204,13 @@ constexpr Range kHealthIntervalMs{100, 3600000};
 constexpr Range kHealthTimeoutMs{1, 3600000};
 constexpr Range kRiseFall{1, 1000};
 constexpr Range kWeight{1, 1000};
+constexpr Range kGlobalMaxConnections{0, 10000000};
+constexpr Range kProxyTimeoutMs{1, 60000};
+constexpr Range kPerClient{0, 1000000};
+constexpr Range kMaglevTableSize{7, 1000003};
+constexpr Range kSlowStartMs{0, 3600000};
+constexpr Range kResolveIntervalMs{1000, 86400000};
+constexpr Range kBackendMaxConnections{0, 1000000};
 constexpr unsigned kDefaultHealthTimeoutMs = 1000;
 
 struct Place final {
@@ -167,6 +282,124 @@ std::optional<std::uint64_t> trailing_port(std::string_view text) noexcept {
     return value;
 }
 
+// Reads the whole file at `path` into `text`; returns why it could not, or "" on success.
+std::string read_file(const std::string& path, std::string& text) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        return std::strerror(errno);
+    }
+    std::array<char, 65536> buffer;
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return std::strerror(errno);
+        }
+        if (n == 0) {
+            return {};
+        }
+        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes) {
+            return fmt::format("file is larger than {} bytes", kMaxFileBytes);
+        }
+        text.append(buffer.data(), static_cast<std::size_t>(n));
+    }
+}
+
+// Whether `value` is prime; trial division is plenty for numbers up to a million.
+bool is_prime(std::int64_t value) noexcept {
+    if (value < 2) {
+        return false;
+    }
+    for (std::int64_t divisor = 2; divisor * divisor <= value; ++divisor) {
+        if (value % divisor == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The smallest prime above `value`, to suggest one in a message.
+std::int64_t next_prime(std::int64_t value) noexcept {
+    std::int64_t candidate = value + 1;
+    while (!is_prime(candidate)) {
+        ++candidate;
+    }
+    return candidate;
+}
+
+// Whether `host` is a DNS name (RFC 1123 labels; '_' too, which container networks use). A
+// last label of digits only is not a name but a malformed IPv4 address ("10.0.0.300",
+// "127.1"), which getaddrinfo would otherwise accept in inet_aton's legacy forms.
+bool is_host_name(std::string_view host) noexcept {
+    if (!host.empty() && host.back() == '.') {
+        host.remove_suffix(1);
+    }
+    if (host.empty() || host.size() > 253) {
+        return false;
+    }
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    std::string_view rest = host;
+    for (;;) {
+        auto dot = rest.find('.');
+        std::string_view label = rest.substr(0, dot);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+            return false;
+        }
+        for (char c : label) {
+            bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            if (!letter && !is_digit(c) && c != '-' && c != '_') {
+                return false;
+            }
+        }
+        if (dot == std::string_view::npos) {
+            return !std::all_of(label.begin(), label.end(), is_digit);
+        }
+        rest.remove_prefix(dot + 1);
+    }
+}
+
+std::string lowercase(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    return out;
+}
+
+// The first address `host` resolves to for a TCP connect to `port`, or the resolver's reason.
+// Blocking: only the loader calls it, at start-up and on reload, never a shard.
+std::variant<SocketAddress, std::string> resolve(const std::string& host, unsigned port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    std::string service = std::to_string(port);
+    int status = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+    if (status != 0) {
+        return std::string(status == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(status));
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
+    if (found == nullptr || found->ai_addr == nullptr) {
+        return std::string("no address");
+    }
+    return SocketAddress::from_sockaddr(found->ai_addr, found->ai_addrlen);
+}
+
+// The token on the first line of a token file's text, surrounding whitespace removed.
+std::string_view first_line_trimmed(std::string_view text) noexcept {
+    text = text.substr(0, text.find('\n'));
+    constexpr std::string_view kSpace = " \t\r\v\f";
+    auto begin = text.find_first_not_of(kSpace);
+    if (begin == std::string_view::npos) {
+        return {};
+    }
+    auto end = text.find_last_not_of(kSpace);
+    return text.substr(begin, end - begin + 1);
+}
+
 class Loader final {
   public:
     explicit Loader(std::string_view source) : source_(source) {}
@@ -235,8 +468,9 @@ class Loader final {
 
     // Stores the integer at `key` in `out` when it is present, an integer and within `range`;
     // returns whether it did. An absent key leaves the default in `out` and is no error.
+    template <typename Unsigned>
     bool read_unsigned(const toml::table& table, std::string_view key, Range range,
-                       const Scope& scope, unsigned& out) {
+                       const Scope& scope, Unsigned& out) {
         const toml::node* node = table.get(key);
         if (node == nullptr) {
             return false;
@@ -253,8 +487,108 @@ class Loader final {
                                   scope.subject, key, range.min, range.max, value));
             return false;
         }
-        out = static_cast<unsigned>(value);
+        out = static_cast<Unsigned>(value);
         return true;
+    }
+
+    // Stores the boolean at `key` in `out`; returns the node when it did, else nullptr.
+    const toml::node* read_bool(const toml::table& table, std::string_view key, const Scope& scope,
+                                bool& out) {
+        const toml::node* node = table.get(key);
+        if (node == nullptr) {
+            return nullptr;
+        }
+        const auto* boolean = node->as_boolean();
+        if (boolean == nullptr) {
+            report_type(*node, key, "a boolean (true or false)", scope);
+            return nullptr;
+        }
+        out = boolean->get();
+        return node;
+    }
+
+    // The enum value named by the string at `key`, stored in `out`; reports a name that is not
+    // one of `values`, listing those.
+    template <typename Enum, std::size_t N, typename NameOf>
+    void read_enum(const toml::table& table, std::string_view key, const Enum (&values)[N],
+                   NameOf name_of, const Scope& scope, Enum& out) {
+        const auto* text = string_at(table, key, scope);
+        if (text == nullptr) {
+            return;
+        }
+        if (auto value = enum_named(text->get(), values, name_of)) {
+            out = *value;
+        } else {
+            add_error(place_of(*text),
+                      fmt::format("{}{}{} \"{}\" is not supported; supported: {}", scope.owner,
+                                  scope.subject, key, text->get(), names_of(values, name_of)));
+        }
+    }
+
+    // Stores the address blocks of the array of strings at `key` in `out`; returns the array
+    // node when the key is present and an array, else nullptr. Each bad entry is reported at
+    // its own place and left out.
+    const toml::array* read_cidrs(const toml::table& table, std::string_view key,
+                                  const Scope& scope, std::vector<Cidr>& out) {
+        const toml::node* node = table.get(key);
+        if (node == nullptr) {
+            return nullptr;
+        }
+        const auto* array = node->as_array();
+        if (array == nullptr) {
+            report_type(*node, key, "an array of address blocks (strings)", scope);
+            return nullptr;
+        }
+        for (const toml::node& element : *array) {
+            const auto* text = element.as_string();
+            if (text == nullptr) {
+                add_error(place_of(element),
+                          fmt::format("{}each entry of \"{}\" must be a string (an address "
+                                      "block), got {}",
+                                      scope.owner, key, type_name(element)));
+                continue;
+            }
+            if (auto block = parse_cidr(text->get())) {
+                out.push_back(std::move(*block));
+            } else {
+                add_error(place_of(element), fmt::format("{}{} entry {}", scope.owner, key,
+                                                         why_not_cidr(text->get())));
+            }
+        }
+        return array;
+    }
+
+    // Why parse_cidr refused `text`, phrased to follow "<key> entry ".
+    static std::string why_not_cidr(const std::string& text) {
+        // Host bits set is the one mistake worth a precise hint: the network it likely meant.
+        auto slash = text.find('/');
+        if (slash != std::string::npos) {
+            auto address = parse_cidr(std::string_view(text).substr(0, slash));
+            auto prefix_text = std::string_view(text).substr(slash + 1);
+            unsigned prefix = 0;
+            auto [end, error] = std::from_chars(prefix_text.data(),
+                                                prefix_text.data() + prefix_text.size(), prefix);
+            if (address && error == std::errc{} && end == prefix_text.data() + prefix_text.size() &&
+                !prefix_text.empty() && prefix <= address->prefix) {
+                auto network_bytes = address->bytes;
+                for (unsigned bit = prefix; bit < address->prefix; ++bit) {
+                    network_bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80U >> (bit % 8)));
+                }
+                std::array<char, INET6_ADDRSTRLEN> network{};
+                if (network_bytes != address->bytes &&
+                    inet_ntop(address->family, network_bytes.data(), network.data(),
+                              network.size()) != nullptr) {
+                    return fmt::format(
+                        "\"{}\" has address bits set beyond its /{} prefix; did you mean "
+                        "\"{}/{}\"?",
+                        text, prefix, network.data(), prefix);
+                }
+            }
+        }
+        return fmt::format(
+            "\"{}\" is not a valid address block; expected \"IPv4/prefix\", \"IPv6/prefix\" "
+            "or a single address",
+            text);
     }
 
     // The tables of the array of tables at `key`. Reports a value of another shape, entries
@@ -330,6 +664,75 @@ class Loader final {
         for (std::size_t i = 0; i < listener_tables.size(); ++i) {
             load_listener(*listener_tables[i], i, config.listeners[i]);
         }
+        // After the listeners: the admin bind must not take one of their addresses.
+        load_admin(root, config.admin);
+    }
+
+    void load_admin(const toml::table& root, std::optional<AdminConfig>& admin) {
+        const toml::node* node = root.get("admin");
+        if (node == nullptr) {
+            return;
+        }
+        const auto* table = node->as_table();
+        if (table == nullptr) {
+            report_type(*node, "admin", "a table ([admin])", Scope{});
+            return;
+        }
+        Scope scope{"", "[admin]", "admin "};
+        check_keys(*table, kAdminKeys, scope.table);
+        AdminConfig loaded;
+        if (const auto* bind = string_at(*table, "bind", scope)) {
+            if (auto address = read_address(*bind, "bind", 0, scope)) {
+                loaded.bind = *address;
+                auto listener = std::find_if(binds_.begin(), binds_.end(),
+                                             [&](const auto& b) { return b.first == *address; });
+                if (address->port() != 0 && listener != binds_.end()) {
+                    add_error(place_of(*bind),
+                              fmt::format("admin bind address {} is already used by listener "
+                                          "\"{}\"",
+                                          address->to_string(), listener->second));
+                }
+            }
+        } else if (table->get("bind") == nullptr) {
+            report_missing(*table, "bind", scope);
+        }
+        if (const auto* token_file = string_at(*table, "token_file", scope)) {
+            loaded.token_file = token_file->get();
+            read_token(*token_file, loaded.token);
+        }
+        admin = std::move(loaded);
+    }
+
+    // Reads the bearer token from the file named at `path_node` into `token`.
+    void read_token(const toml::value<std::string>& path_node, std::string& token) {
+        const std::string& path = path_node.get();
+        if (path.empty()) {
+            add_error(place_of(path_node), "admin token_file must not be empty");
+            return;
+        }
+        std::string text;
+        if (std::string problem = read_file(path, text); !problem.empty()) {
+            add_error(place_of(path_node),
+                      fmt::format("admin token_file \"{}\": cannot read: {}", path, problem));
+            return;
+        }
+        std::string_view line = first_line_trimmed(text);
+        if (line.empty()) {
+            add_error(place_of(path_node),
+                      fmt::format("admin token_file \"{}\": the first line holds no token", path));
+            return;
+        }
+        // The token is compared with an HTTP header value: it must survive being typed there.
+        bool printable =
+            std::all_of(line.begin(), line.end(), [](char c) { return c > ' ' && c < '\x7f'; });
+        if (!printable) {
+            add_error(place_of(path_node),
+                      fmt::format("admin token_file \"{}\": the token must be printable ASCII "
+                                  "without spaces",
+                                  path));
+            return;
+        }
+        token = std::string(line);
     }
 
     void load_global(const toml::table& root, GlobalConfig& global) {
@@ -348,6 +751,8 @@ class Loader final {
         read_unsigned(*table, "shutdown_grace_ms", kShutdownGraceMs, scope,
                       global.shutdown_grace_ms);
         read_unsigned(*table, "pipe_size", kPipeSize, scope, global.pipe_size);
+        read_unsigned(*table, "max_connections", kGlobalMaxConnections, scope,
+                      global.max_connections);
         if (const auto* user = string_at(*table, "user", scope)) {
             if (auto ids = lookup_user(user->get())) {
                 global.user = user->get();
@@ -399,18 +804,16 @@ class Loader final {
             report_missing(table, "name", scope);
         }
 
-        if (const auto* algorithm = string_at(table, "algorithm", scope)) {
-            if (algorithm->get() != algorithm_name(Algorithm::round_robin)) {
-                add_error(
-                    place_of(*algorithm),
-                    fmt::format("{}algorithm \"{}\" is not supported; supported: {}", scope.owner,
-                                algorithm->get(), algorithm_name(Algorithm::round_robin)));
-            }
-        }
+        read_enum(table, "algorithm", kAlgorithms, algorithm_name, scope, pool.algorithm);
         read_unsigned(table, "connect_timeout_ms", kConnectTimeoutMs, scope,
                       pool.connect_timeout_ms);
         read_unsigned(table, "idle_timeout_ms", kIdleTimeoutMs, scope, pool.idle_timeout_ms);
         read_unsigned(table, "retries", kRetries, scope, pool.retries);
+        bool table_size_valid = read_maglev_table_size(table, scope, pool.maglev_table_size);
+        read_unsigned(table, "slow_start_ms", kSlowStartMs, scope, pool.slow_start_ms);
+        read_enum(table, "send_proxy", kSendProxyVersions, send_proxy_name, scope, pool.send_proxy);
+        read_unsigned(table, "resolve_interval_ms", kResolveIntervalMs, scope,
+                      pool.resolve_interval_ms);
 
         if (const toml::node* node = table.get("health")) {
             if (const auto* health = node->as_table()) {
@@ -423,32 +826,122 @@ class Loader final {
         Scope backend_scope{scope.owner, "[[pool.backend]]", "backend "};
         auto backend_tables = tables_at(table, "backend", "[[pool.backend]]", true, scope);
         pool.backends.resize(backend_tables.size());
-        // Parsed addresses with the line of their first mention, to name it in a duplicate.
-        std::vector<std::pair<SocketAddress, unsigned>> seen;
+        // The first mention of each address, with its line, to name it in a duplicate: numeric
+        // addresses by value ("[::1]:80" is "[0::1]:80"), host names by their lower-case text.
+        std::vector<std::pair<SocketAddress, unsigned>> seen_numeric;
+        std::map<std::string, unsigned, std::less<>> seen_hosts;
         for (std::size_t i = 0; i < backend_tables.size(); ++i) {
             const toml::table& backend_table = *backend_tables[i];
             BackendConfig& backend = pool.backends[i];
             check_keys(backend_table, kBackendKeys, backend_scope.table);
             if (const auto* address = string_at(backend_table, "address", backend_scope)) {
                 backend.address_text = address->get();
-                if (auto parsed = read_address(*address, "address", 1, backend_scope)) {
-                    backend.address = *parsed;
-                    auto first = std::find_if(seen.begin(), seen.end(),
-                                              [&](const auto& s) { return s.first == *parsed; });
-                    if (first != seen.end()) {
+                if (read_backend_address(*address, backend_scope, backend)) {
+                    unsigned line = place_of(*address).line;
+                    std::optional<unsigned> first;
+                    if (backend.host.empty()) {
+                        auto it =
+                            std::find_if(seen_numeric.begin(), seen_numeric.end(),
+                                         [&](const auto& s) { return s.first == backend.address; });
+                        if (it != seen_numeric.end()) {
+                            first = it->second;
+                        } else {
+                            seen_numeric.emplace_back(backend.address, line);
+                        }
+                    } else {
+                        auto [it, inserted] =
+                            seen_hosts.try_emplace(lowercase(backend.address_text), line);
+                        if (!inserted) {
+                            first = it->second;
+                        }
+                    }
+                    if (first) {
                         add_error(place_of(*address),
                                   fmt::format("{}duplicate backend address \"{}\" (first at line "
                                               "{})",
-                                              scope.owner, backend.address_text, first->second));
-                    } else {
-                        seen.emplace_back(*parsed, place_of(*address).line);
+                                              scope.owner, backend.address_text, *first));
                     }
                 }
             } else if (backend_table.get("address") == nullptr) {
                 report_missing(backend_table, "address", backend_scope);
             }
             read_unsigned(backend_table, "weight", kWeight, backend_scope, backend.weight);
+            read_unsigned(backend_table, "max_connections", kBackendMaxConnections, backend_scope,
+                          backend.max_connections);
+            read_enum(backend_table, "state", kBackendStates, backend_state_name, backend_scope,
+                      backend.state);
         }
+
+        // Maglev gives each backend a share of the table's slots: it needs one slot per
+        // backend at the very least.
+        if (pool.algorithm == Algorithm::maglev && table_size_valid &&
+            pool.backends.size() > pool.maglev_table_size) {
+            const toml::node* size_node = table.get("maglev_table_size");
+            add_error(size_node != nullptr ? place_of(*size_node) : place_of(table),
+                      fmt::format("{}maglev_table_size ({}) must be at least the number of "
+                                  "backends ({})",
+                                  scope.owner, pool.maglev_table_size, pool.backends.size()));
+        }
+    }
+
+    // Reads maglev_table_size, which must be a prime in range; returns false when it is
+    // present and was rejected.
+    bool read_maglev_table_size(const toml::table& table, const Scope& scope, unsigned& out) {
+        const toml::node* node = table.get("maglev_table_size");
+        if (node == nullptr) {
+            return true;
+        }
+        unsigned size = 0;
+        if (!read_unsigned(table, "maglev_table_size", kMaglevTableSize, scope, size)) {
+            return false;
+        }
+        if (!is_prime(size)) {
+            // Maglev's permutations cover every slot only when the table size is prime.
+            add_error(place_of(*node),
+                      fmt::format("{}maglev_table_size {} is not a prime number; the next prime "
+                                  "is {}",
+                                  scope.owner, size, next_prime(size)));
+            return false;
+        }
+        out = size;
+        return true;
+    }
+
+    // Reads a backend address: numeric, or "hostname:port" resolved here. Fills address, port
+    // and host of `backend`; returns whether the address is usable.
+    bool read_backend_address(const toml::value<std::string>& node, const Scope& scope,
+                              BackendConfig& backend) {
+        const std::string& text = node.get();
+        auto port = trailing_port(text);
+        if (port && (*port < 1 || *port > 65535)) {
+            add_error(place_of(node),
+                      fmt::format("{}backend address port must be between 1 and 65535, got {}",
+                                  scope.owner, text.substr(text.rfind(':') + 1)));
+            return false;
+        }
+        if (auto numeric = SocketAddress::parse(text)) {
+            backend.address = *numeric;
+            backend.port = numeric->port();
+            return true;
+        }
+        std::string_view host = std::string_view(text).substr(0, text.rfind(':'));
+        if (!port || !is_host_name(host)) {
+            add_error(place_of(node),
+                      fmt::format("{}backend address \"{}\" is not a valid address; expected a "
+                                  "numeric \"IPv4:port\", \"[IPv6]:port\" or \"hostname:port\"",
+                                  scope.owner, text));
+            return false;
+        }
+        backend.host = std::string(host);
+        backend.port = static_cast<unsigned>(*port);
+        auto resolved = resolve(backend.host, backend.port);
+        if (const auto* reason = std::get_if<std::string>(&resolved)) {
+            add_error(place_of(node), fmt::format("{}cannot resolve host \"{}\": {}", scope.owner,
+                                                  backend.host, *reason));
+            return false;
+        }
+        backend.address = std::get<SocketAddress>(resolved);
+        return true;
     }
 
     HealthConfig load_health(const toml::table& table, const std::string& owner) {
@@ -545,6 +1038,69 @@ class Loader final {
         } else if (table.get("pool") == nullptr) {
             report_missing(table, "pool", scope);
         }
+        load_listener_traffic(table, scope, listener);
+    }
+
+    // The keys of a listener that decide which clients it serves and how fast.
+    void load_listener_traffic(const toml::table& table, const Scope& scope,
+                               ListenerConfig& listener) {
+        const toml::node* accept_proxy =
+            read_bool(table, "accept_proxy", scope, listener.accept_proxy);
+        const toml::array* trusted =
+            read_cidrs(table, "proxy_trusted", scope, listener.proxy_trusted);
+        // A PROXY header rewrites who the client is: only named peers may send one, and a
+        // trusted list without accept_proxy suggests the operator believes it is on.
+        if (listener.accept_proxy && trusted == nullptr && table.get("proxy_trusted") == nullptr) {
+            add_error(place_of(*accept_proxy),
+                      fmt::format("{}accept_proxy = true requires proxy_trusted, the address "
+                                  "blocks of the peers allowed to send a PROXY header",
+                                  scope.owner));
+        } else if (listener.accept_proxy && trusted != nullptr && trusted->empty()) {
+            add_error(place_of(*trusted),
+                      fmt::format("{}proxy_trusted must not be empty when accept_proxy = true",
+                                  scope.owner));
+        } else if (!listener.accept_proxy && trusted != nullptr &&
+                   (accept_proxy != nullptr || table.get("accept_proxy") == nullptr)) {
+            add_error(place_of(*trusted),
+                      fmt::format("{}proxy_trusted has no effect unless accept_proxy = true",
+                                  scope.owner));
+        }
+        read_unsigned(table, "proxy_timeout_ms", kProxyTimeoutMs, scope, listener.proxy_timeout_ms);
+
+        if (const toml::array* allow = read_cidrs(table, "allow", scope, listener.allow);
+            allow != nullptr && allow->empty()) {
+            // An empty list would have to mean "everyone" (the absent key) or "no one" (an
+            // unusable listener); neither reading is safe to guess.
+            add_error(place_of(*allow),
+                      fmt::format("{}allow must not be empty; remove it to accept every client",
+                                  scope.owner));
+        }
+        read_cidrs(table, "deny", scope, listener.deny);
+
+        read_unsigned(table, "max_connections_per_client", kPerClient, scope,
+                      listener.max_connections_per_client);
+        read_unsigned(table, "new_connections_per_client_per_s", kPerClient, scope,
+                      listener.new_connections_per_client_per_s);
+        if (read_unsigned(table, "new_connections_per_client_burst", kPerClient, scope,
+                          listener.new_connections_per_client_burst) &&
+            listener.new_connections_per_client_burst > 0 &&
+            listener.new_connections_per_client_per_s == 0) {
+            add_error(place_of(*table.get("new_connections_per_client_burst")),
+                      fmt::format("{}new_connections_per_client_burst has no effect while "
+                                  "new_connections_per_client_per_s is 0 (no rate limit)",
+                                  scope.owner));
+        }
+
+        if (const auto* access_log = string_at(table, "access_log", scope)) {
+            if (access_log->get().empty()) {
+                add_error(place_of(*access_log),
+                          fmt::format("{}access_log must not be empty; use \"off\", \"stderr\" "
+                                      "or a file path",
+                                      scope.owner));
+            } else {
+                listener.access_log = access_log->get();
+            }
+        }
     }
 
     std::string source_;
@@ -566,32 +1122,23 @@ LoadResult failed(std::string_view source, const char* what) noexcept {
     return result;
 }
 
-// Reads the whole file at `path` into `text`; returns why it could not, or "" on success.
-std::string read_file(const std::string& path, std::string& text) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        return std::strerror(errno);
-    }
-    std::array<char, 65536> buffer;
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return std::strerror(errno);
-        }
-        if (n == 0) {
-            return {};
-        }
-        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes) {
-            return fmt::format("file is larger than {} bytes", kMaxFileBytes);
-        }
-        text.append(buffer.data(), static_cast<std::size_t>(n));
-    }
-}
-
 }  // namespace
+
+std::vector<std::string> known_keys() {
+    std::vector<std::string> keys;
+    for (const SchemaTable& table : kSchema) {
+        for (std::string_view key : table.keys) {
+            std::string path =
+                table.path.empty() ? std::string(key) : fmt::format("{}.{}", table.path, key);
+            bool is_table = std::any_of(std::begin(kSchema), std::end(kSchema),
+                                        [&](const SchemaTable& t) { return t.path == path; });
+            if (!is_table) {
+                keys.push_back(std::move(path));
+            }
+        }
+    }
+    return keys;
+}
 
 LoadResult load_config_string(std::string_view text, std::string_view source) noexcept {
     try {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ringlb/config/config.hpp"
@@ -57,6 +59,30 @@ std::string with_pool_api(std::initializer_list<std::string_view> items) {
     }
     return text;
 }
+
+// A file in /tmp with the given content, removed when the test ends.
+class TempFile final {
+  public:
+    explicit TempFile(std::string_view content) {
+        int fd = ::mkstemp(path_);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, content.data(), content.size()) ==
+                static_cast<ssize_t>(content.size()));
+        ::close(fd);
+    }
+    ~TempFile() { ::unlink(path_); }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+
+    [[nodiscard]] std::string path() const { return path_; }
+
+  private:
+    char path_[32] = "/tmp/ringlb-config-test-XXXXXX";
+};
+
+// A failed DNS lookup must not wait out resolver timeouts on a machine without a reachable
+// name server: one try, one second. Set before the first lookup, when glibc reads it.
+const bool kResolverBounded = ::setenv("RES_OPTIONS", "timeout:1 attempts:1", 1) == 0;
 
 std::string read_whole_file(const std::string& path) {
     std::string text;
@@ -560,7 +586,7 @@ TEST_CASE("an unknown log level or algorithm is rejected") {
           std::vector<std::string>{
               "test.toml:2:13: log_level \"verbose\" is not one of trace, debug, info, warn, error",
               "test.toml:8:13: pool \"api\": algorithm \"least_conn\" is not supported; supported: "
-              "round_robin",
+              "round_robin, weighted_round_robin, least_connections, random_two, maglev",
           });
 }
 
@@ -724,11 +750,11 @@ TEST_CASE("an unparsable address is reported with the expected syntax") {
               "test.toml:6:8: listener \"v6\": bind \"[::1]8080\" is not a valid address; expected "
               "a numeric \"IPv4:port\" or \"[IPv6]:port\"",
               "test.toml:11:13: pool \"api\": backend address \"127.0.0.1\" is not a valid "
-              "address; expected a numeric \"IPv4:port\" or \"[IPv6]:port\"",
+              "address; expected a numeric \"IPv4:port\", \"[IPv6]:port\" or \"hostname:port\"",
               "test.toml:13:13: pool \"api\": backend address port must be between 1 and 65535, "
               "got 0",
               "test.toml:15:13: pool \"api\": backend address \"::1:80\" is not a valid address; "
-              "expected a numeric \"IPv4:port\" or \"[IPv6]:port\"",
+              "expected a numeric \"IPv4:port\", \"[IPv6]:port\" or \"hostname:port\"",
           });
 }
 
@@ -995,4 +1021,832 @@ TEST_CASE("global.user and global.group resolve to ids, and unknown names are er
               "test.toml:2:8: user \"no-such-user-ringlb\" does not exist on this machine",
               "test.toml:3:9: group \"no-such-group-ringlb\" does not exist on this machine",
           });
+}
+
+// ---- Traffic-control and operations keys -------------------------------------------------
+
+TEST_CASE("the traffic-control and operations keys get their documented defaults") {
+    auto result = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"app\"",
+        "[[pool]]",
+        "name = \"app\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    const auto& config = *result.config;
+    CHECK(config.global.max_connections == 0);
+    CHECK_FALSE(config.admin);
+    const auto& listener = config.listeners[0];
+    CHECK_FALSE(listener.accept_proxy);
+    CHECK(listener.proxy_trusted.empty());
+    CHECK(listener.proxy_timeout_ms == 3000);
+    CHECK(listener.allow.empty());
+    CHECK(listener.deny.empty());
+    CHECK(listener.max_connections_per_client == 0);
+    CHECK(listener.new_connections_per_client_per_s == 0);
+    CHECK(listener.new_connections_per_client_burst == 0);
+    CHECK(listener.access_log == "off");
+    const auto& pool = config.pools[0];
+    CHECK(pool.maglev_table_size == 65537);
+    CHECK(pool.slow_start_ms == 0);
+    CHECK(pool.send_proxy == ringlb::config::SendProxy::none);
+    CHECK(pool.resolve_interval_ms == 30000);
+    const auto& backend = pool.backends[0];
+    CHECK(backend.host.empty());
+    CHECK(backend.port == 9001);
+    CHECK(backend.max_connections == 0);
+    CHECK(backend.state == ringlb::config::BackendState::active);
+}
+
+TEST_CASE("every traffic-control and operations key given is read into the config") {
+    TempFile token("  s3cret-Token_42  \r\nsecond line is ignored\n");
+    auto result = load(lines({
+        "[global]",
+        "max_connections = 250000",
+        "[admin]",
+        "bind = \"127.0.0.1:9900\"",
+        "token_file = \"" + token.path() + "\"",
+        "[[listener]]",
+        "name = \"web\"",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"api\"",
+        "accept_proxy = true",
+        "proxy_trusted = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+        "proxy_timeout_ms = 500",
+        "allow = [\"192.168.0.0/16\", \"::1\"]",
+        "deny = [\"192.168.66.0/24\"]",
+        "max_connections_per_client = 100",
+        "new_connections_per_client_per_s = 20",
+        "new_connections_per_client_burst = 40",
+        "access_log = \"/var/log/ringlb/web.log\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "algorithm = \"maglev\"",
+        "maglev_table_size = 251",
+        "slow_start_ms = 30000",
+        "send_proxy = \"v2\"",
+        "resolve_interval_ms = 5000",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "  max_connections = 5000",
+        "  state = \"drain\"",
+        "  [[pool.backend]]",
+        "  address = \"[::1]:9002\"",
+        "  state = \"disabled\"",
+        "  [[pool.backend]]",
+        "  address = \"localhost:9003\"",
+        "  state = \"active\"",
+    }));
+    REQUIRE(errors_of(result) == std::vector<std::string>{});
+    const auto& config = *result.config;
+    CHECK(config.global.max_connections == 250000);
+
+    REQUIRE(config.admin);
+    CHECK(config.admin->bind.to_string() == "127.0.0.1:9900");
+    CHECK(config.admin->token_file == token.path());
+    CHECK(config.admin->token == "s3cret-Token_42");
+
+    const auto& listener = config.listeners[0];
+    CHECK(listener.accept_proxy);
+    REQUIRE(listener.proxy_trusted.size() == 2);
+    CHECK(listener.proxy_trusted[0].text == "10.0.0.0/8");
+    CHECK(listener.proxy_trusted[1].family == AF_INET6);
+    CHECK(listener.proxy_timeout_ms == 500);
+    REQUIRE(listener.allow.size() == 2);
+    CHECK(listener.allow[0].prefix == 16);
+    CHECK(listener.allow[1].prefix == 128);
+    REQUIRE(listener.deny.size() == 1);
+    CHECK(listener.deny[0].text == "192.168.66.0/24");
+    CHECK(listener.max_connections_per_client == 100);
+    CHECK(listener.new_connections_per_client_per_s == 20);
+    CHECK(listener.new_connections_per_client_burst == 40);
+    CHECK(listener.access_log == "/var/log/ringlb/web.log");
+
+    const auto& pool = config.pools[0];
+    CHECK(pool.algorithm == ringlb::config::Algorithm::maglev);
+    CHECK(pool.maglev_table_size == 251);
+    CHECK(pool.slow_start_ms == 30000);
+    CHECK(pool.send_proxy == ringlb::config::SendProxy::v2);
+    CHECK(pool.resolve_interval_ms == 5000);
+    REQUIRE(pool.backends.size() == 3);
+    CHECK(pool.backends[0].max_connections == 5000);
+    CHECK(pool.backends[0].state == ringlb::config::BackendState::drain);
+    CHECK(pool.backends[0].port == 9001);
+    CHECK(pool.backends[1].state == ringlb::config::BackendState::disabled);
+    CHECK(pool.backends[1].port == 9002);
+    CHECK(pool.backends[1].host.empty());
+    CHECK(pool.backends[2].state == ringlb::config::BackendState::active);
+    CHECK(pool.backends[2].host == "localhost");
+    CHECK(pool.backends[2].port == 9003);
+    CHECK(pool.backends[2].address_text == "localhost:9003");
+}
+
+TEST_CASE("global.max_connections is bounded at 10000000") {
+    auto high = load(with_pool_api({
+        "[global]",
+        "max_connections = 10000000",
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+    }));
+    REQUIRE(errors_of(high).empty());
+    CHECK(high.config->global.max_connections == 10000000);
+
+    auto bad = load(with_pool_api({
+        "[global]",                    // 1
+        "max_connections = 10000001",  // 2
+        "[[listener]]",                // 3
+        "bind = \"127.0.0.1:0\"",      // 4
+        "pool = \"api\"",              // 5
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:2:19: max_connections must be between 0 and 10000000, got 10000001",
+          });
+}
+
+TEST_CASE("an admin table without token_file has no token") {
+    auto result = load(with_pool_api({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"api\"",
+        "[admin]",
+        "bind = \"[::1]:0\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    REQUIRE(result.config->admin);
+    CHECK(result.config->admin->bind.family() == AF_INET6);
+    CHECK(result.config->admin->bind.port() == 0);
+    CHECK_FALSE(result.config->admin->token_file);
+    CHECK(result.config->admin->token.empty());
+}
+
+TEST_CASE("admin errors are reported at their key: bind, unknown keys, a listener's address") {
+    auto result = load(with_pool_api({
+        "[[listener]]",               // 1
+        "name = \"web\"",             // 2
+        "bind = \"127.0.0.1:8080\"",  // 3
+        "pool = \"api\"",             // 4
+        "[admin]",                    // 5
+        "bind = \"127.0.0.1:8080\"",  // 6
+        "port = 9900",                // 7
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:6:8: admin bind address 127.0.0.1:8080 is already used by listener "
+              "\"web\"",
+              "test.toml:7:1: unknown key \"port\" in [admin]",
+          });
+
+    auto missing = load(with_pool_api({
+        "[[listener]]",               // 1
+        "bind = \"127.0.0.1:8080\"",  // 2
+        "pool = \"api\"",             // 3
+        "[admin]",                    // 4
+        "token_file = \"\"",          // 5
+    }));
+    CHECK(errors_of(missing) == std::vector<std::string>{
+                                    "test.toml:4:1: missing required key \"bind\" in [admin]",
+                                    "test.toml:5:14: admin token_file must not be empty",
+                                });
+
+    auto bad_bind = load(with_pool_api({
+        "[[listener]]",               // 1
+        "bind = \"127.0.0.1:8080\"",  // 2
+        "pool = \"api\"",             // 3
+        "[admin]",                    // 4
+        "bind = \"localhost:9900\"",  // 5
+    }));
+    CHECK(errors_of(bad_bind) ==
+          std::vector<std::string>{
+              "test.toml:5:8: admin bind \"localhost:9900\" is not a valid address; expected a "
+              "numeric \"IPv4:port\" or \"[IPv6]:port\"",
+          });
+
+    auto not_table = load(with_pool_api({
+        "admin = \"127.0.0.1:9900\"",  // 1
+        "[[listener]]",                // 2
+        "bind = \"127.0.0.1:8080\"",   // 3
+        "pool = \"api\"",              // 4
+    }));
+    CHECK(errors_of(not_table) ==
+          std::vector<std::string>{
+              "test.toml:1:9: key \"admin\" must be a table ([admin]), got string",
+          });
+}
+
+TEST_CASE("an unreadable, empty or unusable token file is an error at token_file") {
+    auto load_with_token_file = [](const std::string& path) {
+        return load(with_pool_api({
+            "[[listener]]",                   // 1
+            "bind = \"127.0.0.1:8080\"",      // 2
+            "pool = \"api\"",                 // 3
+            "[admin]",                        // 4
+            "bind = \"127.0.0.1:9900\"",      // 5
+            "token_file = \"" + path + "\"",  // 6
+        }));
+    };
+    SECTION("missing file") {
+        auto result = load_with_token_file("/nonexistent/ringlb-token");
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{
+                  "test.toml:6:14: admin token_file \"/nonexistent/ringlb-token\": cannot read: "
+                  "No such file or directory",
+              });
+    }
+    SECTION("empty file") {
+        TempFile token("");
+        auto result = load_with_token_file(token.path());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"test.toml:6:14: admin token_file \"" + token.path() +
+                                       "\": the first line holds no token"});
+    }
+    SECTION("a blank first line, even with a token below it") {
+        TempFile token(" \t \nsecret\n");
+        auto result = load_with_token_file(token.path());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"test.toml:6:14: admin token_file \"" + token.path() +
+                                       "\": the first line holds no token"});
+    }
+    SECTION("a token with a space inside") {
+        TempFile token("two words\n");
+        auto result = load_with_token_file(token.path());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"test.toml:6:14: admin token_file \"" + token.path() +
+                                       "\": the token must be printable ASCII without spaces"});
+    }
+    SECTION("a token without a trailing newline is read whole") {
+        TempFile token("abc");
+        auto result = load_with_token_file(token.path());
+        REQUIRE(errors_of(result).empty());
+        CHECK(result.config->admin->token == "abc");
+    }
+}
+
+TEST_CASE("accept_proxy needs a non-empty proxy_trusted, and proxy_trusted needs accept_proxy") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                      // 1
+        "name = \"a\"",                      // 2
+        "bind = \"127.0.0.1:8080\"",         // 3
+        "pool = \"api\"",                    // 4
+        "accept_proxy = true",               // 5
+        "[[listener]]",                      // 6
+        "name = \"b\"",                      // 7
+        "bind = \"127.0.0.1:8081\"",         // 8
+        "pool = \"api\"",                    // 9
+        "accept_proxy = true",               // 10
+        "proxy_trusted = []",                // 11
+        "[[listener]]",                      // 12
+        "name = \"c\"",                      // 13
+        "bind = \"127.0.0.1:8082\"",         // 14
+        "pool = \"api\"",                    // 15
+        "proxy_trusted = [\"10.0.0.0/8\"]",  // 16
+        "[[listener]]",                      // 17
+        "name = \"d\"",                      // 18
+        "bind = \"127.0.0.1:8083\"",         // 19
+        "pool = \"api\"",                    // 20
+        "accept_proxy = \"yes\"",            // 21
+        "proxy_trusted = [\"10.0.0.0/8\"]",  // 22
+        "[[listener]]",                      // 23
+        "name = \"e\"",                      // 24
+        "bind = \"127.0.0.1:8084\"",         // 25
+        "pool = \"api\"",                    // 26
+        "accept_proxy = false",              // 27
+        "proxy_trusted = [\"10.0.0.0/8\"]",  // 28
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:5:16: listener \"a\": accept_proxy = true requires proxy_trusted, the "
+              "address blocks of the peers allowed to send a PROXY header",
+              "test.toml:11:17: listener \"b\": proxy_trusted must not be empty when "
+              "accept_proxy = true",
+              "test.toml:16:17: listener \"c\": proxy_trusted has no effect unless accept_proxy = "
+              "true",
+              "test.toml:21:16: listener \"d\": key \"accept_proxy\" must be a boolean (true or "
+              "false), got string",
+              "test.toml:28:17: listener \"e\": proxy_trusted has no effect unless accept_proxy = "
+              "true",
+          });
+}
+
+TEST_CASE("proxy_timeout_ms is bounded to 1..60000") {
+    auto result = load(with_pool_api({
+        "[[listener]]",               // 1
+        "name = \"a\"",               // 2
+        "bind = \"127.0.0.1:8080\"",  // 3
+        "pool = \"api\"",             // 4
+        "proxy_timeout_ms = 0",       // 5
+        "[[listener]]",               // 6
+        "name = \"b\"",               // 7
+        "bind = \"127.0.0.1:8081\"",  // 8
+        "pool = \"api\"",             // 9
+        "proxy_timeout_ms = 60001",   // 10
+        "[[listener]]",               // 11
+        "name = \"c\"",               // 12
+        "bind = \"127.0.0.1:8082\"",  // 13
+        "pool = \"api\"",             // 14
+        "proxy_timeout_ms = 60000",   // 15
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:5:20: listener \"a\": proxy_timeout_ms must be between 1 and 60000, got 0",
+              "test.toml:10:20: listener \"b\": proxy_timeout_ms must be between 1 and 60000, got "
+              "60001",
+          });
+}
+
+TEST_CASE("each bad address block of allow, deny or proxy_trusted is reported at its place") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                                                     // 1
+        "name = \"web\"",                                                   // 2
+        "bind = \"127.0.0.1:8080\"",                                        // 3
+        "pool = \"api\"",                                                   // 4
+        "allow = [\"10.0.0.0/8\", \"10.1.2.3/8\", 7, \"2001:db8::1/32\"]",  // 5
+        "deny = [\"192.168.0.0/33\", \"example.com\", \"::/0\"]",           // 6
+        "accept_proxy = true",                                              // 7
+        "proxy_trusted = [\"127.0.0.1/32\", \"127.0.0.1/\"]",               // 8
+        "[[listener]]",                                                     // 9
+        "name = \"other\"",                                                 // 10
+        "bind = \"127.0.0.1:8081\"",                                        // 11
+        "pool = \"api\"",                                                   // 12
+        "allow = \"10.0.0.0/8\"",                                           // 13
+        "deny = []",                                                        // 14
+        "[[listener]]",                                                     // 15
+        "name = \"empty\"",                                                 // 16
+        "bind = \"127.0.0.1:8082\"",                                        // 17
+        "pool = \"api\"",                                                   // 18
+        "allow = []",                                                       // 19
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:5:24: listener \"web\": allow entry \"10.1.2.3/8\" has address bits set "
+              "beyond its /8 prefix; did you mean \"10.0.0.0/8\"?",
+              "test.toml:5:38: listener \"web\": each entry of \"allow\" must be a string (an "
+              "address block), got integer",
+              "test.toml:5:41: listener \"web\": allow entry \"2001:db8::1/32\" has address bits "
+              "set beyond its /32 prefix; did you mean \"2001:db8::/32\"?",
+              "test.toml:6:9: listener \"web\": deny entry \"192.168.0.0/33\" is not a valid "
+              "address block; expected \"IPv4/prefix\", \"IPv6/prefix\" or a single address",
+              "test.toml:6:27: listener \"web\": deny entry \"example.com\" is not a valid "
+              "address block; expected \"IPv4/prefix\", \"IPv6/prefix\" or a single address",
+              "test.toml:8:34: listener \"web\": proxy_trusted entry \"127.0.0.1/\" is not a "
+              "valid address block; expected \"IPv4/prefix\", \"IPv6/prefix\" or a single "
+              "address",
+              "test.toml:13:9: listener \"other\": key \"allow\" must be an array of address "
+              "blocks (strings), got string",
+              "test.toml:19:9: listener \"empty\": allow must not be empty; remove it to accept "
+              "every client",
+          });
+}
+
+TEST_CASE("the per-client limits are bounded to 0..1000000, and a burst needs a rate") {
+    auto high = load(with_pool_api({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"api\"",
+        "max_connections_per_client = 1000000",
+        "new_connections_per_client_per_s = 1000000",
+        "new_connections_per_client_burst = 1000000",
+    }));
+    REQUIRE(errors_of(high).empty());
+    CHECK(high.config->listeners[0].max_connections_per_client == 1000000);
+    CHECK(high.config->listeners[0].new_connections_per_client_per_s == 1000000);
+    CHECK(high.config->listeners[0].new_connections_per_client_burst == 1000000);
+
+    auto bad = load(with_pool_api({
+        "[[listener]]",                                // 1
+        "name = \"a\"",                                // 2
+        "bind = \"127.0.0.1:8080\"",                   // 3
+        "pool = \"api\"",                              // 4
+        "max_connections_per_client = 1000001",        // 5
+        "new_connections_per_client_per_s = -1",       // 6
+        "new_connections_per_client_burst = 1000001",  // 7
+        "[[listener]]",                                // 8
+        "name = \"b\"",                                // 9
+        "bind = \"127.0.0.1:8081\"",                   // 10
+        "pool = \"api\"",                              // 11
+        "new_connections_per_client_burst = 10",       // 12
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:5:30: listener \"a\": max_connections_per_client must be between 0 and "
+              "1000000, got 1000001",
+              "test.toml:6:36: listener \"a\": new_connections_per_client_per_s must be between 0 "
+              "and 1000000, got -1",
+              "test.toml:7:36: listener \"a\": new_connections_per_client_burst must be between 0 "
+              "and 1000000, got 1000001",
+              "test.toml:12:36: listener \"b\": new_connections_per_client_burst has no effect "
+              "while new_connections_per_client_per_s is 0 (no rate limit)",
+          });
+}
+
+TEST_CASE("access_log takes off, stderr or a path, and must not be empty") {
+    auto good = load(with_pool_api({
+        "[[listener]]",
+        "name = \"a\"",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"api\"",
+        "access_log = \"stderr\"",
+        "[[listener]]",
+        "name = \"b\"",
+        "bind = \"127.0.0.1:8081\"",
+        "pool = \"api\"",
+        "access_log = \"off\"",
+    }));
+    REQUIRE(errors_of(good).empty());
+    CHECK(good.config->listeners[0].access_log == "stderr");
+    CHECK(good.config->listeners[1].access_log == "off");
+
+    auto bad = load(with_pool_api({
+        "[[listener]]",               // 1
+        "name = \"a\"",               // 2
+        "bind = \"127.0.0.1:8080\"",  // 3
+        "pool = \"api\"",             // 4
+        "access_log = \"\"",          // 5
+        "[[listener]]",               // 6
+        "name = \"b\"",               // 7
+        "bind = \"127.0.0.1:8081\"",  // 8
+        "pool = \"api\"",             // 9
+        "access_log = false",         // 10
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:5:14: listener \"a\": access_log must not be empty; use \"off\", "
+              "\"stderr\" or a file path",
+              "test.toml:10:14: listener \"b\": key \"access_log\" must be a string, got boolean",
+          });
+}
+
+TEST_CASE("every algorithm name is accepted") {
+    using ringlb::config::Algorithm;
+    for (auto [name, algorithm] :
+         {std::pair{"round_robin", Algorithm::round_robin},
+          std::pair{"weighted_round_robin", Algorithm::weighted_round_robin},
+          std::pair{"least_connections", Algorithm::least_connections},
+          std::pair{"random_two", Algorithm::random_two}, std::pair{"maglev", Algorithm::maglev}}) {
+        INFO(name);
+        auto result = load(lines({
+            "[[listener]]",
+            "bind = \"127.0.0.1:8080\"",
+            "pool = \"api\"",
+            "[[pool]]",
+            "name = \"api\"",
+            std::string("algorithm = \"") + name + "\"",
+            "  [[pool.backend]]",
+            "  address = \"127.0.0.1:9001\"",
+        }));
+        REQUIRE(errors_of(result).empty());
+        CHECK(result.config->pools[0].algorithm == algorithm);
+        CHECK(ringlb::config::algorithm_name(algorithm) == name);
+    }
+}
+
+TEST_CASE("maglev_table_size must be a prime in 7..1000003 and hold every backend") {
+    auto bounds = load(with_pool_api({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"small\"",
+        "maglev_table_size = 7",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "[[pool]]",
+        "name = \"large\"",
+        "maglev_table_size = 1000003",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    REQUIRE(errors_of(bounds).empty());
+    CHECK(bounds.config->pools[0].maglev_table_size == 7);
+    CHECK(bounds.config->pools[1].maglev_table_size == 1000003);
+
+    auto bad = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "maglev_table_size = 65536",       // 6
+        "  [[pool.backend]]",              // 7
+        "  address = \"127.0.0.1:9001\"",  // 8
+        "[[pool]]",                        // 9
+        "name = \"b\"",                    // 10
+        "maglev_table_size = 5",           // 11
+        "  [[pool.backend]]",              // 12
+        "  address = \"127.0.0.1:9001\"",  // 13
+        "[[pool]]",                        // 14
+        "name = \"c\"",                    // 15
+        "maglev_table_size = 1000033",     // 16
+        "  [[pool.backend]]",              // 17
+        "  address = \"127.0.0.1:9001\"",  // 18
+        "[[pool]]",                        // 19
+        "name = \"d\"",                    // 20
+        "algorithm = \"maglev\"",          // 21
+        "maglev_table_size = 7",           // 22
+        "backend = [{ address = \"127.0.0.1:1\" }, { address = \"127.0.0.1:2\" }, "
+        "{ address = \"127.0.0.1:3\" }, { address = \"127.0.0.1:4\" }, "
+        "{ address = \"127.0.0.1:5\" }, { address = \"127.0.0.1:6\" }, "
+        "{ address = \"127.0.0.1:7\" }, { address = \"127.0.0.1:8\" }]",  // 23
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:6:21: pool \"a\": maglev_table_size 65536 is not a prime number; the "
+              "next prime is 65537",
+              "test.toml:11:21: pool \"b\": maglev_table_size must be between 7 and 1000003, got 5",
+              "test.toml:16:21: pool \"c\": maglev_table_size must be between 7 and 1000003, got "
+              "1000033",
+              "test.toml:22:21: pool \"d\": maglev_table_size (7) must be at least the number of "
+              "backends (8)",
+          });
+}
+
+TEST_CASE("slow_start_ms, send_proxy and resolve_interval_ms are read and checked") {
+    auto good = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"a\"",
+        "[[pool]]",
+        "name = \"a\"",
+        "slow_start_ms = 3600000",
+        "send_proxy = \"v1\"",
+        "resolve_interval_ms = 1000",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "[[pool]]",
+        "name = \"b\"",
+        "send_proxy = \"none\"",
+        "resolve_interval_ms = 86400000",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    REQUIRE(errors_of(good).empty());
+    CHECK(good.config->pools[0].slow_start_ms == 3600000);
+    CHECK(good.config->pools[0].send_proxy == ringlb::config::SendProxy::v1);
+    CHECK(good.config->pools[0].resolve_interval_ms == 1000);
+    CHECK(good.config->pools[1].send_proxy == ringlb::config::SendProxy::none);
+    CHECK(good.config->pools[1].resolve_interval_ms == 86400000);
+
+    auto bad = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "slow_start_ms = 3600001",         // 6
+        "send_proxy = \"v3\"",             // 7
+        "resolve_interval_ms = 999",       // 8
+        "  [[pool.backend]]",              // 9
+        "  address = \"127.0.0.1:9001\"",  // 10
+        "[[pool]]",                        // 11
+        "name = \"b\"",                    // 12
+        "send_proxy = 2",                  // 13
+        "resolve_interval_ms = 86400001",  // 14
+        "  [[pool.backend]]",              // 15
+        "  address = \"127.0.0.1:9001\"",  // 16
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:6:17: pool \"a\": slow_start_ms must be between 0 and 3600000, got "
+              "3600001",
+              "test.toml:7:14: pool \"a\": send_proxy \"v3\" is not supported; supported: none, "
+              "v1, v2",
+              "test.toml:8:23: pool \"a\": resolve_interval_ms must be between 1000 and 86400000, "
+              "got 999",
+              "test.toml:13:14: pool \"b\": key \"send_proxy\" must be a string, got integer",
+              "test.toml:14:23: pool \"b\": resolve_interval_ms must be between 1000 and "
+              "86400000, got 86400001",
+          });
+}
+
+TEST_CASE("a host-name backend is resolved at load, a numeric one keeps no host") {
+    auto result = load(with_pool_api({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"names\"",
+        "[[pool]]",
+        "name = \"names\"",
+        "  [[pool.backend]]",
+        "  address = \"localhost:8443\"",
+        "  [[pool.backend]]",
+        "  address = \"LocalHost:8444\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:8445\"",
+    }));
+    REQUIRE(errors_of(result) == std::vector<std::string>{});
+    const auto& backends = result.config->pools[0].backends;
+    REQUIRE(backends.size() == 3);
+    CHECK(backends[0].host == "localhost");
+    CHECK(backends[0].port == 8443);
+    CHECK(backends[0].address.port() == 8443);
+    // localhost is 127.0.0.1 or ::1, whichever the system lists first.
+    std::string resolved = backends[0].address.to_string();
+    CHECK((resolved == "127.0.0.1:8443" || resolved == "[::1]:8443"));
+    CHECK(backends[1].host == "LocalHost");
+    CHECK(backends[1].address.port() == 8444);
+    CHECK(backends[2].host.empty());
+    CHECK(backends[2].port == 8445);
+}
+
+TEST_CASE("a host name that does not resolve is an error at the address") {
+    // .invalid is reserved (RFC 2606): it never resolves.
+    auto result = load(with_pool_api({
+        "[[listener]]",                                    // 1
+        "bind = \"127.0.0.1:8080\"",                       // 2
+        "pool = \"api\"",                                  // 3
+        "[[pool]]",                                        // 4
+        "name = \"names\"",                                // 5
+        "  [[pool.backend]]",                              // 6
+        "  address = \"no-such-host.ringlb.invalid:80\"",  // 7
+    }));
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].line == 7);
+    CHECK(result.errors[0].column == 13);
+    CHECK_THAT(
+        result.errors[0].message,
+        Catch::StartsWith("pool \"names\": cannot resolve host \"no-such-host.ringlb.invalid\": "));
+    CHECK(result.errors[0].message.size() >
+          std::string_view("pool \"names\": cannot resolve host \"no-such-host.ringlb.invalid\": ")
+              .size());
+    CHECK_FALSE(result.config);
+}
+
+TEST_CASE("a backend address that is neither numeric nor a host name is refused unresolved") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                      // 1
+        "bind = \"127.0.0.1:8080\"",         // 2
+        "pool = \"api\"",                    // 3
+        "[[pool]]",                          // 4
+        "name = \"names\"",                  // 5
+        "  [[pool.backend]]",                // 6
+        "  address = \"10.0.0.300:80\"",     // 7
+        "  [[pool.backend]]",                // 8
+        "  address = \"127.1:80\"",          // 9
+        "  [[pool.backend]]",                // 10
+        "  address = \"bad!name:80\"",       // 11
+        "  [[pool.backend]]",                // 12
+        "  address = \"-lead.example:80\"",  // 13
+        "  [[pool.backend]]",                // 14
+        "  address = \"localhost\"",         // 15
+        "  [[pool.backend]]",                // 16
+        "  address = \"localhost:http\"",    // 17
+        "  [[pool.backend]]",                // 18
+        "  address = \"localhost:0\"",       // 19
+        "  [[pool.backend]]",                // 20
+        "  address = \"a..b:80\"",           // 21
+    }));
+    const std::string expected =
+        " is not a valid address; expected a numeric \"IPv4:port\", \"[IPv6]:port\" or "
+        "\"hostname:port\"";
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:7:13: pool \"names\": backend address \"10.0.0.300:80\"" + expected,
+              "test.toml:9:13: pool \"names\": backend address \"127.1:80\"" + expected,
+              "test.toml:11:13: pool \"names\": backend address \"bad!name:80\"" + expected,
+              "test.toml:13:13: pool \"names\": backend address \"-lead.example:80\"" + expected,
+              "test.toml:15:13: pool \"names\": backend address \"localhost\"" + expected,
+              "test.toml:17:13: pool \"names\": backend address \"localhost:http\"" + expected,
+              "test.toml:19:13: pool \"names\": backend address port must be between 1 and "
+              "65535, got 0",
+              "test.toml:21:13: pool \"names\": backend address \"a..b:80\"" + expected,
+          });
+}
+
+TEST_CASE("two backends of a pool with the same host-name address are an error") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"api\"",                  // 3
+        "[[pool]]",                        // 4
+        "name = \"names\"",                // 5
+        "  [[pool.backend]]",              // 6
+        "  address = \"localhost:9001\"",  // 7
+        "  [[pool.backend]]",              // 8
+        "  address = \"localhost:9002\"",  // 9
+        "  [[pool.backend]]",              // 10
+        "  address = \"localhost:9001\"",  // 11
+        "  [[pool.backend]]",              // 12
+        "  address = \"LOCALHOST:9002\"",  // 13
+        "  [[pool.backend]]",              // 14
+        "  address = \"127.0.0.1:9001\"",  // 15
+    }));
+    // A host name and a numeric address may meet at one address today and part tomorrow.
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:11:13: pool \"names\": duplicate backend address \"localhost:9001\" "
+              "(first at line 7)",
+              "test.toml:13:13: pool \"names\": duplicate backend address \"LOCALHOST:9002\" "
+              "(first at line 9)",
+          });
+}
+
+TEST_CASE("backend max_connections and state are read and checked") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"api\"",                  // 3
+        "[[pool]]",                        // 4
+        "name = \"b\"",                    // 5
+        "  [[pool.backend]]",              // 6
+        "  address = \"127.0.0.1:9001\"",  // 7
+        "  max_connections = 1000001",     // 8
+        "  state = \"drained\"",           // 9
+        "  [[pool.backend]]",              // 10
+        "  address = \"127.0.0.1:9002\"",  // 11
+        "  max_connections = 1000000",     // 12
+        "  state = true",                  // 13
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:8:21: pool \"b\": backend max_connections must be between 0 and "
+              "1000000, got 1000001",
+              "test.toml:9:11: pool \"b\": backend state \"drained\" is not supported; "
+              "supported: active, drain, disabled",
+              "test.toml:13:11: pool \"b\": backend key \"state\" must be a string, got boolean",
+          });
+}
+
+TEST_CASE("the backend state and send_proxy values have their config names") {
+    using ringlb::config::BackendState;
+    using ringlb::config::SendProxy;
+    CHECK(ringlb::config::backend_state_name(BackendState::active) == "active");
+    CHECK(ringlb::config::backend_state_name(BackendState::drain) == "drain");
+    CHECK(ringlb::config::backend_state_name(BackendState::disabled) == "disabled");
+    CHECK(ringlb::config::send_proxy_name(SendProxy::none) == "none");
+    CHECK(ringlb::config::send_proxy_name(SendProxy::v1) == "v1");
+    CHECK(ringlb::config::send_proxy_name(SendProxy::v2) == "v2");
+}
+
+TEST_CASE("unknown keys of the new tables are reported like any other") {
+    auto result = load(with_pool_api({
+        "[admin]",                         // 1
+        "bind = \"127.0.0.1:0\"",          // 2
+        "tokenfile = \"x\"",               // 3
+        "[[listener]]",                    // 4
+        "bind = \"127.0.0.1:8080\"",       // 5
+        "pool = \"api\"",                  // 6
+        "accept_proxy_v2 = true",          // 7
+        "[[pool]]",                        // 8
+        "name = \"b\"",                    // 9
+        "send_proxy_version = \"v2\"",     // 10
+        "  [[pool.backend]]",              // 11
+        "  address = \"127.0.0.1:9002\"",  // 12
+        "  drain = true",                  // 13
+    }));
+    CHECK(errors_of(result) == std::vector<std::string>{
+                                   "test.toml:3:1: unknown key \"tokenfile\" in [admin]",
+                                   "test.toml:7:1: unknown key \"accept_proxy_v2\" in [[listener]]",
+                                   "test.toml:10:1: unknown key \"send_proxy_version\" in [[pool]]",
+                                   "test.toml:13:3: unknown key \"drain\" in [[pool.backend]]",
+                               });
+}
+
+TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
+    auto keys = ringlb::config::known_keys();
+    auto has = [&](std::string_view key) {
+        return std::find(keys.begin(), keys.end(), key) != keys.end();
+    };
+    for (std::string_view key :
+         {"global.workers", "global.max_connections", "admin.bind", "admin.token_file",
+          "listener.bind", "listener.accept_proxy", "listener.access_log", "pool.name",
+          "pool.maglev_table_size", "pool.resolve_interval_ms", "pool.health.interval_ms",
+          "pool.health.fall", "pool.backend.address", "pool.backend.state"}) {
+        INFO(key);
+        CHECK(has(key));
+    }
+    for (std::string_view table : {"global", "admin", "listener", "pool", "pool.health",
+                                   "pool.backend", "workers", "address"}) {
+        INFO(table);
+        CHECK_FALSE(has(table));
+    }
+    auto sorted = keys;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+    CHECK(keys.size() == 38);
+}
+
+TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {
+    auto minimal = ringlb::config::load_config_file(RINGLB_SOURCE_DIR "/configs/minimal.toml");
+    CHECK(errors_of(minimal) == std::vector<std::string>{});
+    auto full = ringlb::config::load_config_file(RINGLB_SOURCE_DIR "/configs/full.toml");
+    REQUIRE(errors_of(full) == std::vector<std::string>{});
+    CHECK(full.config->admin);
+
+    // Each key appears as "key =" at the start of a line, set or commented out ("# key =").
+    std::string text = read_whole_file(RINGLB_SOURCE_DIR "/configs/full.toml");
+    for (const std::string& dotted : ringlb::config::known_keys()) {
+        std::string key = dotted.substr(dotted.rfind('.') + 1);
+        bool found = false;
+        for (std::size_t at = text.find(key + " = "); at != std::string::npos && !found;
+             at = text.find(key + " = ", at + 1)) {
+            std::size_t line_start = text.rfind('\n', at) + 1;
+            std::string_view before = std::string_view(text).substr(line_start, at - line_start);
+            found = before.find_first_not_of(" #") == std::string_view::npos;
+        }
+        INFO(dotted);
+        CHECK(found);
+    }
 }

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,8 @@ namespace {
 
 // A config is a few kilobytes; the cap only stops `--config /dev/zero` from eating memory.
 constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
+// A token is one line; the cap keeps a wrong path (a log file, an image) from being read whole.
+constexpr std::size_t kMaxTokenFileBytes = 65536;
 
 // The schema: every key each table accepts. The loader rejects any other key with these tables,
 // and known_keys() lists them, so that a key cannot be accepted without being listed (and,
@@ -283,10 +286,17 @@ std::optional<std::uint64_t> trailing_port(std::string_view text) noexcept {
 }
 
 // Reads the whole file at `path` into `text`; returns why it could not, or "" on success.
-std::string read_file(const std::string& path, std::string& text) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+// With `regular_only`, anything but a regular file is refused before a read could block on
+// it (a FIFO, a terminal).
+std::string read_file(const std::string& path, std::string& text,
+                      std::size_t max_bytes = kMaxFileBytes, bool regular_only = false) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0)));
     if (!fd) {
         return std::strerror(errno);
+    }
+    struct stat status {};
+    if (regular_only && (::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode))) {
+        return "not a regular file";
     }
     std::array<char, 65536> buffer;
     for (;;) {
@@ -300,8 +310,8 @@ std::string read_file(const std::string& path, std::string& text) {
         if (n == 0) {
             return {};
         }
-        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes) {
-            return fmt::format("file is larger than {} bytes", kMaxFileBytes);
+        if (text.size() + static_cast<std::size_t>(n) > max_bytes) {
+            return fmt::format("file is larger than {} bytes", max_bytes);
         }
         text.append(buffer.data(), static_cast<std::size_t>(n));
     }
@@ -711,7 +721,8 @@ class Loader final {
             return;
         }
         std::string text;
-        if (std::string problem = read_file(path, text); !problem.empty()) {
+        if (std::string problem = read_file(path, text, kMaxTokenFileBytes, true);
+            !problem.empty()) {
             add_error(place_of(path_node),
                       fmt::format("admin token_file \"{}\": cannot read: {}", path, problem));
             return;

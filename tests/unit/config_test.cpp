@@ -1278,6 +1278,23 @@ TEST_CASE("an unreadable, empty or unusable token file is an error at token_file
               std::vector<std::string>{"test.toml:6:14: admin token_file \"" + token.path() +
                                        "\": the token must be printable ASCII without spaces"});
     }
+    SECTION("a directory, or a device that could block the load") {
+        auto directory = load_with_token_file("/tmp");
+        CHECK(errors_of(directory) ==
+              std::vector<std::string>{
+                  "test.toml:6:14: admin token_file \"/tmp\": cannot read: not a regular file"});
+        auto device = load_with_token_file("/dev/zero");
+        CHECK(errors_of(device) ==
+              std::vector<std::string>{"test.toml:6:14: admin token_file \"/dev/zero\": cannot "
+                                       "read: not a regular file"});
+    }
+    SECTION("a file far too large for a token") {
+        TempFile token(std::string(70000, 'a'));
+        auto result = load_with_token_file(token.path());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"test.toml:6:14: admin token_file \"" + token.path() +
+                                       "\": cannot read: file is larger than 65536 bytes"});
+    }
     SECTION("a token without a trailing newline is read whole") {
         TempFile token("abc");
         auto result = load_with_token_file(token.path());

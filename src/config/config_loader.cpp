@@ -720,6 +720,10 @@ class Loader final {
             add_error(place_of(path_node), "admin token_file must not be empty");
             return;
         }
+        if (path.find('\0') != std::string::npos) {
+            add_error(place_of(path_node), "admin token_file must not contain a NUL character");
+            return;
+        }
         std::string text;
         if (std::string problem = read_file(path, text, kMaxTokenFileBytes, true);
             !problem.empty()) {
@@ -1108,6 +1112,11 @@ class Loader final {
                           fmt::format("{}access_log must not be empty; use \"off\", \"stderr\" "
                                       "or a file path",
                                       scope.owner));
+            } else if (access_log->get().find('\0') != std::string::npos) {
+                // The path goes to open(2), which would stop at the NUL: another file.
+                add_error(
+                    place_of(*access_log),
+                    fmt::format("{}access_log must not contain a NUL character", scope.owner));
             } else {
                 listener.access_log = access_log->get();
             }

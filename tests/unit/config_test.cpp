@@ -1497,6 +1497,24 @@ TEST_CASE("access_log takes off, stderr or a path, and must not be empty") {
           });
 }
 
+TEST_CASE("a path with a NUL character is refused rather than cut short") {
+    auto result = load(with_pool_api({
+        "[admin]",                               // 1
+        "bind = \"127.0.0.1:0\"",                // 2
+        "token_file = \"/etc/passwd\\u0000x\"",  // 3
+        "[[listener]]",                          // 4
+        "name = \"a\"",                          // 5
+        "bind = \"127.0.0.1:8080\"",             // 6
+        "pool = \"api\"",                        // 7
+        "access_log = \"/tmp/a\\u0000b\"",       // 8
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:3:14: admin token_file must not contain a NUL character",
+              "test.toml:8:14: listener \"a\": access_log must not contain a NUL character",
+          });
+}
+
 TEST_CASE("every algorithm name is accepted") {
     using ringlb::config::Algorithm;
     for (auto [name, algorithm] :

@@ -98,7 +98,13 @@ sigset_t control_signals() {
     return set;
 }
 
+// Identifies a listener's sockets across reloads. Port 0 asks for any free port, so two such
+// listeners are distinct (each gets its own port) and a reload keeps the port that the
+// listener of that name got: the key holds the name too.
 std::string listener_key(const config::ListenerConfig& listener) {
+    if (listener.bind.port() == 0) {
+        return listener.name + "@" + listener.bind.to_string();
+    }
     return listener.bind.to_string();
 }
 

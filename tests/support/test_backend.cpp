@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// ringlb-testbackend: a single-threaded epoll TCP server (echo, reply, source, sink) that the
-// integration tests and scripts/demo put behind ringlb.
+// ringlb-testbackend: a single-threaded epoll TCP server (echo, greet, reply, source, sink) that
+// the integration tests and scripts/demo put behind ringlb.
 //
 // It prints "listening ADDRESS" once the socket listens (port 0 is replaced by the real one),
 // then serves until SIGTERM or SIGINT and exits 0. Every socket is non-blocking and every
@@ -41,12 +41,18 @@ using ringlb::UniqueFd;
 using ringlb::test::Fnv1a64;
 using Clock = std::chrono::steady_clock;
 
-enum class Mode { echo, reply, source, sink };
+enum class Mode { echo, greet, reply, source, sink };
+
+// Greet is echo after a first line that names the backend: a client learns where it landed
+// and can keep the connection open, relaying, for as long as it likes.
+[[nodiscard]] constexpr bool echoes(Mode mode) noexcept {
+    return mode == Mode::echo || mode == Mode::greet;
+}
 
 struct Options final {
     Mode mode = Mode::echo;
     std::string listen;
-    std::optional<std::string> reply;  // reply mode: the text (default: the bound address)
+    std::optional<std::string> reply;  // reply and greet modes: the text (default: the address)
     std::uint64_t bytes = 1 << 20;     // source mode: stream length
     std::uint64_t seed = 0;            // source mode: stream seed
     unsigned drain_ms = 2000;          // after our last byte: how long to wait for the peer's EOF
@@ -186,7 +192,7 @@ class Server final {
             auto connection = std::make_unique<Connection>();
             connection->id = next_id_++;
             connection->fd = UniqueFd(fd);
-            if (options_.mode == Mode::reply) {
+            if (options_.mode == Mode::reply || options_.mode == Mode::greet) {
                 connection->out = reply_ + "\n";
             }
             Connection& c = *connection;
@@ -215,6 +221,7 @@ class Server final {
         }
         switch (options_.mode) {
             case Mode::echo:
+            case Mode::greet:
                 if (c.read_eof && c.pending() == 0) {
                     close(c);
                     return;
@@ -260,7 +267,7 @@ class Server final {
         if (c.read_eof) {
             return false;
         }
-        return options_.mode != Mode::echo || c.pending() < kEchoBufferLimit;
+        return !echoes(options_.mode) || c.pending() < kEchoBufferLimit;
     }
 
     [[nodiscard]] bool wants_write(const Connection& c) const noexcept {
@@ -275,7 +282,7 @@ class Server final {
         std::size_t budget = kBudgetPerEvent;
         while (wants_read(c) && budget > 0) {
             std::size_t room = scratch_.size();
-            if (options_.mode == Mode::echo) {
+            if (echoes(options_.mode)) {
                 room = std::min(room, kEchoBufferLimit - c.pending());
             }
             const ssize_t n = recv(c.fd.get(), scratch_.data(), room, 0);
@@ -294,7 +301,7 @@ class Server final {
             if (options_.mode == Mode::sink || options_.report) {
                 c.received_hash.update(data);
             }
-            if (options_.mode == Mode::echo) {
+            if (echoes(options_.mode)) {
                 if (c.out_offset > 0 && c.out_offset >= c.out.size() / 2) {
                     c.out.erase(0, c.out_offset);
                     c.out_offset = 0;
@@ -500,22 +507,25 @@ int main(int argc, char** argv) {
     CLI::App app{
         "ringlb-testbackend: a TCP test server.\n"
         "  echo    writes back every byte it reads; closes after the client's EOF\n"
+        "  greet   writes TEXT and a newline, then echoes\n"
         "  reply   writes TEXT and a newline, then closes\n"
         "  source  writes N bytes of the stream SEED, then closes\n"
         "  sink    reads until EOF, then writes \"<bytes> <fnv1a-64 hex>\" and closes\n"
         "Prints \"listening ADDRESS\" when ready; SIGTERM or SIGINT stops it (exit 0)."};
     Options options;
     const std::map<std::string, Mode> modes = {{"echo", Mode::echo},
+                                               {"greet", Mode::greet},
                                                {"reply", Mode::reply},
                                                {"source", Mode::source},
                                                {"sink", Mode::sink}};
     std::string mode = "echo";
-    app.add_option("--mode", mode, "echo | reply | source | sink")
+    app.add_option("--mode", mode, "echo | greet | reply | source | sink")
         ->required()
-        ->check(CLI::IsMember({"echo", "reply", "source", "sink"}));
+        ->check(CLI::IsMember({"echo", "greet", "reply", "source", "sink"}));
     app.add_option("--listen", options.listen, "address to listen on, e.g. 127.0.0.1:0")
         ->required();
-    app.add_option("--reply", options.reply, "reply mode: text to send (default: the address)");
+    app.add_option("--reply", options.reply,
+                   "reply and greet modes: text to send (default: the address)");
     app.add_option("--bytes", options.bytes, "source mode: bytes to send (default 1 MiB)");
     app.add_option("--seed", options.seed, "source mode: stream seed (default 0)");
     app.add_option("--drain-ms", options.drain_ms,

@@ -436,6 +436,15 @@ std::string backends_toml(const std::vector<std::string>& addresses) {
     return text;
 }
 
+std::string backend_table(const std::string& address, const std::string& settings) {
+    std::string text = fmt::format("\n  [[pool.backend]]\n  address = \"{}\"\n", address);
+    if (!settings.empty()) {
+        text += settings;
+        text += '\n';
+    }
+    return text;
+}
+
 std::string SimpleConfig::text() const {
     return fmt::format(
         "[global]\nworkers = {}\n{}\n\n"
@@ -487,6 +496,13 @@ Backend start_reply_backend(std::string reply) {
     return start_backend(options);
 }
 
+Backend start_greet_backend(std::string name) {
+    BackendOptions options;
+    options.mode = "greet";
+    options.reply = std::move(name);
+    return start_backend(options);
+}
+
 std::uint16_t Ringlb::port_of(const std::string& listener) const {
     const auto it = ports.find(listener);
     if (it == ports.end()) {
@@ -523,6 +539,32 @@ Ringlb start_ringlb(const std::string& config_text, const std::vector<std::strin
         }
     }
     return ringlb;
+}
+
+void reload_ringlb(Ringlb& ringlb, const std::string& config_text, milliseconds timeout) {
+    const std::string& path = ringlb.config->path();
+    {
+        UniqueFd file(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+        if (!file) {
+            fail_errno("open " + path);
+        }
+        for (std::size_t done = 0; done < config_text.size();) {
+            const ssize_t n =
+                ::write(file.get(), config_text.data() + done, config_text.size() - done);
+            if (n < 0) {
+                fail_errno("write " + path);
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    const std::size_t from = ringlb.process->line_count();
+    ringlb.process->signal(SIGHUP);
+    const LineMatch match = ringlb.process->wait_for_line(
+        R"(\b(reloaded config=\S+ generation=\d+|reload failed))", timeout, from);
+    if (match.groups[1] == "reload failed") {
+        throw HarnessError(fmt::format("ringlb refused the new config:\n{}\n--- config ---\n{}",
+                                       ringlb.process->tail(), config_text));
+    }
 }
 
 std::uint16_t refused_port() {
@@ -563,30 +605,77 @@ Blackhole::Blackhole() {
 // ---------------------------------------------------------------------------------------
 // TCP clients
 
+namespace {
+
+// A non-blocking socket bound to `source` (port 0). The port is left to connect(), which
+// only needs the whole 4-tuple to be unique, so that many sockets from many addresses do not
+// run out of ports.
+UniqueFd socket_from(const std::string& source) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1) {
+        throw HarnessError(fmt::format("not an IPv4 address: \"{}\"", source));
+    }
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        fail_errno("socket");
+    }
+    const int one = 1;
+    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), sizeof local) < 0) {
+        fail_errno("bind " + source);
+    }
+    return fd;
+}
+
+// Connects the non-blocking `result.fd` to 127.0.0.1:port within the timeout.
+void finish_connect(ConnectResult& result, std::uint16_t port, milliseconds timeout) {
+    const sockaddr_in address = loopback(port);
+    if (::connect(result.fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
+        0) {
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        result.error = errno;
+        return;
+    }
+    if (!wait_for(result.fd.get(), POLLOUT, deadline_in(timeout))) {
+        result.error = ETIMEDOUT;
+        return;
+    }
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(result.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    result.error = error;
+}
+
+}  // namespace
+
 ConnectResult try_connect(std::uint16_t port, milliseconds timeout) {
     ConnectResult result;
     result.fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!result.fd) {
         fail_errno("socket");
     }
-    const sockaddr_in address = loopback(port);
-    if (::connect(result.fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
-        0) {
-        return result;
-    }
-    if (errno != EINPROGRESS) {
-        result.error = errno;
-        return result;
-    }
-    if (!wait_for(result.fd.get(), POLLOUT, deadline_in(timeout))) {
-        result.error = ETIMEDOUT;
-        return result;
-    }
-    int error = 0;
-    socklen_t length = sizeof error;
-    ::getsockopt(result.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    result.error = error;
+    finish_connect(result, port, timeout);
     return result;
+}
+
+ConnectResult try_connect_from(const std::string& source, std::uint16_t port,
+                               milliseconds timeout) {
+    ConnectResult result;
+    result.fd = socket_from(source);
+    finish_connect(result, port, timeout);
+    return result;
+}
+
+UniqueFd connect_from(const std::string& source, std::uint16_t port, milliseconds timeout) {
+    ConnectResult result = try_connect_from(source, port, timeout);
+    if (result.error != 0) {
+        throw HarnessError(fmt::format("connect 127.0.0.1:{} from {}: {}", port, source,
+                                       std::strerror(result.error)));
+    }
+    return std::move(result.fd);
 }
 
 UniqueFd connect_to(std::uint16_t port, milliseconds timeout) {
@@ -816,6 +905,100 @@ std::string fetch(std::uint16_t port, milliseconds timeout) {
     const Deadline deadline = deadline_in(timeout);
     UniqueFd fd = connect_to(port, timeout);
     return read_until_eof(fd.get(), deadline);
+}
+
+std::string fetch_from(const std::string& source, std::uint16_t port, milliseconds timeout) {
+    const Deadline deadline = deadline_in(timeout);
+    UniqueFd fd = connect_from(source, port, timeout);
+    return read_until_eof(fd.get(), deadline);
+}
+
+std::vector<std::string> fetch_each_from(const std::vector<std::string>& sources,
+                                         std::uint16_t port, std::size_t parallel,
+                                         milliseconds timeout) {
+    struct InFlight {
+        std::size_t index = 0;  // into sources
+        UniqueFd fd;
+        bool connected = false;
+    };
+    const Deadline deadline = deadline_in(timeout);
+    const sockaddr_in target = loopback(port);
+    std::vector<std::string> replies(sources.size());
+    std::vector<InFlight> flights;
+    std::vector<pollfd> fds;
+    std::size_t next = 0;
+    std::size_t done = 0;
+    char buffer[4096];
+    auto fail = [&](const InFlight& flight, std::string_view what, int error) {
+        throw HarnessError(fmt::format("fetch from {} to 127.0.0.1:{}: {}: {} ({} of {} done)",
+                                       sources[flight.index], port, what, std::strerror(error),
+                                       done, sources.size()));
+    };
+    parallel = std::max<std::size_t>(parallel, 1);
+    while (next < sources.size() || !flights.empty()) {
+        while (next < sources.size() && flights.size() < parallel) {
+            InFlight flight;
+            flight.index = next++;
+            flight.fd = socket_from(sources[flight.index]);
+            if (::connect(flight.fd.get(), reinterpret_cast<const sockaddr*>(&target),
+                          sizeof target) == 0) {
+                flight.connected = true;
+            } else if (errno != EINPROGRESS) {
+                fail(flight, "connect", errno);
+            }
+            flights.push_back(std::move(flight));
+        }
+        fds.clear();
+        for (const InFlight& flight : flights) {
+            fds.push_back(
+                {flight.fd.get(), static_cast<short>(flight.connected ? POLLIN : POLLOUT), 0});
+        }
+        const int n = ::poll(fds.data(), fds.size(), poll_timeout(deadline));
+        if (n < 0 && errno != EINTR) {
+            fail_errno("poll");
+        }
+        if (n <= 0 && Clock::now() >= deadline) {
+            throw HarnessError(fmt::format(
+                "fetch_each_from: deadline passed with {} of {} replies complete, {} in flight",
+                done, sources.size(), flights.size()));
+        }
+        for (std::size_t i = fds.size(); i-- > 0;) {
+            if (fds[i].revents == 0) {
+                continue;
+            }
+            InFlight& flight = flights[i];
+            bool finished = false;
+            if (!flight.connected) {
+                int error = 0;
+                socklen_t length = sizeof error;
+                ::getsockopt(flight.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+                if (error != 0) {
+                    fail(flight, "connect", error);
+                }
+                flight.connected = true;
+            } else {
+                for (;;) {
+                    const ssize_t r = ::recv(flight.fd.get(), buffer, sizeof buffer, 0);
+                    if (r > 0) {
+                        replies[flight.index].append(buffer, static_cast<std::size_t>(r));
+                        continue;
+                    }
+                    if (r == 0) {
+                        finished = true;
+                    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                        fail(flight, "recv", errno);
+                    }
+                    break;
+                }
+            }
+            if (finished) {
+                ++done;
+                flights[i] = std::move(flights.back());
+                flights.pop_back();
+            }
+        }
+    }
+    return replies;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -182,10 +182,14 @@ class SimpleConfig final {
 };
 // "[[pool.backend]]" tables for these addresses, to append to a [[pool]].
 [[nodiscard]] std::string backends_toml(const std::vector<std::string>& addresses);
+// One "[[pool.backend]]" table with more keys, e.g. backend_table(a.address(), "weight = 5"):
+// for SimpleConfig({}).pool(...) when backends need settings of their own.
+[[nodiscard]] std::string backend_table(const std::string& address,
+                                        const std::string& settings = "");
 
 struct BackendOptions final {
-    std::string mode;                    // echo | reply | source | sink
-    std::optional<std::string> reply;    // reply mode: the text
+    std::string mode;                    // echo | greet | reply | source | sink
+    std::optional<std::string> reply;    // reply and greet modes: the text
     std::optional<std::uint64_t> bytes;  // source mode: stream length
     std::optional<std::uint64_t> seed;   // source mode: stream seed
     std::uint16_t port = 0;              // 0 = ephemeral
@@ -203,6 +207,9 @@ struct Backend final {
 [[nodiscard]] Backend start_backend(const BackendOptions& options);
 [[nodiscard]] Backend start_backend(std::string mode);
 [[nodiscard]] Backend start_reply_backend(std::string reply);
+// A backend that sends "NAME\n" on each connection, then echoes: read_line tells a client
+// where it landed, and the connection stays open and relaying until the client closes it.
+[[nodiscard]] Backend start_greet_backend(std::string name);
 
 struct Ringlb final {
     std::unique_ptr<TempFile> config;
@@ -220,6 +227,11 @@ struct Ringlb final {
 [[nodiscard]] Ringlb start_ringlb(const std::string& config_text,
                                   const std::vector<std::string>& extra_args = {},
                                   milliseconds timeout = milliseconds(10000));
+
+// Replaces ringlb's config file with `config_text`, sends SIGHUP and waits for the
+// "reloaded ... generation=N" line; throws HarnessError on "reload failed" or timeout.
+void reload_ringlb(Ringlb& ringlb, const std::string& config_text,
+                   milliseconds timeout = milliseconds(10000));
 
 // A port on 127.0.0.1 where nothing listens: bound to port 0, read and closed.
 [[nodiscard]] std::uint16_t refused_port();
@@ -247,6 +259,14 @@ struct ConnectResult final {
 [[nodiscard]] ConnectResult try_connect(std::uint16_t port, milliseconds timeout);
 // Connects to 127.0.0.1:port or throws HarnessError.
 [[nodiscard]] UniqueFd connect_to(std::uint16_t port, milliseconds timeout = milliseconds(2000));
+
+// The same from a chosen source address on this host (an IPv4 address text such as
+// "127.1.2.3": the whole of 127.0.0.0/8 is local), port chosen by the kernel, so that one
+// test process can appear to ringlb as many different clients.
+[[nodiscard]] ConnectResult try_connect_from(const std::string& source, std::uint16_t port,
+                                             milliseconds timeout);
+[[nodiscard]] UniqueFd connect_from(const std::string& source, std::uint16_t port,
+                                    milliseconds timeout = milliseconds(2000));
 
 // Sends every byte or throws (error, or deadline).
 void send_all(int fd, std::string_view data, Deadline deadline);
@@ -286,6 +306,15 @@ struct DuplexResult final {
 // Connects, reads everything until EOF (sending nothing) and closes: one reply from a
 // reply backend. Throws on error or timeout.
 [[nodiscard]] std::string fetch(std::uint16_t port, milliseconds timeout = milliseconds(5000));
+// fetch from a chosen source address (see try_connect_from).
+[[nodiscard]] std::string fetch_from(const std::string& source, std::uint16_t port,
+                                     milliseconds timeout = milliseconds(5000));
+// One fetch from each source address, up to `parallel` connections in flight at once; the
+// replies in the order of `sources`. Throws HarnessError if any fails or the whole batch is
+// not done within `timeout`.
+[[nodiscard]] std::vector<std::string> fetch_each_from(const std::vector<std::string>& sources,
+                                                       std::uint16_t port, std::size_t parallel,
+                                                       milliseconds timeout);
 
 // ---------------------------------------------------------------------------------------
 // /proc

@@ -61,9 +61,14 @@ void check_config(const Config& config) {
         for (const auto& backend : pool.backends) {
             check(in_range(backend.weight, 1, 1000), "weight in range");
             check(in_range(backend.address.port(), 1, 65535), "backend port in 1..65535");
-            auto parsed = ringlb::SocketAddress::parse(backend.address_text);
-            check(parsed.has_value() && *parsed == backend.address,
-                  "address_text is the backend's address");
+            if (backend.host.empty()) {
+                auto parsed = ringlb::SocketAddress::parse(backend.address_text);
+                check(parsed.has_value() && *parsed == backend.address,
+                      "address_text is the backend's address");
+            } else {
+                check(backend.address_text.starts_with(backend.host + ":") && backend.port <= 65535,
+                      "a host-name backend keeps its name and port");
+            }
         }
     }
 }
@@ -116,10 +121,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return -1;  // not added to the corpus
     }
     // load_config_string is noexcept: an escaping exception terminates, which is a crash here.
-    LoadResult result = ringlb::config::load_config_string(text, kSource);
+    LoadResult result = ringlb::config::load_config_string(
+        text, kSource, ringlb::config::HostNames::keep_unresolved);
     check_result(result);
     // The loader keeps no state between calls: the same bytes give the same answer.
-    LoadResult again = ringlb::config::load_config_string(text, kSource);
+    LoadResult again = ringlb::config::load_config_string(
+        text, kSource, ringlb::config::HostNames::keep_unresolved);
     check(again.errors.size() == result.errors.size() &&
               again.config.has_value() == result.config.has_value(),
           "loading is deterministic");

@@ -119,9 +119,14 @@ struct LoadResult final {
 
 // Reads and validates a config file. Never throws and never crashes, whatever the bytes.
 [[nodiscard]] LoadResult load_config_file(const std::string& path) noexcept;
+// Whether backend host names are resolved while loading. Tests and the fuzzer skip it (the
+// address then stays unspecified); ringlb always resolves.
+enum class HostNames { resolve, keep_unresolved };
+
 // The same for text already in memory; `source` names it in diagnostics.
-[[nodiscard]] LoadResult load_config_string(std::string_view text,
-                                            std::string_view source) noexcept;
+
+[[nodiscard]] LoadResult load_config_string(std::string_view text, std::string_view source,
+                                            HostNames host_names = HostNames::resolve) noexcept;
 
 // Every key the loader accepts, dotted from the top ("global.workers", "pool.health.rise",
 // "pool.backend.address"); tables themselves ("pool.health") are not listed. Built from the

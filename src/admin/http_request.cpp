@@ -35,18 +35,6 @@ constexpr bool is_token_char(unsigned char c) noexcept {
     }
 }
 
-bool is_token(std::string_view text) noexcept {
-    if (text.empty()) {
-        return false;
-    }
-    for (char c : text) {
-        if (!is_token_char(static_cast<unsigned char>(c))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // Visible ASCII: what a URI may contain (RFC 3986 has no spaces, controls or raw non-ASCII).
 constexpr bool is_target_char(unsigned char c) noexcept {
     return c > 0x20 && c < 0x7f && c != '#';
@@ -151,7 +139,7 @@ HttpParse parse_request_line(std::string_view line, HttpRequest& request) noexce
     std::string_view method = line.substr(0, first_space);
     std::string_view target = line.substr(first_space + 1, second_space - first_space - 1);
     std::string_view version = line.substr(second_space + 1);
-    if (!is_token(method)) {
+    if (!http_is_token(method)) {
         return reject(request, HttpParse::bad_request, 400, "malformed method");
     }
     if (target.empty()) {
@@ -257,6 +245,27 @@ bool http_iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
+bool http_is_token(std::string_view text) noexcept {
+    if (text.empty()) {
+        return false;
+    }
+    for (char c : text) {
+        if (!is_token_char(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool http_is_field_value(std::string_view text) noexcept {
+    for (char c : text) {
+        if (!is_field_value_char(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::optional<std::string_view> HttpRequest::header(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < header_count; ++i) {
         if (http_iequals(headers[i].name, name)) {
@@ -326,15 +335,13 @@ HttpParse parse_http_request(std::string_view bytes, HttpRequest& request) noexc
             return reject(request, HttpParse::bad_request, 400, "header line without ':'");
         }
         std::string_view name = line.substr(0, colon);
-        if (!is_token(name)) {
+        if (!http_is_token(name)) {
             return reject(request, HttpParse::bad_request, 400, "malformed header name");
         }
         std::string_view value = trim_whitespace(line.substr(colon + 1));
-        for (char c : value) {
-            if (!is_field_value_char(static_cast<unsigned char>(c))) {
-                return reject(request, HttpParse::bad_request, 400,
-                              "control character in header value");
-            }
+        if (!http_is_field_value(value)) {
+            return reject(request, HttpParse::bad_request, 400,
+                          "control character in header value");
         }
         request.headers[request.header_count++] = HttpHeader{name, value};
 

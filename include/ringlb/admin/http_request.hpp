@@ -78,5 +78,9 @@ struct HttpRequest {
 
 // ASCII case-insensitive equality, as header names and tokens compare.
 [[nodiscard]] bool http_iequals(std::string_view a, std::string_view b) noexcept;
+// A non-empty RFC 9110 token: what methods and header names are made of.
+[[nodiscard]] bool http_is_token(std::string_view text) noexcept;
+// Legal as a header field value: no control characters other than tab (so no CR or LF).
+[[nodiscard]] bool http_is_field_value(std::string_view text) noexcept;
 
 }  // namespace ringlb

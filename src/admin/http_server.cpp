@@ -1,0 +1,743 @@
+// SPDX-License-Identifier: MIT
+// The admin HTTP server's thread: a poll(2) loop over the listener, a stop eventfd and up to
+// max_clients non-blocking connections, each with its own deadline.
+#include "ringlb/admin/http_server.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <system_error>
+
+#include "ringlb/clock.hpp"
+#include "ringlb/io/socket_address.hpp"
+#include "ringlb/log.hpp"
+
+namespace ringlb {
+
+namespace {
+
+// The server whose loop runs on this thread, so that stop() called from its handler does not
+// try to join itself.
+thread_local const HttpServer* t_running_server = nullptr;
+
+// The parser reaches a verdict before a request needs more than this (head + body limits).
+constexpr std::size_t kReceiveLimit = kHttpMaxHeadBytes + kHttpMaxBodyBytes;
+// Connections taken per wake-up, so that a connect flood cannot starve clients being served.
+constexpr int kAcceptBatch = 64;
+// Out of descriptors or memory: the listener stays readable, so stop polling it for a while
+// instead of spinning on accept().
+constexpr std::uint64_t kAcceptPauseMs = 100;
+// A lingering client may send this much more before it is simply closed.
+constexpr std::size_t kLingerMaxBytes = 64 * 1024;
+constexpr std::string_view kDefaultContentType = "text/plain; charset=utf-8";
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+enum class Phase {
+    reading,     // waiting for (the rest of) a request
+    responding,  // sending a response; not reading, so pipelined requests wait in the kernel
+    lingering,   // response sent, write side shut: dropping input until EOF or the deadline
+};
+
+struct Client {
+    UniqueFd fd;
+    SocketAddress peer;
+    Phase phase = Phase::reading;
+    std::uint64_t deadline_ms = 0;  // meaning depends on phase (see HttpServerLimits)
+    std::string in;                 // received, not yet answered
+    std::string out;                // to send, from out_sent on
+    std::size_t out_sent = 0;
+    bool close_after_response = false;
+    bool continue_sent = false;  // "100 Continue" already sent for the current request
+    bool peer_closed = false;    // read EOF: answer what is complete, then close
+    std::size_t lingered_bytes = 0;
+};
+
+// Constant time in the content of `given` for a fixed `expected`: the loop always runs over
+// the whole secret and never exits early, so response timing does not reveal a prefix match.
+bool constant_time_equals(std::string_view given, std::string_view expected) noexcept {
+    unsigned difference = given.size() == expected.size() ? 0U : 1U;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        unsigned char offered = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+        difference |= offered ^ static_cast<unsigned char>(expected[i]);
+    }
+    return difference == 0;
+}
+
+// "Bearer <token>" (RFC 6750 2.1; the scheme is case-insensitive, RFC 9110 11.1).
+bool bearer_matches(std::string_view authorization, std::string_view token) noexcept {
+    std::size_t space = authorization.find(' ');
+    if (space == std::string_view::npos ||
+        !http_iequals(authorization.substr(0, space), "Bearer")) {
+        return false;
+    }
+    std::string_view credentials = authorization.substr(space);
+    while (!credentials.empty() && credentials.front() == ' ') {
+        credentials.remove_prefix(1);
+    }
+    return constant_time_equals(credentials, token);
+}
+
+// IMF-fixdate (RFC 9110 5.6.7), without strftime's dependence on the locale.
+void append_date(std::string& out) {
+    static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                         "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> kMonths = {
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    fmt::format_to(std::back_inserter(out), "Date: {}, {:02} {} {:04} {:02}:{:02}:{:02} GMT\r\n",
+                   kDays[static_cast<std::size_t>(utc.tm_wday) % 7], utc.tm_mday,
+                   kMonths[static_cast<std::size_t>(utc.tm_mon) % 12], utc.tm_year + 1900,
+                   utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+// Appends a whole response to `out`. 204 and 304 carry neither body nor Content-Length
+// (RFC 9110 8.6, 15.4.5); HEAD keeps the Content-Length and drops the body.
+void append_response(std::string& out, const HttpResponse& response, bool head_only, bool close) {
+    fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", response.status,
+                   http_reason_phrase(response.status));
+    append_date(out);
+    fmt::format_to(std::back_inserter(out), "Content-Type: {}\r\n",
+                   response.content_type.empty() ? kDefaultContentType
+                                                 : std::string_view(response.content_type));
+    bool bodiless = response.status == 204 || response.status == 304;
+    if (!bodiless) {
+        fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", response.body.size());
+    }
+    fmt::format_to(std::back_inserter(out), "Connection: {}\r\n", close ? "close" : "keep-alive");
+    for (const auto& [name, value] : response.headers) {
+        fmt::format_to(std::back_inserter(out), "{}: {}\r\n", name, value);
+    }
+    out += "\r\n";
+    if (!head_only && !bodiless) {
+        out += response.body;
+    }
+}
+
+HttpResponse text_response(int status, std::string_view detail) {
+    HttpResponse response;
+    response.status = status;
+    response.body = fmt::format("{} {}{}{}\n", status, http_reason_phrase(status),
+                                detail.empty() ? "" : ": ", detail);
+    return response;
+}
+
+// Why a handler's response cannot be sent as it is, or nullptr when it can.
+const char* invalid_response(const HttpResponse& response) noexcept {
+    if (response.status < 200 || response.status > 599) {
+        return "status outside 200..599";
+    }
+    if (!http_is_field_value(response.content_type)) {
+        return "control character in content_type";
+    }
+    for (const auto& [name, value] : response.headers) {
+        if (!http_is_token(name)) {
+            return "malformed header name";
+        }
+        if (!http_is_field_value(value)) {
+            return "control character in a header value";
+        }
+        for (std::string_view reserved :
+             {"content-length", "content-type", "connection", "date", "transfer-encoding"}) {
+            if (http_iequals(name, reserved)) {
+                return "header the server writes itself";
+            }
+        }
+    }
+    return nullptr;
+}
+
+bool is_transient_accept_error(int error) noexcept {
+    // The connection died in the backlog, or Linux passed on a network error (accept(2)).
+    switch (error) {
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+        case EPERM:  // refused by a firewall rule
+        case EINTR:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Everything the admin thread owns while it runs: connections and the accept state.
+class AdminLoop final {
+  public:
+    AdminLoop(int listener, int wake, const std::optional<std::string>& bearer_token,
+              const HttpHandler& handler, const HttpServerLimits& limits,
+              const std::atomic<bool>& stopping) noexcept
+        : listener_(listener),
+          wake_(wake),
+          bearer_token_(bearer_token),
+          handler_(handler),
+          limits_(limits),
+          stopping_(stopping) {}
+
+    void run();
+
+  private:
+    void accept_clients(std::uint64_t now);
+    void refuse(UniqueFd fd, const SocketAddress& peer) noexcept;
+    void on_readable(Client& client, std::uint64_t now);
+    void on_writable(Client& client, std::uint64_t now);
+    void advance(Client& client, std::uint64_t now);
+    void respond(Client& client, HttpParse result, const HttpRequest& request, std::uint64_t now);
+    HttpResponse call_handler(const HttpRequest& request, const Client& client) noexcept;
+    enum class Flush { done, blocked, failed };
+    Flush flush(Client& client) noexcept;
+    void start_lingering(Client& client, std::uint64_t now) noexcept;
+    void drain(Client& client) noexcept;
+    void expire(std::uint64_t now);
+    void close(Client& client, std::string_view why) noexcept;
+    [[nodiscard]] static short events_for(const Client& client) noexcept;
+    void warn_limited(std::string_view what, int error) noexcept;
+
+    int listener_;
+    int wake_;
+    const std::optional<std::string>& bearer_token_;
+    const HttpHandler& handler_;
+    const HttpServerLimits& limits_;
+    const std::atomic<bool>& stopping_;
+    std::vector<std::unique_ptr<Client>> clients_;
+    std::uint64_t accept_paused_until_ms_ = 0;
+    RateLimiter warn_limiter_{1000};
+};
+
+void AdminLoop::run() {
+    std::vector<pollfd> fds;
+    std::vector<Client*> polled;
+    auto remove_closed = [this] {
+        std::erase_if(clients_, [](const std::unique_ptr<Client>& client) { return !client->fd; });
+    };
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        std::uint64_t now = monotonic_ms();
+        expire(now);
+        remove_closed();
+
+        fds.clear();
+        polled.clear();
+        fds.push_back(pollfd{wake_, POLLIN, 0});
+        bool accepting = now >= accept_paused_until_ms_;
+        std::uint64_t wake_at =
+            accepting ? std::numeric_limits<std::uint64_t>::max() : accept_paused_until_ms_;
+        if (accepting) {
+            fds.push_back(pollfd{listener_, POLLIN, 0});
+        }
+        std::size_t first_client = fds.size();
+        for (const auto& client : clients_) {
+            fds.push_back(pollfd{client->fd.get(), events_for(*client), 0});
+            polled.push_back(client.get());
+            wake_at = std::min(wake_at, client->deadline_ms);
+        }
+        int timeout_ms = -1;
+        if (wake_at != std::numeric_limits<std::uint64_t>::max()) {
+            timeout_ms = static_cast<int>(std::min<std::uint64_t>(wake_at > now ? wake_at - now : 0,
+                                                                  std::numeric_limits<int>::max()));
+        }
+        if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
+            if (errno != EINTR) {
+                warn_limited("poll", errno);
+                ::poll(nullptr, 0, 10);  // ENOMEM: do not spin while the kernel recovers
+            }
+            continue;
+        }
+
+        now = monotonic_ms();
+        if (fds[0].revents != 0) {
+            std::uint64_t count = 0;
+            (void)!::read(wake_, &count, sizeof(count));
+        }
+        if (accepting && fds[1].revents != 0) {
+            accept_clients(now);
+        }
+        for (std::size_t i = 0; i < polled.size(); ++i) {
+            Client& client = *polled[i];
+            short revents = fds[first_client + i].revents;
+            if (revents == 0 || !client.fd) {
+                continue;
+            }
+            try {
+                bool wants_write = client.out_sent < client.out.size();
+                if (wants_write && (revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+                    on_writable(client, now);
+                }
+                if (client.fd && client.phase != Phase::responding &&
+                    (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+                    on_readable(client, now);
+                }
+            } catch (const std::exception& error) {
+                log_warn("admin: client {}: {}", client.peer.to_string(), error.what());
+                close(client, "internal error");
+            }
+        }
+        remove_closed();
+    }
+}
+
+short AdminLoop::events_for(const Client& client) noexcept {
+    short events = client.phase == Phase::responding ? 0 : POLLIN;
+    if (client.out_sent < client.out.size()) {
+        events |= POLLOUT;
+    }
+    return events;
+}
+
+void AdminLoop::accept_clients(std::uint64_t now) {
+    for (int i = 0; i < kAcceptBatch; ++i) {
+        sockaddr_storage address{};
+        socklen_t length = sizeof(address);
+        int fd = ::accept4(listener_, reinterpret_cast<sockaddr*>(&address), &length,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            if (is_transient_accept_error(errno)) {
+                continue;
+            }
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the pending connection stays queued.
+            warn_limited("accept", errno);
+            accept_paused_until_ms_ = now + kAcceptPauseMs;
+            return;
+        }
+        UniqueFd connection(fd);
+        SocketAddress peer =
+            SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&address), length);
+        if (clients_.size() >= limits_.max_clients) {
+            refuse(std::move(connection), peer);
+            continue;
+        }
+        int one = 1;
+        // Each response leaves in one send(); Nagle would only delay the tail of a large one.
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        auto client = std::make_unique<Client>();
+        client->fd = std::move(connection);
+        client->peer = peer;
+        client->deadline_ms = now + limits_.request_timeout_ms;
+        clients_.push_back(std::move(client));
+    }
+}
+
+// Best-effort 503: whatever the client sent already is read first, so that closing does not
+// reset the connection over unread bytes before the answer arrives.
+void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
+    std::uint64_t suppressed = 0;
+    if (warn_limiter_.allow(monotonic_ms(), suppressed)) {
+        log_warn("admin: {} clients already, refusing {} ({} similar messages suppressed)",
+                 limits_.max_clients, peer.to_string(), suppressed);
+    }
+    std::array<char, 4096> scratch{};
+    (void)!::recv(fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+    try {
+        std::string out;
+        append_response(out, text_response(503, "too many admin clients"), false, true);
+        (void)!::send(fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } catch (...) {
+        // Out of memory: the client just sees the connection close.
+    }
+    ::shutdown(fd.get(), SHUT_WR);
+}
+
+void AdminLoop::on_readable(Client& client, std::uint64_t now) {
+    if (client.phase == Phase::lingering) {
+        drain(client);
+        return;
+    }
+    std::array<char, 4096> chunk{};
+    std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
+    ssize_t received = ::recv(client.fd.get(), chunk.data(), std::min(room, chunk.size()), 0);
+    if (received < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return;
+        }
+        if (errno == ECONNRESET) {
+            close(client, "reset by peer");
+        } else {
+            warn_limited("recv", errno);
+            close(client, "receive error");
+        }
+        return;
+    }
+    if (received == 0) {
+        client.peer_closed = true;
+    } else {
+        client.in.append(chunk.data(), static_cast<std::size_t>(received));
+    }
+    advance(client, now);
+}
+
+void AdminLoop::on_writable(Client& client, std::uint64_t now) {
+    if (client.phase == Phase::responding) {
+        advance(client, now);
+        return;
+    }
+    // Reading: only a "100 Continue" can be waiting to go out.
+    if (flush(client) == Flush::failed) {
+        close(client, "send error");
+    }
+}
+
+// Moves a connection forward as far as its bytes allow: parse, answer, send, and go on with
+// a pipelined request once the previous response is out.
+void AdminLoop::advance(Client& client, std::uint64_t now) {
+    while (client.fd) {
+        if (client.phase == Phase::reading) {
+            HttpRequest request;
+            HttpParse result = parse_http_request(client.in, request);
+            if (result == HttpParse::incomplete) {
+                if (client.peer_closed) {
+                    close(client, client.in.empty() ? "closed" : "closed mid-request");
+                    return;
+                }
+                if (client.in.size() >= kReceiveLimit) {
+                    // Cannot happen with the parser's limits; never wait on a full buffer.
+                    request.reject_status = 431;
+                    request.reject_reason = "request over the receive buffer";
+                    respond(client, HttpParse::too_large, request, now);
+                    continue;
+                }
+                if (request.head_size != 0 && request.expect_continue && !client.continue_sent) {
+                    client.continue_sent = true;
+                    client.out.append(kContinue);
+                    if (flush(client) == Flush::failed) {
+                        close(client, "send error");
+                    }
+                }
+                return;
+            }
+            respond(client, result, request, now);
+        } else if (client.phase == Phase::responding) {
+            switch (flush(client)) {
+                case Flush::failed:
+                    close(client, "send error");
+                    return;
+                case Flush::blocked:
+                    return;
+                case Flush::done:
+                    break;
+            }
+            if (client.close_after_response) {
+                start_lingering(client, now);
+                return;
+            }
+            client.phase = Phase::reading;
+            client.continue_sent = false;
+            client.deadline_ms = now + limits_.request_timeout_ms;
+        } else {
+            return;
+        }
+    }
+}
+
+// Turns a parse verdict into a queued response; consumes the request's bytes.
+void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& request,
+                        std::uint64_t now) {
+    HttpResponse response;
+    std::size_t consumed = client.in.size();
+    bool close_after = true;
+    bool authorised = true;
+    if (result != HttpParse::complete) {
+        response = text_response(request.reject_status, request.reject_reason);
+    } else {
+        consumed = request.size;
+        close_after = !request.keep_alive || client.peer_closed;
+        if (bearer_token_ && !bearer_matches(request.authorization, *bearer_token_)) {
+            authorised = false;
+            response = text_response(401, "a bearer token is required");
+            response.headers.emplace_back("WWW-Authenticate",
+                                          request.authorization.empty()
+                                              ? R"(Bearer realm="ringlb")"
+                                              : R"(Bearer realm="ringlb", error="invalid_token")");
+        } else {
+            response = call_handler(request, client);
+        }
+    }
+
+    bool head_only = result == HttpParse::complete && request.method == "HEAD";
+    client.out.erase(0, client.out_sent);
+    client.out_sent = 0;
+    append_response(client.out, response, head_only, close_after);
+    if (log_enabled(LogLevel::debug)) {
+        if (result == HttpParse::complete) {
+            log_debug("admin: {} \"{} {}\" {} {}{}", client.peer.to_string(), request.method,
+                      request.path, response.status, response.body.size(),
+                      authorised ? "" : " (no valid token)");
+        } else {
+            log_debug("admin: {} rejected: {} {}", client.peer.to_string(), response.status,
+                      request.reject_reason);
+        }
+    }
+    client.in.erase(0, consumed);
+    client.phase = Phase::responding;
+    client.close_after_response = close_after;
+    client.deadline_ms = now + limits_.request_timeout_ms;
+}
+
+HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& client) noexcept {
+    try {
+        HttpResponse response = handler_(request);
+        if (const char* problem = invalid_response(response)) {
+            log_warn("admin: handler response to \"{} {}\" cannot be sent: {}", request.method,
+                     request.path, problem);
+            return text_response(500, "");
+        }
+        return response;
+    } catch (const std::exception& error) {
+        log_warn("admin: handler failed on \"{} {}\" from {}: {}", request.method, request.path,
+                 client.peer.to_string(), error.what());
+    } catch (...) {
+        log_warn("admin: handler failed on \"{} {}\": unknown exception", request.method,
+                 request.path);
+    }
+    try {
+        return text_response(500, "");
+    } catch (...) {
+        HttpResponse bare;  // no memory even for the message: an empty 500 still goes out
+        bare.status = 500;
+        return bare;
+    }
+}
+
+AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
+    while (client.out_sent < client.out.size()) {
+        ssize_t sent = ::send(client.fd.get(), client.out.data() + client.out_sent,
+                              client.out.size() - client.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return Flush::blocked;
+            }
+            if (errno != EPIPE && errno != ECONNRESET) {
+                warn_limited("send", errno);
+            }
+            return Flush::failed;
+        }
+        client.out_sent += static_cast<std::size_t>(sent);
+    }
+    client.out.clear();
+    client.out_sent = 0;
+    return Flush::done;
+}
+
+void AdminLoop::start_lingering(Client& client, std::uint64_t now) noexcept {
+    ::shutdown(client.fd.get(), SHUT_WR);
+    client.phase = Phase::lingering;
+    client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
+    client.in.clear();
+    client.in.shrink_to_fit();
+    drain(client);
+}
+
+void AdminLoop::drain(Client& client) noexcept {
+    std::array<char, 4096> scratch{};
+    for (;;) {
+        ssize_t received = ::recv(client.fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+        if (received > 0) {
+            client.lingered_bytes += static_cast<std::size_t>(received);
+            if (client.lingered_bytes > kLingerMaxBytes) {
+                close(client, "kept sending after the response");
+                return;
+            }
+            continue;
+        }
+        if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+        close(client, "done");  // EOF: the client has read everything and gone
+        return;
+    }
+}
+
+void AdminLoop::expire(std::uint64_t now) {
+    for (const auto& owned : clients_) {
+        Client& client = *owned;
+        if (!client.fd || now < client.deadline_ms) {
+            continue;
+        }
+        if (client.phase == Phase::reading && !client.in.empty()) {
+            HttpRequest timed_out;
+            timed_out.reject_status = 408;
+            timed_out.reject_reason = "request not received in time";
+            respond(client, HttpParse::bad_request, timed_out, now);
+            // A short budget for the 408 itself: the client has been slow already.
+            client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
+            advance(client, now);
+        } else {
+            close(client, client.phase == Phase::responding ? "response not taken in time"
+                                                            : "idle timeout");
+        }
+    }
+}
+
+void AdminLoop::close(Client& client, std::string_view why) noexcept {
+    if (log_enabled(LogLevel::debug)) {
+        log_debug("admin: {} closed: {}", client.peer.to_string(), why);
+    }
+    client.fd.reset();
+}
+
+void AdminLoop::warn_limited(std::string_view what, int error) noexcept {
+    std::uint64_t suppressed = 0;
+    if (warn_limiter_.allow(monotonic_ms(), suppressed)) {
+        log_warn("admin: {}: {} ({} similar messages suppressed)", what, std::strerror(error),
+                 suppressed);
+    }
+}
+
+}  // namespace
+
+std::string_view http_reason_phrase(int status) noexcept {
+    struct Phrase {
+        int status;
+        std::string_view text;
+    };
+    static constexpr std::array<Phrase, 34> kPhrases = {{
+        {100, "Continue"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+    }};
+    for (const Phrase& phrase : kPhrases) {
+        if (phrase.status == status) {
+            return phrase.text;
+        }
+    }
+    static constexpr std::array<std::string_view, 6> kClasses = {
+        "Unknown", "Informational", "Success", "Redirection", "Client Error", "Server Error"};
+    return status >= 100 && status <= 599 ? kClasses[static_cast<std::size_t>(status / 100)]
+                                          : kClasses[0];
+}
+
+HttpServer::HttpServer(UniqueFd listener, std::optional<std::string> bearer_token,
+                       HttpHandler handler, HttpServerLimits limits)
+    : listener_(std::move(listener)),
+      bearer_token_(std::move(bearer_token)),
+      handler_(std::move(handler)),
+      limits_(limits) {
+    if (!listener_) {
+        throw std::invalid_argument("admin HTTP server: no listening socket");
+    }
+    if (!handler_) {
+        throw std::invalid_argument("admin HTTP server: no request handler");
+    }
+    if (limits_.max_clients == 0 || limits_.request_timeout_ms == 0) {
+        throw std::invalid_argument(
+            "admin HTTP server: max_clients and request_timeout_ms must be > 0");
+    }
+    if (bearer_token_) {
+        // An empty token would accept "Bearer " alone; spaces or controls could never match.
+        bool visible =
+            !bearer_token_->empty() && std::all_of(bearer_token_->begin(), bearer_token_->end(),
+                                                   [](char c) { return c > 0x20 && c < 0x7f; });
+        if (!visible) {
+            throw std::invalid_argument(
+                "admin HTTP server: the bearer token must be non-empty visible ASCII");
+        }
+    }
+    int flags = ::fcntl(listener_.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(listener_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+        throw std::system_error(errno, std::generic_category(), "admin listener O_NONBLOCK");
+    }
+    wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_) {
+        throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+}
+
+HttpServer::~HttpServer() {
+    stop();
+}
+
+void HttpServer::start() {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (started_) {
+        throw std::logic_error("admin HTTP server started twice");
+    }
+    thread_ = std::thread([this] { run(); });
+    started_ = true;
+}
+
+void HttpServer::stop() noexcept {
+    stopping_.store(true, std::memory_order_relaxed);
+    std::uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+    if (t_running_server == this) {
+        return;  // from the handler: the loop ends after this request; joining would deadlock
+    }
+    std::lock_guard lock(lifecycle_mutex_);
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    // Connections queued from now on are refused by the kernel instead of waiting unserved.
+    listener_.reset();
+}
+
+void HttpServer::run() noexcept {
+    pthread_setname_np(pthread_self(), "ringlb-admin");
+    t_running_server = this;
+    try {
+        AdminLoop loop(listener_.get(), wake_.get(), bearer_token_, handler_, limits_, stopping_);
+        loop.run();
+    } catch (const std::exception& error) {
+        log_error("admin endpoint stopped: {}", error.what());
+    } catch (...) {
+        log_error("admin endpoint stopped: unknown exception");
+    }
+}
+
+}  // namespace ringlb

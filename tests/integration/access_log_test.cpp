@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+// Access log: one logfmt line per finished connection, to a file or stderr; SIGUSR1 reopens.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace ringlb::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A directory in $TMPDIR (or /tmp), removed with its files on destruction, so that a test can
+// rename a log file next to where it was.
+class TempDir final {
+  public:
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string pattern = std::string(base && *base ? base : "/tmp") + "/ringlb-log-XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw HarnessError("mkdtemp failed");
+        }
+        path_ = pattern;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        if (DIR* dir = ::opendir(path_.c_str())) {
+            while (const dirent* entry = ::readdir(dir)) {
+                if (entry->d_name[0] != '.') {
+                    ::unlink((path_ + "/" + entry->d_name).c_str());
+                }
+            }
+            ::closedir(dir);
+        }
+        ::rmdir(path_.c_str());
+    }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+  private:
+    std::string path_;
+};
+
+// One access log line, split into its time and its key=value fields in order.
+struct AccessLine final {
+    std::string time;
+    std::vector<std::pair<std::string, std::string>> fields;
+    [[nodiscard]] std::string get(const std::string& key) const {
+        for (const auto& [name, value] : fields) {
+            if (name == key) {
+                return value;
+            }
+        }
+        return "(absent)";
+    }
+};
+
+AccessLine parse_line(const std::string& text) {
+    AccessLine line;
+    std::istringstream words(text);
+    words >> line.time;
+    std::string word;
+    while (words >> word) {
+        const std::size_t equals = word.find('=');
+        if (equals == std::string::npos) {
+            throw HarnessError("access log field without '=': \"" + word + "\" in \"" + text +
+                               "\"");
+        }
+        line.fields.emplace_back(word.substr(0, equals), word.substr(equals + 1));
+    }
+    return line;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::vector<std::string> lines;
+    std::ifstream file(path);
+    std::string line;
+    while (std::getline(file, line)) {
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+// Polls `path` until it holds at least `count` lines (the writer flushes about every 50 ms);
+// returns what it holds then, or at the deadline.
+std::vector<std::string> wait_for_lines(const std::string& path, std::size_t count,
+                                        milliseconds timeout = 5000ms) {
+    const Deadline deadline = deadline_in(timeout);
+    for (;;) {
+        std::vector<std::string> lines = read_lines(path);
+        if (lines.size() >= count || Clock::now() >= deadline) {
+            return lines;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+std::string local_address(int fd) {
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) < 0) {
+        throw HarnessError("getsockname failed");
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof text);
+    return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
+}
+
+// One echoed connection of `bytes` bytes; returns the client address ringlb saw.
+std::string echo_connection(std::uint16_t port, std::uint64_t bytes) {
+    ringlb::UniqueFd fd = connect_to(port);
+    const std::string client = local_address(fd.get());
+    const DuplexResult result = duplex_transfer(fd.get(), bytes, bytes, deadline_in(5s));
+    if (result.received != bytes) {
+        throw HarnessError("echo came back short");
+    }
+    return client;
+}
+
+const std::vector<std::string> kFieldOrder = {"client",    "listener",    "backend", "bytes_in",
+                                              "bytes_out", "duration_ms", "end"};
+
+// The lines by client address; fails the test on a malformed line or a client seen twice.
+std::map<std::string, AccessLine> by_client(const std::vector<std::string>& lines) {
+    const std::regex time(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+    std::map<std::string, AccessLine> result;
+    for (const std::string& text : lines) {
+        INFO("line: " << text);
+        const AccessLine line = parse_line(text);
+        CHECK(std::regex_match(line.time, time));
+        std::vector<std::string> keys;
+        for (const auto& [key, value] : line.fields) {
+            keys.push_back(key);
+        }
+        CHECK(keys == kFieldOrder);
+        CHECK(std::regex_match(line.get("duration_ms"), std::regex(R"(\d+)")));
+        CHECK(result.emplace(line.get("client"), line).second);
+    }
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("access_log = PATH: one line per finished connection with its figures") {
+    Backend echo = start_backend("echo");
+    const std::string refused = "127.0.0.1:" + std::to_string(refused_port());
+    TempDir dir;
+    const std::string log = dir.path() + "/access.log";
+    Ringlb lb = start_ringlb(R"(
+[global]
+workers = 2
+
+[[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+pool = "web"
+access_log = ")" + log + R"("
+
+[[listener]]
+name = "dead"
+bind = "127.0.0.1:0"
+pool = "dead"
+access_log = ")" + log + R"("
+
+[[listener]]
+name = "quiet"
+bind = "127.0.0.1:0"
+pool = "web"
+
+[[pool]]
+name = "web"
+)" + backends_toml({echo.address()}) +
+                             R"(
+[[pool]]
+name = "dead"
+retries = 0
+)" + backends_toml({refused}));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    std::map<std::string, std::uint64_t> sent;  // client -> bytes each way
+    for (std::uint64_t i = 0; i < 5; ++i) {
+        const std::uint64_t bytes = 100 * i + 7;
+        sent[echo_connection(lb.port_of("web"), bytes)] = bytes;
+    }
+    // One held for a while, to see duration_ms measure it.
+    std::string held_client;
+    {
+        ringlb::UniqueFd fd = connect_to(lb.port_of("web"));
+        held_client = local_address(fd.get());
+        send_all(fd.get(), "x\n", deadline_in(2s));
+        REQUIRE(read_line(fd.get(), deadline_in(2s)) == "x\n");
+        std::this_thread::sleep_for(300ms);  // the duration being measured, not a wait
+    }
+    // One that cannot reach a backend.
+    std::string failed_client;
+    {
+        ringlb::UniqueFd fd = connect_to(lb.port_of("dead"));
+        failed_client = local_address(fd.get());
+        REQUIRE(read_until_close(fd.get(), deadline_in(3s)).closed());
+    }
+    // Connections on a listener without an access log write nothing.
+    for (int i = 0; i < 3; ++i) {
+        (void)echo_connection(lb.port_of("quiet"), 10);
+    }
+
+    const std::vector<std::string> lines = wait_for_lines(log, 7);
+    INFO("log:\n"
+         << [&] {
+                std::string all;
+                for (const auto& line : lines) {
+                    all += line + "\n";
+                }
+                return all;
+            }());
+    REQUIRE(lines.size() >= 7);
+    // Give a wrongly logged "quiet" connection the same chance to show up before counting.
+    CHECK(wait_for_lines(log, 8, 200ms).size() == 7);
+    const auto lines_by_client = by_client(lines);
+
+    for (const auto& [client, bytes] : sent) {
+        INFO("client " << client);
+        REQUIRE(lines_by_client.count(client) == 1);
+        const AccessLine& line = lines_by_client.at(client);
+        CHECK(line.get("listener") == "web");
+        CHECK(line.get("backend") == echo.address());
+        CHECK(line.get("bytes_in") == std::to_string(bytes));
+        CHECK(line.get("bytes_out") == std::to_string(bytes));
+        CHECK(line.get("end") == "closed");
+    }
+    REQUIRE(lines_by_client.count(held_client) == 1);
+    const AccessLine& held = lines_by_client.at(held_client);
+    CHECK(held.get("bytes_in") == "2");
+    CHECK(held.get("bytes_out") == "2");
+    CHECK(std::stoul(held.get("duration_ms")) >= 300);
+    CHECK(std::stoul(held.get("duration_ms")) < 5000);
+
+    REQUIRE(lines_by_client.count(failed_client) == 1);
+    const AccessLine& failed = lines_by_client.at(failed_client);
+    CHECK(failed.get("listener") == "dead");
+    CHECK(failed.get("bytes_in") == "0");
+    CHECK(failed.get("bytes_out") == "0");
+    CHECK(failed.get("end") == "connect_failed");
+}
+
+TEST_CASE("access_log = \"stderr\": the line appears in ringlb's output") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(R"(
+[global]
+workers = 2
+
+[[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+pool = "p"
+access_log = "stderr"
+
+[[pool]]
+name = "p"
+)" + backends_toml({echo.address()}));
+
+    const std::string client = echo_connection(lb.port, 1234);
+    const auto quote = [](const std::string& text) {
+        return std::regex_replace(text, std::regex(R"([.\[\]])"), R"(\$&)");
+    };
+    const LineMatch match = lb.process->wait_for_line(
+        R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=)" + quote(client) +
+            " listener=web backend=" + quote(echo.address()) +
+            R"( bytes_in=1234 bytes_out=1234 duration_ms=\d+ end=closed$)",
+        5000ms);
+    CHECK(lb.process->lines()[match.index].from_stderr);
+}
+
+TEST_CASE("logrotate: after a rename and SIGUSR1 new lines go to a new file, none lost") {
+    Backend echo = start_backend("echo");
+    TempDir dir;
+    const std::string log = dir.path() + "/access.log";
+    const std::string rotated = log + ".1";
+    Ringlb lb = start_ringlb(R"(
+[global]
+workers = 2
+
+[[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+pool = "p"
+access_log = ")" + log + R"("
+
+[[pool]]
+name = "p"
+)" + backends_toml({echo.address()}));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    std::set<std::string> first_batch;
+    for (int i = 0; i < 3; ++i) {
+        first_batch.insert(echo_connection(lb.port, 50));
+    }
+    REQUIRE(wait_for_lines(log, 3).size() == 3);
+
+    REQUIRE(std::rename(log.c_str(), rotated.c_str()) == 0);
+    const std::size_t before = lb.process->line_count();
+    lb.process->signal(SIGUSR1);
+    lb.process->wait_for_line("SIGUSR1", 3000ms, before);
+    // The writer thread reopens the path (creating it) as soon as it is woken.
+    const Deadline reopened = deadline_in(3s);
+    while (::access(log.c_str(), F_OK) != 0 && Clock::now() < reopened) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(::access(log.c_str(), F_OK) == 0);
+
+    std::set<std::string> second_batch;
+    for (int i = 0; i < 4; ++i) {
+        second_batch.insert(echo_connection(lb.port, 60));
+    }
+    const std::vector<std::string> new_lines = wait_for_lines(log, 4);
+    // Anything wrongly sent to the old file would have been written by now too.
+    const std::vector<std::string> old_lines = read_lines(rotated);
+
+    std::set<std::string> in_old;
+    for (const auto& [client, line] : by_client(old_lines)) {
+        in_old.insert(client);
+    }
+    std::set<std::string> in_new;
+    for (const auto& [client, line] : by_client(new_lines)) {
+        in_new.insert(client);
+        CHECK(line.get("bytes_in") == "60");
+    }
+    CHECK(in_old == first_batch);
+    CHECK(in_new == second_batch);
+    CHECK(lb.process->running());
+}

@@ -163,6 +163,15 @@ const char* invalid_response(const HttpResponse& response) noexcept {
     return nullptr;
 }
 
+// For log lines: never throws (a short fallback fits in std::string's inline buffer).
+std::string peer_name(const SocketAddress& peer) noexcept {
+    try {
+        return peer.to_string();
+    } catch (...) {
+        return "?";
+    }
+}
+
 bool is_transient_accept_error(int error) noexcept {
     // The connection died in the backlog, or Linux passed on a network error (accept(2)).
     switch (error) {
@@ -210,7 +219,7 @@ class AdminLoop final {
     Flush flush(Client& client) noexcept;
     void start_lingering(Client& client, std::uint64_t now) noexcept;
     void drain(Client& client) noexcept;
-    void expire(std::uint64_t now);
+    void expire(std::uint64_t now) noexcept;
     void close(Client& client, std::string_view why) noexcept;
     [[nodiscard]] static short events_for(const Client& client) noexcept;
     void warn_limited(std::string_view what, int error) noexcept;
@@ -271,7 +280,12 @@ void AdminLoop::run() {
             (void)!::read(wake_, &count, sizeof(count));
         }
         if (accepting && fds[1].revents != 0) {
-            accept_clients(now);
+            try {
+                accept_clients(now);
+            } catch (const std::exception&) {  // no memory for one more client
+                warn_limited("accept", ENOMEM);
+                accept_paused_until_ms_ = now + kAcceptPauseMs;
+            }
         }
         for (std::size_t i = 0; i < polled.size(); ++i) {
             Client& client = *polled[i];
@@ -289,7 +303,7 @@ void AdminLoop::run() {
                     on_readable(client, now);
                 }
             } catch (const std::exception& error) {
-                log_warn("admin: client {}: {}", client.peer.to_string(), error.what());
+                log_warn("admin: client {}: {}", peer_name(client.peer), error.what());
                 close(client, "internal error");
             }
         }
@@ -347,7 +361,7 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     std::uint64_t suppressed = 0;
     if (warn_limiter_.allow(monotonic_ms(), suppressed)) {
         log_warn("admin: {} clients already, refusing {} ({} similar messages suppressed)",
-                 limits_.max_clients, peer.to_string(), suppressed);
+                 limits_.max_clients, peer_name(peer), suppressed);
     }
     std::array<char, 4096> scratch{};
     (void)!::recv(fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
@@ -366,8 +380,12 @@ void AdminLoop::on_readable(Client& client, std::uint64_t now) {
         drain(client);
         return;
     }
-    std::array<char, 4096> chunk{};
     std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
+    if (room == 0) {
+        advance(client, now);  // a zero-length recv() would read as EOF; let the parser judge
+        return;
+    }
+    std::array<char, 4096> chunk{};
     ssize_t received = ::recv(client.fd.get(), chunk.data(), std::min(room, chunk.size()), 0);
     if (received < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
@@ -409,7 +427,8 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
             HttpParse result = parse_http_request(client.in, request);
             if (result == HttpParse::incomplete) {
                 if (client.peer_closed) {
-                    close(client, client.in.empty() ? "closed" : "closed mid-request");
+                    close(client,
+                          client.in.empty() ? "client closed" : "client closed mid-request");
                     return;
                 }
                 if (client.in.size() >= kReceiveLimit) {
@@ -482,11 +501,11 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
     append_response(client.out, response, head_only, close_after);
     if (log_enabled(LogLevel::debug)) {
         if (result == HttpParse::complete) {
-            log_debug("admin: {} \"{} {}\" {} {}{}", client.peer.to_string(), request.method,
+            log_debug("admin: {} \"{} {}\" {} {}{}", peer_name(client.peer), request.method,
                       request.path, response.status, response.body.size(),
                       authorised ? "" : " (no valid token)");
         } else {
-            log_debug("admin: {} rejected: {} {}", client.peer.to_string(), response.status,
+            log_debug("admin: {} rejected: {} {}", peer_name(client.peer), response.status,
                       request.reject_reason);
         }
     }
@@ -507,7 +526,7 @@ HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& c
         return response;
     } catch (const std::exception& error) {
         log_warn("admin: handler failed on \"{} {}\" from {}: {}", request.method, request.path,
-                 client.peer.to_string(), error.what());
+                 peer_name(client.peer), error.what());
     } catch (...) {
         log_warn("admin: handler failed on \"{} {}\": unknown exception", request.method,
                  request.path);
@@ -568,12 +587,12 @@ void AdminLoop::drain(Client& client) noexcept {
         if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             return;
         }
-        close(client, "done");  // EOF: the client has read everything and gone
+        close(client, "client closed after the response");  // EOF, or an error: either way done
         return;
     }
 }
 
-void AdminLoop::expire(std::uint64_t now) {
+void AdminLoop::expire(std::uint64_t now) noexcept {
     for (const auto& owned : clients_) {
         Client& client = *owned;
         if (!client.fd || now < client.deadline_ms) {
@@ -583,10 +602,14 @@ void AdminLoop::expire(std::uint64_t now) {
             HttpRequest timed_out;
             timed_out.reject_status = 408;
             timed_out.reject_reason = "request not received in time";
-            respond(client, HttpParse::bad_request, timed_out, now);
-            // A short budget for the 408 itself: the client has been slow already.
-            client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
-            advance(client, now);
+            try {
+                respond(client, HttpParse::bad_request, timed_out, now);
+                // A short budget for the 408 itself: the client has been slow already.
+                client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
+                advance(client, now);
+            } catch (const std::exception&) {
+                close(client, "request timeout (no memory for the 408)");
+            }
         } else {
             close(client, client.phase == Phase::responding ? "response not taken in time"
                                                             : "idle timeout");
@@ -596,7 +619,7 @@ void AdminLoop::expire(std::uint64_t now) {
 
 void AdminLoop::close(Client& client, std::string_view why) noexcept {
     if (log_enabled(LogLevel::debug)) {
-        log_debug("admin: {} closed: {}", client.peer.to_string(), why);
+        log_debug("admin: {} closed: {}", peer_name(client.peer), why);
     }
     client.fd.reset();
 }

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+// Per-client limits: concurrent connections and the new-connection rate of one client address.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "harness.hpp"
+
+using namespace ringlb::test;
+using namespace std::chrono_literals;
+using ringlb::UniqueFd;
+
+namespace {
+
+// A non-blocking connection from source_ip (any port) to 127.0.0.1:port: on loopback,
+// 127.0.0.2, 127.0.0.3... are other clients as far as ringlb can tell.
+UniqueFd connect_from(const std::string& source_ip, std::uint16_t port) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    REQUIRE(inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr) == 1);
+    sockaddr_in destination{};
+    destination.sin_family = AF_INET;
+    destination.sin_port = htons(port);
+    destination.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    REQUIRE(fd);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&destination), sizeof destination) !=
+        0) {
+        REQUIRE(errno == EINPROGRESS);
+        pollfd poll_fd{fd.get(), POLLOUT, 0};
+        REQUIRE(::poll(&poll_fd, 1, 2000) == 1);
+        int error = 0;
+        socklen_t length = sizeof error;
+        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+        INFO("connect from " << source_ip << " to port " << port << ": " << std::strerror(error));
+        REQUIRE(error == 0);
+    }
+    return fd;
+}
+
+// Connects from `source` and sends a ping through ringlb to the echo backend: the open
+// connection when the echo comes back, nullopt when ringlb closes it instead (within the
+// deadline; a connection that neither echoes nor closes fails the test).
+std::optional<UniqueFd> try_admit(std::uint16_t port, const std::string& source) {
+    UniqueFd client = connect_from(source, port);
+    const std::string ping = "ping from " + source;
+    send_all(client.get(), ping, deadline_in(2s));
+    const Deadline deadline = deadline_in(2s);
+    std::string received;
+    while (received.size() < ping.size()) {
+        char buffer[256];
+        const ssize_t n = ::recv(client.get(), buffer, sizeof buffer, 0);
+        if (n > 0) {
+            received.append(buffer, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            INFO("closed after " << received.size() << " bytes");
+            REQUIRE(received.empty());  // closed at admission, never half-relayed
+            return std::nullopt;
+        }
+        pollfd poll_fd{client.get(), POLLIN, 0};
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0 || ::poll(&poll_fd, 1, static_cast<int>(left.count())) == 0) {
+            FAIL("connection from " << source << " neither served nor closed within 2 s");
+        }
+    }
+    REQUIRE(received == ping);
+    return client;
+}
+
+bool admitted(std::uint16_t port, const std::string& source, std::vector<UniqueFd>& keep) {
+    std::optional<UniqueFd> client = try_admit(port, source);
+    if (!client) {
+        return false;
+    }
+    keep.push_back(std::move(*client));
+    return true;
+}
+
+std::string config(const std::vector<std::pair<std::string, std::string>>& listeners,
+                   const std::string& backend) {
+    std::string text = "[global]\nworkers = 2\n\n[admin]\nbind = \"127.0.0.1:0\"\n\n";
+    for (const auto& [name, lines] : listeners) {
+        text +=
+            fmt::format("[[listener]]\nname = \"{}\"\nbind = \"127.0.0.1:0\"\npool = \"p\"\n{}\n\n",
+                        name, lines);
+    }
+    return text + "[[pool]]\nname = \"p\"\n" + backends_toml({backend});
+}
+
+std::uint16_t admin_port(Ringlb& lb) {
+    const auto match =
+        lb.process->wait_for_line(R"(admin listening address=127\.0\.0\.1:(\d+))", 2000ms);
+    return static_cast<std::uint16_t>(std::stoul(match.groups[1]));
+}
+
+// The value of one series of GET /metrics (HTTP/1.0 over a raw socket), or nullopt.
+std::optional<std::uint64_t> metric(std::uint16_t admin, const std::string& series) {
+    UniqueFd fd = connect_to(admin);
+    send_all(fd.get(), "GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n", deadline_in(2s));
+    const std::string body = read_until_eof(fd.get(), deadline_in(3s));
+    const std::string prefix = series + " ";
+    for (std::size_t at = body.find(prefix); at != std::string::npos;
+         at = body.find(prefix, at + 1)) {
+        if (at == 0 || body[at - 1] == '\n') {
+            return std::stoull(body.substr(at + prefix.size()));
+        }
+    }
+    return std::nullopt;
+}
+
+// Polls ringlb_connections_rejected_total{listener,reason} until it equals `expected`
+// (bounded) and returns the last value read.
+std::optional<std::uint64_t> rejected(std::uint16_t admin, const std::string& listener,
+                                      const std::string& reason, std::uint64_t expected) {
+    const std::string series = fmt::format(
+        "ringlb_connections_rejected_total{{listener=\"{}\",reason=\"{}\"}}", listener, reason);
+    const Deadline deadline = deadline_in(2s);
+    std::optional<std::uint64_t> value = metric(admin, series);
+    while (value != expected && Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        value = metric(admin, series);
+    }
+    return value;
+}
+
+}  // namespace
+
+TEST_CASE("max_connections_per_client: the next connection is closed, other clients get in") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config({{"in", "max_connections_per_client = 2"}}, echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t port = lb.port_of("in");
+    const std::uint16_t admin = admin_port(lb);
+    std::vector<UniqueFd> open;
+
+    REQUIRE(admitted(port, "127.0.0.1", open));
+    REQUIRE(admitted(port, "127.0.0.1", open));
+    CHECK_FALSE(admitted(port, "127.0.0.1", open));
+    // Other addresses have limits of their own.
+    CHECK(admitted(port, "127.0.0.2", open));
+    CHECK(admitted(port, "127.0.0.2", open));
+    CHECK_FALSE(admitted(port, "127.0.0.2", open));
+    CHECK(admitted(port, "127.0.0.3", open));
+    std::uint64_t refusals = 2;
+
+    // Once one of its connections has closed, the client gets in again. ringlb notices the
+    // close asynchronously, so a few attempts may still be refused (and counted) first.
+    open.front().reset();
+    const Deadline deadline = deadline_in(3s);
+    bool back_in = false;
+    while (!back_in && Clock::now() < deadline) {
+        back_in = admitted(port, "127.0.0.1", open);
+        if (!back_in) {
+            ++refusals;
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    CHECK(back_in);
+    // ... and is at its limit again.
+    CHECK_FALSE(admitted(port, "127.0.0.1", open));
+    ++refusals;
+
+    CHECK(rejected(admin, "in", "client_limit", refusals) == refusals);
+    CHECK(rejected(admin, "in", "rate_limited", 0) == 0u);
+    // Closing every connection frees every count: all three clients get back to full quota.
+    open.clear();
+    for (const char* source : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
+        INFO("client " << source);
+        const Deadline settle = deadline_in(3s);
+        std::vector<UniqueFd> pair;
+        while (!admitted(port, source, pair) && Clock::now() < settle) {
+            std::this_thread::sleep_for(20ms);
+        }
+        CHECK(admitted(port, source, pair));
+        CHECK(pair.size() == 2);
+    }
+}
+
+TEST_CASE("max_connections_per_client counts connections on its own listener only") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config({{"a", "max_connections_per_client = 1"},
+                                     {"b", "max_connections_per_client = 1"},
+                                     {"unlimited", ""}},
+                                    echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    std::vector<UniqueFd> open;
+
+    REQUIRE(admitted(lb.port_of("a"), "127.0.0.1", open));
+    CHECK(admitted(lb.port_of("unlimited"), "127.0.0.1", open));
+    CHECK(admitted(lb.port_of("unlimited"), "127.0.0.1", open));
+    // The documentation: "Connections one client address may have open at once on this
+    // listener." The connection on "a" must not use up the client's quota on "b".
+    CHECK(admitted(lb.port_of("b"), "127.0.0.1", open));
+    CHECK_FALSE(admitted(lb.port_of("a"), "127.0.0.1", open));
+}
+
+TEST_CASE("a client's arrivals on one listener do not use up its rate on another") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config(
+        {{"slow", "new_connections_per_client_per_s = 1\nnew_connections_per_client_burst = 1"},
+         {"fast",
+          "new_connections_per_client_per_s = 100\nnew_connections_per_client_burst = 100"}},
+        echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    CHECK(try_admit(lb.port_of("slow"), "127.0.0.6").has_value());
+    // "fast" allows a burst of 100: the arrival on "slow" must not hold these back.
+    for (int i = 0; i < 5; ++i) {
+        INFO("connection " << i + 1 << " on fast");
+        CHECK(try_admit(lb.port_of("fast"), "127.0.0.6").has_value());
+    }
+    // "slow" has spent its single token.
+    CHECK_FALSE(try_admit(lb.port_of("slow"), "127.0.0.6").has_value());
+}
+
+TEST_CASE("new_connections_per_client_per_s: a burst beyond the bucket is closed and counted") {
+    Backend echo = start_backend("echo");
+    constexpr auto kPeriod = 500ms;  // 1 / rate
+    Ringlb lb = start_ringlb(config(
+        {{"in", "new_connections_per_client_per_s = 2\nnew_connections_per_client_burst = 3"}},
+        echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t port = lb.port_of("in");
+    const std::uint16_t admin = admin_port(lb);
+    std::uint64_t refusals = 0;
+
+    const auto burst_start = Clock::now();
+    for (int i = 0; i < 3; ++i) {
+        INFO("connection " << i + 1 << " of the burst");
+        // Closed at once: the rate limits arrivals, not open connections.
+        CHECK(try_admit(port, "127.0.0.1").has_value());
+    }
+    CHECK_FALSE(try_admit(port, "127.0.0.1").has_value());
+    ++refusals;
+    // Another address has a bucket of its own.
+    for (int i = 0; i < 3; ++i) {
+        CHECK(try_admit(port, "127.0.0.2").has_value());
+    }
+
+    // One period after the burst began, the bucket holds a token again.
+    std::optional<UniqueFd> later;
+    const Deadline deadline = deadline_in(3s);
+    while (!later && Clock::now() < deadline) {
+        later = try_admit(port, "127.0.0.1");
+        if (!later) {
+            ++refusals;
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - burst_start);
+    INFO("admitted again " << waited.count() << " ms after the burst began");
+    CHECK(later.has_value());
+    CHECK(waited >= kPeriod - 100ms);
+    // That token was the only one.
+    CHECK_FALSE(try_admit(port, "127.0.0.1").has_value());
+    ++refusals;
+
+    CHECK(rejected(admin, "in", "rate_limited", refusals) == refusals);
+    CHECK(rejected(admin, "in", "client_limit", 0) == 0u);
+}
+
+TEST_CASE("without a burst setting, the bucket holds one second's worth of connections") {
+    Backend echo = start_backend("echo");
+    Ringlb lb =
+        start_ringlb(config({{"in", "new_connections_per_client_per_s = 3"}}, echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t port = lb.port_of("in");
+
+    // Three in a row come in (well within the 333 ms a token takes to come back)...
+    for (int i = 0; i < 3; ++i) {
+        INFO("connection " << i + 1);
+        CHECK(try_admit(port, "127.0.0.4").has_value());
+    }
+    // ... the fourth does not.
+    CHECK_FALSE(try_admit(port, "127.0.0.4").has_value());
+    CHECK(rejected(admin_port(lb), "in", "rate_limited", 1) == 1u);
+}
+
+TEST_CASE("both limits together: each refusal is counted under its own reason") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config({{"in",
+                                      "max_connections_per_client = 1\n"
+                                      "new_connections_per_client_per_s = 1\n"
+                                      "new_connections_per_client_burst = 2"}},
+                                    echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t port = lb.port_of("in");
+    const std::uint16_t admin = admin_port(lb);
+    std::vector<UniqueFd> open;
+
+    REQUIRE(admitted(port, "127.0.0.5", open));      // token 1 of 2
+    CHECK_FALSE(admitted(port, "127.0.0.5", open));  // over the connection limit
+    open.clear();
+    // The refusal for too many connections used no token: one is left for this client.
+    const Deadline deadline = deadline_in(3s);
+    std::uint64_t limit_refusals = 1;
+    bool in = false;
+    while (!in && Clock::now() < deadline) {
+        in = admitted(port, "127.0.0.5", open);
+        if (!in) {
+            ++limit_refusals;  // the close of the first is not yet noticed
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    CHECK(in);
+    open.clear();
+    CHECK(rejected(admin, "in", "client_limit", limit_refusals) == limit_refusals);
+    CHECK(rejected(admin, "in", "rate_limited", 0) == 0u);
+}

@@ -235,6 +235,9 @@ TEST_CASE("20 reloads under continuous traffic: no client connection fails; the 
     CHECK(metrics.at("ringlb_reloads_total", {{"result", "success"}}) == kReloads);
     CHECK(metrics.at("ringlb_reloads_total", {{"result", "failure"}}) == 0);
     CHECK(metrics.at("ringlb_config_generation") == kReloads + 1);
+    // The listener kept its counter through every generation: each connection counted once.
+    CHECK(metrics.at("ringlb_connections_accepted_total", {{"listener", "in"}}) ==
+          static_cast<double>(successes.load() + failures.load() + 100));
     CHECK(lb.process->running());
 }
 

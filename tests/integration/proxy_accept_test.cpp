@@ -254,6 +254,55 @@ TEST_CASE("a v2 LOCAL header keeps the connection's own addresses") {
     CHECK(read_exact(client.get(), expected.size(), deadline) == expected);
 }
 
+TEST_CASE("a v1 UNKNOWN line keeps the connection's own addresses") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config(kTrusted, "send_proxy = \"v1\"", echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const Deadline deadline = deadline_in(3s);
+
+    for (const std::string header :
+         {"PROXY UNKNOWN\r\n", "PROXY UNKNOWN ffff::1 ffff::2 1000 2000\r\n"}) {
+        INFO("header: " << header);
+        UniqueFd client = connect_to(lb.port_of("in"));
+        send_all(client.get(), header + "unknown", deadline);
+        const std::string expected = fmt::format("PROXY TCP4 127.0.0.1 127.0.0.1 {} {}\r\nunknown",
+                                                 local_port(client.get()), lb.port_of("in"));
+        CHECK(read_exact(client.get(), expected.size(), deadline) == expected);
+    }
+}
+
+TEST_CASE("a v2 header with TLVs up to several hundred bytes is accepted") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config(kTrusted, "send_proxy = \"v1\"", echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    // One NOOP TLV of 900 value bytes: the whole header is 16 + 12 + 3 + 900 = 931 bytes.
+    std::string tlv("\x04\x03\x84", 3);
+    tlv += std::string(900, 'n');
+    UniqueFd client = connect_to(lb.port_of("in"));
+    const Deadline deadline = deadline_in(3s);
+    send_all(client.get(), proxy_v2("192.0.2.7", 4242, "198.51.100.1", 443, tlv) + "big", deadline);
+    const std::string expected = "PROXY TCP4 192.0.2.7 198.51.100.1 4242 443\r\nbig";
+    CHECK(read_exact(client.get(), expected.size(), deadline) == expected);
+}
+
+TEST_CASE("once the header is in, proxy_timeout_ms no longer applies") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(config(std::string(kTrusted) + "\nproxy_timeout_ms = 200",
+                                    "send_proxy = \"v1\"", echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    UniqueFd client = connect_to(lb.port_of("in"));
+    const std::string header = "PROXY TCP4 192.0.2.7 198.51.100.1 4242 443\r\n";
+    send_all(client.get(), header + "a", deadline_in(2s));
+    CHECK(read_exact(client.get(), header.size() + 1, deadline_in(2s)) == header + "a");
+    // Idle for three times the header timeout: the connection must stay open.
+    const ReadResult idle = read_until_close(client.get(), deadline_in(600ms));
+    CHECK(idle.timed_out);
+    send_all(client.get(), "b", deadline_in(2s));
+    CHECK(read_exact(client.get(), 1, deadline_in(2s)) == "b");
+}
+
 TEST_CASE("a header that arrives in pieces is still parsed, and the data after it relayed") {
     Backend echo = start_backend("echo");
     Ringlb lb = start_ringlb(config(kTrusted, "send_proxy = \"v1\"", echo.address()));

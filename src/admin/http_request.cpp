@@ -299,7 +299,8 @@ HttpParse parse_http_request(std::string_view bytes, HttpRequest& request) noexc
     while ((result = reader.next(line)) == LineReader::Result::line && line.empty()) {
     }
     if (result != LineReader::Result::line) {
-        if (result == LineReader::Result::need_more && !method_prefix_plausible(reader.rest())) {
+        if (result != LineReader::Result::bare_line_ending &&
+            !method_prefix_plausible(reader.rest())) {
             return reject(request, HttpParse::bad_request, 400, "malformed method");
         }
         return incomplete_or_error(result, true);

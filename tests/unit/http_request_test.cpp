@@ -311,6 +311,10 @@ TEST_CASE("a binary or garbage first line is refused at its first bytes") {
     CHECK(parse("\r") == HttpParse::incomplete);  // maybe an empty line before the request
     CHECK(parse("\r\nGE") == HttpParse::incomplete);
     CHECK(parse("GET /\x01") == HttpParse::incomplete);  // judged when the line is complete
+    // Same verdict however many bytes have come: not 414 once the line passes the limit.
+    std::string garbage = "G(";
+    garbage.append(kHttpMaxHeadBytes, 'x');
+    CHECK(parse(garbage) == HttpParse::bad_request);
 }
 
 TEST_CASE("errors carry a status and a reason; success leaves them empty") {

@@ -289,7 +289,8 @@ TEST_CASE("ringlb_backend_up flips to 0 when health checks find a backend down")
     const std::string doomed_address = doomed.address();
     doomed.process->kill();
     lb.process->wait_for_line("backend down pool=p backend=" +
-                                  std::regex_replace(doomed_address, std::regex(R"(\.)"), R"(\.)"),
+                                  std::regex_replace(doomed_address, std::regex(R"(\.)"), R"(\.)") +
+                                  "\\b",
                               3000ms, before);
     // The log line and the gauge come from the same state change; allow the scrape a moment.
     metrics = wait_for_metrics(

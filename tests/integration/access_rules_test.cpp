@@ -39,8 +39,8 @@ sockaddr_storage make_address(const std::string& ip, std::uint16_t port, socklen
 
 // A non-blocking connection from source_ip (any port) to destination_ip:port: on loopback,
 // 127.0.0.2, 127.0.0.3... are other clients as far as ringlb can tell.
-UniqueFd connect_from(const std::string& source_ip, const std::string& destination_ip,
-                      std::uint16_t port) {
+UniqueFd connect_ip_from(const std::string& source_ip, const std::string& destination_ip,
+                         std::uint16_t port) {
     socklen_t source_length = 0;
     socklen_t destination_length = 0;
     const sockaddr_storage source = make_address(source_ip, 0, source_length);
@@ -171,7 +171,7 @@ class Checker final {
     void admitted(const std::string& listener, const std::string& source,
                   const std::string& destination = "127.0.0.1") {
         INFO("client " << source << " on listener " << listener << " must be served");
-        UniqueFd client = connect_from(source, destination, lb_.port_of(listener));
+        UniqueFd client = connect_ip_from(source, destination, lb_.port_of(listener));
         const std::string marker = fmt::format("admitted #{} from {}", ++sequence_, source);
         send_all(client.get(), marker, deadline_in(2s));
         // Were an earlier, denied client's connection waiting at the backend, this would read
@@ -187,7 +187,7 @@ class Checker final {
     void denied(const std::string& listener, const std::string& source,
                 const std::string& destination = "127.0.0.1") {
         INFO("client " << source << " on listener " << listener << " must be closed");
-        UniqueFd client = connect_from(source, destination, lb_.port_of(listener));
+        UniqueFd client = connect_ip_from(source, destination, lb_.port_of(listener));
         send_all(client.get(), fmt::format("denied #{} from {}", ++sequence_, source),
                  deadline_in(2s));
         const ReadResult result = read_until_close(client.get(), deadline_in(2s));

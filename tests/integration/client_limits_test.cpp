@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Per-client limits: concurrent connections and the new-connection rate of one client address.
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
-#include <cstring>
 #include <optional>
 
 #include "harness.hpp"
@@ -19,34 +16,8 @@ using ringlb::UniqueFd;
 
 namespace {
 
-// A non-blocking connection from source_ip (any port) to 127.0.0.1:port: on loopback,
-// 127.0.0.2, 127.0.0.3... are other clients as far as ringlb can tell.
-UniqueFd connect_from(const std::string& source_ip, std::uint16_t port) {
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    REQUIRE(inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr) == 1);
-    sockaddr_in destination{};
-    destination.sin_family = AF_INET;
-    destination.sin_port = htons(port);
-    destination.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    REQUIRE(fd);
-    REQUIRE(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&destination), sizeof destination) !=
-        0) {
-        REQUIRE(errno == EINPROGRESS);
-        pollfd poll_fd{fd.get(), POLLOUT, 0};
-        REQUIRE(::poll(&poll_fd, 1, 2000) == 1);
-        int error = 0;
-        socklen_t length = sizeof error;
-        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-        INFO("connect from " << source_ip << " to port " << port << ": " << std::strerror(error));
-        REQUIRE(error == 0);
-    }
-    return fd;
-}
-
-// Connects from `source` and sends a ping through ringlb to the echo backend: the open
+// Connects from `source` (on loopback, 127.0.0.2, 127.0.0.3... are other clients as far as
+// ringlb can tell) and sends a ping through ringlb to the echo backend: the open
 // connection when the echo comes back, nullopt when ringlb closes it instead (within the
 // deadline; a connection that neither echoes nor closes fails the test).
 std::optional<UniqueFd> try_admit(std::uint16_t port, const std::string& source) {
@@ -316,4 +287,45 @@ TEST_CASE("both limits together: each refusal is counted under its own reason") 
     open.clear();
     CHECK(rejected(admin, "in", "client_limit", limit_refusals) == limit_refusals);
     CHECK(rejected(admin, "in", "rate_limited", 0) == 0u);
+}
+
+TEST_CASE("connections that end without a backend, or by a reset, give their count back") {
+    Backend echo = start_backend("echo");
+    const std::string dead = fmt::format("127.0.0.1:{}", refused_port());
+    Ringlb lb = start_ringlb(
+        "[global]\nworkers = 2\n\n[admin]\nbind = \"127.0.0.1:0\"\n\n"
+        "[[listener]]\nname = \"dead\"\nbind = \"127.0.0.1:0\"\npool = \"dead\"\n"
+        "max_connections_per_client = 1\n\n"
+        "[[listener]]\nname = \"live\"\nbind = \"127.0.0.1:0\"\npool = \"live\"\n"
+        "max_connections_per_client = 1\n\n"
+        "[[pool]]\nname = \"dead\"\nretries = 0\n" +
+        backends_toml({dead}) + "\n[[pool]]\nname = \"live\"\n" + backends_toml({echo.address()}));
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t admin = admin_port(lb);
+
+    // Each connection is admitted, then closed because the backend refuses: were its count
+    // kept, the second and third would be refused for the client limit instead.
+    for (int i = 0; i < 3; ++i) {
+        UniqueFd client = connect_from("127.0.0.7", lb.port_of("dead"));
+        const ReadResult result = read_until_close(client.get(), deadline_in(3s));
+        CHECK(result.closed());
+        CHECK_FALSE(result.timed_out);
+    }
+    CHECK(rejected(admin, "dead", "no_backend", 3) == 3u);
+    CHECK(rejected(admin, "dead", "client_limit", 0) == 0u);
+
+    // A client that resets its relayed connection gets back in once ringlb has noticed.
+    for (int i = 0; i < 3; ++i) {
+        INFO("round " << i + 1);
+        std::optional<UniqueFd> client;
+        const Deadline deadline = deadline_in(3s);
+        while (!client && Clock::now() < deadline) {
+            client = try_admit(lb.port_of("live"), "127.0.0.8");
+            if (!client) {
+                std::this_thread::sleep_for(20ms);
+            }
+        }
+        REQUIRE(client.has_value());
+        reset_close(*client);
+    }
 }

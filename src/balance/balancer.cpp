@@ -11,6 +11,7 @@
 
 #include "ringlb/balance/least_connections.hpp"
 #include "ringlb/balance/maglev.hpp"
+#include "ringlb/balance/mix.hpp"
 #include "ringlb/balance/random_two.hpp"
 #include "ringlb/balance/round_robin.hpp"
 #include "ringlb/balance/weighted_round_robin.hpp"
@@ -61,9 +62,7 @@ std::uint64_t hash_client(const SocketAddress& client) noexcept {
     for (std::size_t i = 0; i < length; ++i) {
         hash = (hash ^ bytes[i]) * 1099511628211ull;
     }
-    hash = (hash ^ (hash >> 30)) * 0xbf58476d1ce4e5b9ull;
-    hash = (hash ^ (hash >> 27)) * 0x94d049bb133111ebull;
-    return hash ^ (hash >> 31);
+    return mix64(hash);
 }
 
 }  // namespace ringlb

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "ringlb/balance/mix.hpp"
+
 namespace ringlb {
 
 namespace {
@@ -29,20 +31,13 @@ bool is_prime(std::uint32_t number) noexcept {
     return true;
 }
 
-// The splitmix64 finaliser: spreads every input bit over the whole word.
-std::uint64_t mix(std::uint64_t value) noexcept {
-    value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ull;
-    value = (value ^ (value >> 27)) * 0x94d049bb133111ebull;
-    return value ^ (value >> 31);
-}
-
 // Fixed (FNV-1a, then mixed): the same in every process and on every run, unlike std::hash.
 std::uint64_t hash_name(std::string_view name) noexcept {
     std::uint64_t hash = 14695981039346656037ull;
     for (const char c : name) {
         hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
     }
-    return mix(hash);
+    return mix64(hash);
 }
 
 // Lets the identities in `turns` take turns claiming the next empty slot of their
@@ -119,9 +114,9 @@ Maglev::Population Maglev::populate(std::vector<std::string> names) const {
         const std::uint64_t hash = hash_name(population.names[i]);
         // Two independent values from one hash: the mix makes them unrelated.
         population.offset[i] =
-            static_cast<std::uint32_t>(mix(hash ^ 0x6f66667365740000ull) % table_size_);
+            static_cast<std::uint32_t>(mix64(hash ^ 0x6f66667365740000ull) % table_size_);
         population.skip[i] =
-            static_cast<std::uint32_t>(mix(hash ^ 0x736b697000000000ull) % (table_size_ - 1)) + 1;
+            static_cast<std::uint32_t>(mix64(hash ^ 0x736b697000000000ull) % (table_size_ - 1)) + 1;
     }
     population.slots.assign(count == 0 ? 0 : table_size_, kEmpty);
     std::vector<std::uint32_t> turns(count);

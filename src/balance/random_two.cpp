@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "ringlb/balance/mix.hpp"
+
 namespace ringlb {
 
 namespace {
@@ -13,12 +15,6 @@ namespace {
 thread_local std::uint64_t random_state = 0;
 thread_local bool random_seeded = false;
 
-std::uint64_t mix(std::uint64_t value) noexcept {
-    value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ull;
-    value = (value ^ (value >> 27)) * 0x94d049bb133111ebull;
-    return value ^ (value >> 31);
-}
-
 // splitmix64: one add and a mix per number, good enough to choose backends.
 std::uint64_t next_random() noexcept {
     if (!random_seeded) {
@@ -26,11 +22,11 @@ std::uint64_t next_random() noexcept {
         // differs between runs.
         const auto now =
             static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        random_state = mix(now) ^ mix(reinterpret_cast<std::uintptr_t>(&random_state));
+        random_state = mix64(now) ^ mix64(reinterpret_cast<std::uintptr_t>(&random_state));
         random_seeded = true;
     }
     random_state += 0x9e3779b97f4a7c15ull;
-    return mix(random_state);
+    return mix64(random_state);
 }
 
 // A number in [0, bound) from 32 random bits, without a division.

@@ -11,6 +11,7 @@ BackendPool::BackendPool(const config::PoolConfig& config,
     : config_(config), backends_(std::move(backends)), balancer_(make_balancer(config)) {
     bool ramping = false;
     std::unique_ptr<LiveSet> first = build(now_ms, ramping);
+    balancer_->prepare(*first);
     live_count_.store(first->entries.size(), std::memory_order_relaxed);
     live_.store(first.release(), std::memory_order_seq_cst);
 }
@@ -85,7 +86,6 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
         }
         set->entries.push_back(LiveEntry{i, weight, &backend});
     }
-    balancer_->prepare(*set);
     return set;
 }
 
@@ -100,6 +100,9 @@ bool BackendPool::refresh(std::uint64_t now_ms, EpochDomain& epochs) {
                        return a.backend == b.backend && a.weight == b.weight && a.state == b.state;
                    });
     if (!same) {
+        // Only a set that will be published is prepared: Maglev's table and the weighted
+        // sequence are the costly part, and slow start refreshes often.
+        balancer_->prepare(*next);
         live_count_.store(next->entries.size(), std::memory_order_relaxed);
         const LiveSet* old = live_.exchange(next.release(), std::memory_order_seq_cst);
         // LiveSet is only ever created non-const here; the const is the readers' view.

@@ -213,3 +213,23 @@ TEST_CASE("send_proxy none (the default) sends no header") {
     send_all(client.get(), "plain", deadline);
     CHECK(read_exact(client.get(), 5, deadline) == "plain");
 }
+
+TEST_CASE("send_proxy after a refused connect: the backend that answers gets one header") {
+    Backend echo = start_backend("echo");
+    const std::string dead = fmt::format("127.0.0.1:{}", refused_port());
+    Ringlb lb = start_ringlb(
+        SimpleConfig({dead, echo.address()}).pool("send_proxy = \"v1\"\nretries = 1").text());
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    // Round robin sends some of these to the refused backend first, then retries.
+    for (int i = 0; i < 4; ++i) {
+        UniqueFd client = connect_to(lb.port);
+        const std::string expected = fmt::format("PROXY TCP4 127.0.0.1 127.0.0.1 {} {}\r\n",
+                                                 local_port(client.get()), lb.port) +
+                                     "early bytes, then EOF";
+        // Data and FIN at once, before ringlb can have connected anywhere.
+        send_all(client.get(), "early bytes, then EOF", deadline_in(2s));
+        shutdown_write(client.get());
+        CHECK(read_until_eof(client.get(), deadline_in(5s)) == expected);
+    }
+}

@@ -52,6 +52,25 @@ Held open_held(std::uint16_t port) {
     return held;
 }
 
+// Ends a held connection and waits until ringlb has ended it too: the backend's EOF comes
+// back through ringlb only once ringlb has passed ours on, so the backend's active count
+// no longer includes it (ringlb frees the connection as that EOF goes out).
+void close_held(Held& held) {
+    shutdown_write(held.fd.get());
+    (void)read_until_eof(held.fd.get(), deadline_in(5s));
+    held.fd.reset();
+}
+
+// Keeps the held connections on `keep` and closes the others (see close_held).
+void keep_only(std::vector<Held>& held, const std::string& keep) {
+    for (Held& h : held) {
+        if (h.backend != keep) {
+            close_held(h);
+        }
+    }
+    std::erase_if(held, [&](const Held& h) { return h.backend != keep; });
+}
+
 // `count` short connections one after the other (connect, greeting, close), counted by
 // the backend that greeted.
 std::map<std::string, int> short_connections(std::uint16_t port, int count) {
@@ -69,7 +88,7 @@ std::vector<Held> load_one_backend(std::uint16_t port, int count, const std::str
     for (int i = 0; i < count; ++i) {
         held.push_back(open_held(port));
     }
-    std::erase_if(held, [&](const Held& h) { return h.backend != keep; });
+    keep_only(held, keep);
     return held;
 }
 
@@ -145,7 +164,7 @@ TEST_CASE(
 
     // Keep a's five; close the others. a stays at 5 while b and c hold at most the one short
     // connection that is being closed.
-    std::erase_if(held, [](const Held& h) { return h.backend != "a"; });
+    keep_only(held, "a");
     const auto counts = short_connections(lb.port, 40);
     INFO("40 short connections while a holds 5: " << describe(counts));
     INFO("ringlb output:\n" << lb.process->tail());

@@ -215,7 +215,8 @@ TEST_CASE("drain, enable and disable act on new connections at once; open ones k
         // The connection opened before the drain keeps relaying both ways.
         send_all(held.get(), "still here\n", deadline_in(2s));
         CHECK(read_line(held.get(), deadline_in(2s)) == "still here\n");
-        const Json& backend = status_backend(get_status(admin), "p", echo.address());
+        const Json status = get_status(admin);
+        const Json& backend = status_backend(status, "p", echo.address());
         CHECK(backend.at("state").string == "drain");
         CHECK(backend.at("active").number == 1);
         held.reset();
@@ -313,7 +314,8 @@ TEST_CASE("action errors: unknown pool or backend 404, bad weight 400, GET 405; 
     }
     CHECK(admin.post("/metrics").status == 405);
 
-    const Json& after = status_backend(get_status(admin), "p", a.address());
+    const Json status = get_status(admin);
+    const Json& after = status_backend(status, "p", a.address());
     CHECK(after.at("state").string == "active");
     CHECK(after.at("weight").number == 1);
     CHECK(fetch(lb.port) == "a\n");

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -153,6 +154,19 @@ TEST_CASE("20 reloads under continuous traffic: no client connection fails; the 
     std::mutex failure_mutex;
     std::vector<std::string> failure_messages;  // the first few, guarded by failure_mutex
     std::vector<std::thread> clients;
+    // A failed REQUIRE or a harness exception below must still stop and join the clients.
+    struct StopAndJoin final {
+        std::atomic<bool>& stop;
+        std::vector<std::thread>& threads;
+        ~StopAndJoin() {
+            stop.store(true);
+            for (auto& thread : threads) {
+                if (thread.joinable()) {
+                    thread.join();
+                }
+            }
+        }
+    } stop_and_join{stop, clients};
     for (int c = 0; c < kClients; ++c) {
         clients.emplace_back([&] {
             while (!stop.load()) {
@@ -208,6 +222,7 @@ TEST_CASE("20 reloads under continuous traffic: no client connection fails; the 
         client.join();
     }
 
+    INFO("ringlb output at the end:\n" << lb.process->tail(40));
     INFO("connections: " << successes.load() << " ok, " << failures.load() << " failed");
     {
         std::string messages;
@@ -261,9 +276,12 @@ TEST_CASE("a connection opened before a reload that removes its backend relays u
     send_all(held.get(), "after\n", deadline_in(2s));
     CHECK(read_line(held.get(), deadline_in(2s)) == "after\n");
     const std::string bulk = stream_slice(7, 0, 300 * 1024);
-    std::thread sender([&] { send_all(held.get(), bulk, deadline_in(5s)); });
+    // Sent from another thread while this one reads, so that neither side's buffers fill up;
+    // the future joins it however this scope ends, and hands over its exception.
+    auto sent =
+        std::async(std::launch::async, [&] { send_all(held.get(), bulk, deadline_in(5s)); });
     const std::string echoed = read_exact(held.get(), bulk.size(), deadline_in(5s));
-    sender.join();
+    sent.get();
     CHECK(echoed == bulk);
 
     // It ends when the client ends it: the echo backend sees EOF and closes.
@@ -315,6 +333,7 @@ pool = "p"
             std::this_thread::sleep_for(5ms);
         }
     }
+    INFO("ringlb output after the removal:\n" << lb.process->tail());
     INFO("connections still accepted after the removal: " << accepted);
     CHECK(refused == 20);
     CHECK(fetch(lb.port) == "a\n");
@@ -338,6 +357,7 @@ TEST_CASE("an invalid file is rejected with every error at FILE:LINE:COL; the ol
     const long value_line = line_of("algorithm = \"fastest\"");
 
     const ReloadOutcome outcome = reload(lb, broken);
+    INFO("ringlb output after the reload:\n" << lb.process->tail());
     REQUIRE_FALSE(outcome.succeeded);
     const std::string place = quote_regex(path);
     const auto typo = lb.process->find_lines(

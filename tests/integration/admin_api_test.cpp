@@ -455,3 +455,22 @@ TEST_CASE("clients that send nothing, or half a request, do not hold up another 
     CHECK(reply->status == 200);
     CHECK(reply->body.find("ringlb_build_info") != std::string::npos);
 }
+
+// The /status checks are only as strict as the JSON parser used here.
+TEST_CASE("the JSON parser used here accepts RFC 8259 documents and rejects malformed ones") {
+    const Json document =
+        parse_json(R"( {"a": [1, -2.5e3, true, false, null], "b": {"c": "x\"\\\u00e9\n"}} )");
+    CHECK(document.at("a").array.size() == 5);
+    CHECK(document.at("a").array[1].number == -2500);
+    CHECK(document.at("a").array[2].boolean);
+    CHECK(document.at("a").array[4].kind == Json::Kind::null);
+    CHECK(document.at("b").at("c").string == "x\"\\\xc3\xa9\n");
+    const char* bad[] = {"",         "{",          "{\"a\":1,}", "[1 2]",
+                         "\"\x01\"", "01",         "{\"a\" 1}",  "[1,]",
+                         "tru",      "{\"a\":1}x", "\"\\q\"",    "{\"a\":1,\"a\":2}",
+                         "1.",       "-",          "{a:1}"};
+    for (const char* text : bad) {
+        INFO("text: " << text);
+        CHECK_THROWS_AS(parse_json(text), HarnessError);
+    }
+}

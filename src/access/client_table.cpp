@@ -149,17 +149,19 @@ ClientTable::Admission ClientTable::untracked_overflow() noexcept {
     return {Verdict::admitted, kUntracked};
 }
 
-ClientTable::Admission ClientTable::admit(const SocketAddress& client, std::uint64_t now_ns,
-                                          unsigned max_connections, unsigned rate_per_s,
-                                          unsigned burst) noexcept {
+ClientTable::Admission ClientTable::admit(const SocketAddress& client, std::uint64_t scope,
+                                          std::uint64_t now_ns, unsigned max_connections,
+                                          unsigned rate_per_s, unsigned burst) noexcept {
     if (max_connections == 0 && rate_per_s == 0) {
         return {Verdict::admitted, kUntracked};  // no limit to enforce: no need to count
     }
-    std::uint8_t key[16];
+    std::uint8_t key[16 + sizeof(scope)];
     std::size_t key_length = address_key(client, key);
     if (key_length == 0) {
         return {Verdict::admitted, kUntracked};  // not an IP client: nothing to key on
     }
+    std::memcpy(key + key_length, &scope, sizeof(scope));  // each scope counts on its own
+    key_length += sizeof(scope);
     std::uint64_t hash = siphash24(hash_key_, key, key_length);
     std::uint64_t tag = std::max<std::uint64_t>(hash >> kCountBits, 1);  // 0 marks "never used"
     std::size_t home = hash & mask_;

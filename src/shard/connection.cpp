@@ -115,8 +115,9 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
             const std::uint64_t now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
                                          static_cast<std::uint64_t>(now.tv_nsec);
             ClientTable::Admission admission = context.clients.admit(
-                to_socket_address(client_), now_ns, rules.max_connections_per_client,
-                rules.new_connections_per_client_per_s, rules.new_connections_per_client_burst);
+                to_socket_address(client_), listener_->client_scope, now_ns,
+                rules.max_connections_per_client, rules.new_connections_per_client_per_s,
+                rules.new_connections_per_client_burst);
             if (admission.verdict == ClientTable::Verdict::too_many_connections) {
                 listener_->stats->reject(Rejection::client_limit);
                 return close(context, Ending::graceful, "client_limit");

@@ -13,6 +13,8 @@
 
 namespace {
 
+constexpr std::uint64_t kScope = 7;  // one listener's scope
+
 using ringlb::ClientTable;
 using ringlb::SocketAddress;
 using Verdict = ClientTable::Verdict;
@@ -37,49 +39,53 @@ SocketAddress numbered_client(unsigned number, unsigned port = 40000) {
 
 TEST_CASE("a connection limit of 2 refuses the third connection of one address only") {
     ClientTable table(1024);
-    auto first = table.admit(address("192.0.2.1:1000"), kStart, 2, 0, 0);
-    auto second = table.admit(address("192.0.2.1:1001"), kStart, 2, 0, 0);
+    auto first = table.admit(address("192.0.2.1:1000"), kScope, kStart, 2, 0, 0);
+    auto second = table.admit(address("192.0.2.1:1001"), kScope, kStart, 2, 0, 0);
     REQUIRE(first.verdict == Verdict::admitted);
     REQUIRE(second.verdict == Verdict::admitted);
     CHECK(first.slot == second.slot);  // keyed by address, not port
     CHECK(first.slot != ClientTable::kUntracked);
 
-    CHECK(table.admit(address("192.0.2.1:1002"), kStart, 2, 0, 0).verdict ==
+    CHECK(table.admit(address("192.0.2.1:1002"), kScope, kStart, 2, 0, 0).verdict ==
           Verdict::too_many_connections);
-    auto other = table.admit(address("192.0.2.2:1000"), kStart, 2, 0, 0);
+    auto other = table.admit(address("192.0.2.2:1000"), kScope, kStart, 2, 0, 0);
     CHECK(other.verdict == Verdict::admitted);
     CHECK(other.slot != first.slot);
     CHECK(table.in_use() == 2);
 
     table.release(first.slot);
-    auto again = table.admit(address("192.0.2.1:1003"), kStart, 2, 0, 0);
+    auto again = table.admit(address("192.0.2.1:1003"), kScope, kStart, 2, 0, 0);
     CHECK(again.verdict == Verdict::admitted);
     CHECK(again.slot == first.slot);
-    CHECK(table.admit(address("192.0.2.1:1004"), kStart, 2, 0, 0).verdict ==
+    CHECK(table.admit(address("192.0.2.1:1004"), kScope, kStart, 2, 0, 0).verdict ==
           Verdict::too_many_connections);
     CHECK(table.overflows() == 0);
 }
 
 TEST_CASE("IPv6 clients are limited and kept apart from IPv4 ones") {
     ClientTable table(1024);
-    auto v6 = table.admit(address("[2001:db8::1]:1000"), kStart, 1, 0, 0);
+    auto v6 = table.admit(address("[2001:db8::1]:1000"), kScope, kStart, 1, 0, 0);
     REQUIRE(v6.verdict == Verdict::admitted);
-    CHECK(table.admit(address("[2001:db8::1]:2000"), kStart, 1, 0, 0).verdict ==
+    CHECK(table.admit(address("[2001:db8::1]:2000"), kScope, kStart, 1, 0, 0).verdict ==
           Verdict::too_many_connections);
-    CHECK(table.admit(address("[2001:db8::2]:1000"), kStart, 1, 0, 0).verdict == Verdict::admitted);
+    CHECK(table.admit(address("[2001:db8::2]:1000"), kScope, kStart, 1, 0, 0).verdict ==
+          Verdict::admitted);
     // ::1 and 127.0.0.1, or ::1.2.3.4 (not mapped) and 1.2.3.4, are different clients.
-    CHECK(table.admit(address("[::1]:1000"), kStart, 1, 0, 0).verdict == Verdict::admitted);
-    CHECK(table.admit(address("127.0.0.1:1000"), kStart, 1, 0, 0).verdict == Verdict::admitted);
-    CHECK(table.admit(address("1.2.3.4:1000"), kStart, 1, 0, 0).verdict == Verdict::admitted);
-    CHECK(table.admit(address("[::102:304]:1000"), kStart, 1, 0, 0).verdict == Verdict::admitted);
+    CHECK(table.admit(address("[::1]:1000"), kScope, kStart, 1, 0, 0).verdict == Verdict::admitted);
+    CHECK(table.admit(address("127.0.0.1:1000"), kScope, kStart, 1, 0, 0).verdict ==
+          Verdict::admitted);
+    CHECK(table.admit(address("1.2.3.4:1000"), kScope, kStart, 1, 0, 0).verdict ==
+          Verdict::admitted);
+    CHECK(table.admit(address("[::102:304]:1000"), kScope, kStart, 1, 0, 0).verdict ==
+          Verdict::admitted);
     CHECK(table.in_use() == 6);
 }
 
 TEST_CASE("an IPv4-mapped IPv6 client is the same client as its IPv4 address") {
     ClientTable table(1024);
-    auto plain = table.admit(address("198.51.100.7:1000"), kStart, 1, 0, 0);
+    auto plain = table.admit(address("198.51.100.7:1000"), kScope, kStart, 1, 0, 0);
     REQUIRE(plain.verdict == Verdict::admitted);
-    CHECK(table.admit(address("[::ffff:198.51.100.7]:1000"), kStart, 1, 0, 0).verdict ==
+    CHECK(table.admit(address("[::ffff:198.51.100.7]:1000"), kScope, kStart, 1, 0, 0).verdict ==
           Verdict::too_many_connections);
 }
 
@@ -88,55 +94,57 @@ TEST_CASE("rate 10/s with burst 10: ten at once, then one per 100 ms") {
     auto client = address("203.0.113.9:5000");
     for (int i = 0; i < 10; ++i) {
         INFO("connection " << i);
-        CHECK(table.admit(client, kStart, 0, 10, 10).verdict == Verdict::admitted);
+        CHECK(table.admit(client, kScope, kStart, 0, 10, 10).verdict == Verdict::admitted);
     }
-    CHECK(table.admit(client, kStart, 0, 10, 10).verdict == Verdict::too_fast);
-    CHECK(table.admit(client, kStart + 99'000'000, 0, 10, 10).verdict == Verdict::too_fast);
+    CHECK(table.admit(client, kScope, kStart, 0, 10, 10).verdict == Verdict::too_fast);
+    CHECK(table.admit(client, kScope, kStart + 99'000'000, 0, 10, 10).verdict == Verdict::too_fast);
 
     std::uint64_t later = kStart + 100'000'000;
-    CHECK(table.admit(client, later, 0, 10, 10).verdict == Verdict::admitted);
-    CHECK(table.admit(client, later, 0, 10, 10).verdict == Verdict::too_fast);
+    CHECK(table.admit(client, kScope, later, 0, 10, 10).verdict == Verdict::admitted);
+    CHECK(table.admit(client, kScope, later, 0, 10, 10).verdict == Verdict::too_fast);
     // Another client has its own budget.
-    CHECK(table.admit(address("203.0.113.10:5000"), kStart, 0, 10, 10).verdict ==
+    CHECK(table.admit(address("203.0.113.10:5000"), kScope, kStart, 0, 10, 10).verdict ==
           Verdict::admitted);
 }
 
 TEST_CASE("burst 0 means a burst as large as the rate; burst 1 means strictly spaced") {
     ClientTable table(1024);
     auto spaced = address("203.0.113.20:1");
-    CHECK(table.admit(spaced, kStart, 0, 2, 1).verdict == Verdict::admitted);
-    CHECK(table.admit(spaced, kStart + kSecond / 2 - 1, 0, 2, 1).verdict == Verdict::too_fast);
-    CHECK(table.admit(spaced, kStart + kSecond / 2, 0, 2, 1).verdict == Verdict::admitted);
+    CHECK(table.admit(spaced, kScope, kStart, 0, 2, 1).verdict == Verdict::admitted);
+    CHECK(table.admit(spaced, kScope, kStart + kSecond / 2 - 1, 0, 2, 1).verdict ==
+          Verdict::too_fast);
+    CHECK(table.admit(spaced, kScope, kStart + kSecond / 2, 0, 2, 1).verdict == Verdict::admitted);
 
     auto bursty = address("203.0.113.21:1");
     for (int i = 0; i < 5; ++i) {
-        CHECK(table.admit(bursty, kStart, 0, 5, 0).verdict == Verdict::admitted);
+        CHECK(table.admit(bursty, kScope, kStart, 0, 5, 0).verdict == Verdict::admitted);
     }
-    CHECK(table.admit(bursty, kStart, 0, 5, 0).verdict == Verdict::too_fast);
+    CHECK(table.admit(bursty, kScope, kStart, 0, 5, 0).verdict == Verdict::too_fast);
 }
 
 TEST_CASE("a refusal for one limit leaves the other limit's budget alone") {
     ClientTable table(1024);
     auto client = address("192.0.2.50:1");
-    auto held = table.admit(client, kStart, 1, 10, 2);
+    auto held = table.admit(client, kScope, kStart, 1, 10, 2);
     REQUIRE(held.verdict == Verdict::admitted);
     // Refused for the count, many times: this must not use up the burst of 2.
     for (int i = 0; i < 5; ++i) {
-        CHECK(table.admit(client, kStart, 1, 10, 2).verdict == Verdict::too_many_connections);
+        CHECK(table.admit(client, kScope, kStart, 1, 10, 2).verdict ==
+              Verdict::too_many_connections);
     }
     table.release(held.slot);
-    auto second = table.admit(client, kStart, 1, 10, 2);
+    auto second = table.admit(client, kScope, kStart, 1, 10, 2);
     CHECK(second.verdict == Verdict::admitted);
     table.release(second.slot);
     // Burst used up: too fast, and the refusal must not leave a connection counted.
-    CHECK(table.admit(client, kStart, 1, 10, 2).verdict == Verdict::too_fast);
+    CHECK(table.admit(client, kScope, kStart, 1, 10, 2).verdict == Verdict::too_fast);
     CHECK(table.in_use() == 0);
-    CHECK(table.admit(client, kStart + 100'000'000, 1, 10, 2).verdict == Verdict::admitted);
+    CHECK(table.admit(client, kScope, kStart + 100'000'000, 1, 10, 2).verdict == Verdict::admitted);
 }
 
 TEST_CASE("with no limit configured nothing is counted") {
     ClientTable table(16);
-    auto admission = table.admit(address("192.0.2.1:1"), kStart, 0, 0, 0);
+    auto admission = table.admit(address("192.0.2.1:1"), kScope, kStart, 0, 0, 0);
     CHECK(admission.verdict == Verdict::admitted);
     CHECK(admission.slot == ClientTable::kUntracked);
     CHECK(table.in_use() == 0);
@@ -149,13 +157,13 @@ TEST_CASE("a full probe window admits anyway, counts an overflow, and release ig
     REQUIRE(table.capacity() == 4);
     std::vector<std::uint32_t> slots;
     for (unsigned i = 0; i < 4; ++i) {
-        auto admission = table.admit(numbered_client(i), kStart, 1, 0, 0);
+        auto admission = table.admit(numbered_client(i), kScope, kStart, 1, 0, 0);
         REQUIRE(admission.verdict == Verdict::admitted);
         REQUIRE(admission.slot != ClientTable::kUntracked);
         slots.push_back(admission.slot);
     }
     CHECK(table.in_use() == 4);
-    auto overflow = table.admit(numbered_client(99), kStart, 1, 0, 0);
+    auto overflow = table.admit(numbered_client(99), kScope, kStart, 1, 0, 0);
     CHECK(overflow.verdict == Verdict::admitted);
     CHECK(overflow.slot == ClientTable::kUntracked);
     CHECK(table.overflows() == 1);
@@ -163,15 +171,15 @@ TEST_CASE("a full probe window admits anyway, counts an overflow, and release ig
     table.release(1'000'000);  // out of range: ignored
     CHECK(table.in_use() == 4);
     // Tracked clients keep their limits while the table is full.
-    CHECK(table.admit(numbered_client(2), kStart, 1, 0, 0).verdict ==
+    CHECK(table.admit(numbered_client(2), kScope, kStart, 1, 0, 0).verdict ==
           Verdict::too_many_connections);
 
     // One client leaves: its idle slot goes to the newcomer.
     table.release(slots[0]);
-    auto newcomer = table.admit(numbered_client(99), kStart, 1, 0, 0);
+    auto newcomer = table.admit(numbered_client(99), kScope, kStart, 1, 0, 0);
     CHECK(newcomer.verdict == Verdict::admitted);
     CHECK(newcomer.slot == slots[0]);
-    CHECK(table.admit(numbered_client(99), kStart, 1, 0, 0).verdict ==
+    CHECK(table.admit(numbered_client(99), kScope, kStart, 1, 0, 0).verdict ==
           Verdict::too_many_connections);
     CHECK(table.overflows() == 1);
 }
@@ -179,17 +187,17 @@ TEST_CASE("a full probe window admits anyway, counts an overflow, and release ig
 TEST_CASE("an idle address that is still rate limited keeps its slot and its limit") {
     ClientTable table(1);
     auto limited = numbered_client(1);
-    auto first = table.admit(limited, kStart, 0, 1, 1);
+    auto first = table.admit(limited, kScope, kStart, 0, 1, 1);
     REQUIRE(first.verdict == Verdict::admitted);
     table.release(first.slot);
     // Within its 1 s interval the slot is not up for grabs (taking it over would reset the
     // limit), so a newcomer overflows.
-    auto newcomer = table.admit(numbered_client(2), kStart + kSecond / 2, 0, 1, 1);
+    auto newcomer = table.admit(numbered_client(2), kScope, kStart + kSecond / 2, 0, 1, 1);
     CHECK(newcomer.slot == ClientTable::kUntracked);
     CHECK(table.overflows() == 1);
-    CHECK(table.admit(limited, kStart + kSecond / 2, 0, 1, 1).verdict == Verdict::too_fast);
+    CHECK(table.admit(limited, kScope, kStart + kSecond / 2, 0, 1, 1).verdict == Verdict::too_fast);
     // Once its interval has passed, the slot can be taken over.
-    auto later = table.admit(numbered_client(2), kStart + kSecond, 0, 1, 1);
+    auto later = table.admit(numbered_client(2), kScope, kStart + kSecond, 0, 1, 1);
     CHECK(later.verdict == Verdict::admitted);
     CHECK(later.slot == first.slot);
 }
@@ -199,7 +207,7 @@ TEST_CASE("slots of departed clients are reused: churn through many addresses ne
     for (unsigned round = 0; round < 100; ++round) {
         std::vector<std::uint32_t> held;
         for (unsigned i = 0; i < 16; ++i) {
-            auto admission = table.admit(numbered_client(round * 16 + i), kStart, 3, 0, 0);
+            auto admission = table.admit(numbered_client(round * 16 + i), kScope, kStart, 3, 0, 0);
             REQUIRE(admission.verdict == Verdict::admitted);
             held.push_back(admission.slot);
         }
@@ -245,7 +253,7 @@ TEST_CASE("four threads admitting and releasing never exceed the per-address lim
             bool admit_now = held.empty() || (held.size() < 8 && random() % 2 == 0);
             if (admit_now) {
                 unsigned client = random() % kAddresses;
-                auto admission = table.admit(clients[client], kStart, kLimit, 0, 0);
+                auto admission = table.admit(clients[client], kScope, kStart, kLimit, 0, 0);
                 if (admission.verdict != Verdict::admitted) {
                     refused.fetch_add(1, std::memory_order_relaxed);
                     continue;
@@ -295,9 +303,10 @@ TEST_CASE("four threads admitting and releasing never exceed the per-address lim
     // Every address can still get its full limit afterwards.
     for (const auto& client : clients) {
         for (unsigned i = 0; i < kLimit; ++i) {
-            CHECK(table.admit(client, kStart, kLimit, 0, 0).verdict == Verdict::admitted);
+            CHECK(table.admit(client, kScope, kStart, kLimit, 0, 0).verdict == Verdict::admitted);
         }
-        CHECK(table.admit(client, kStart, kLimit, 0, 0).verdict == Verdict::too_many_connections);
+        CHECK(table.admit(client, kScope, kStart, kLimit, 0, 0).verdict ==
+              Verdict::too_many_connections);
     }
 }
 
@@ -310,7 +319,8 @@ TEST_CASE("four threads churning a tiny table leave no slot held") {
     auto worker = [&](unsigned seed) {
         std::mt19937 random(seed);
         for (int op = 0; op < 50'000; ++op) {
-            auto admission = table.admit(clients[random() % clients.size()], kStart, 2, 0, 0);
+            auto admission =
+                table.admit(clients[random() % clients.size()], kScope, kStart, 2, 0, 0);
             if (admission.verdict == Verdict::admitted) {
                 table.release(admission.slot);
             }
@@ -328,7 +338,7 @@ TEST_CASE("four threads churning a tiny table leave no slot held") {
     // each get a slot.
     std::uint64_t before = table.overflows();
     for (unsigned i = 0; i < 16; ++i) {
-        CHECK(table.admit(numbered_client(1000 + i), kStart, 2, 0, 0).slot !=
+        CHECK(table.admit(numbered_client(1000 + i), kScope, kStart, 2, 0, 0).slot !=
               ClientTable::kUntracked);
     }
     CHECK(table.overflows() == before);
@@ -337,4 +347,17 @@ TEST_CASE("four threads churning a tiny table leave no slot held") {
 TEST_CASE("a capacity above 2^24 slots is refused at construction") {
     CHECK_THROWS_AS(ClientTable((std::size_t{1} << 24) + 1), std::invalid_argument);
     CHECK(ClientTable(5).capacity() == 8);
+}
+
+TEST_CASE("counts are kept per scope: one listener's limits do not use up another's") {
+    ringlb::ClientTable table(64);
+    const auto client = address("192.0.2.9:1000");
+    auto first = table.admit(client, 1, kStart, 1, 0, 0);
+    REQUIRE(first.verdict == ringlb::ClientTable::Verdict::admitted);
+    CHECK(table.admit(client, 1, kStart, 1, 0, 0).verdict ==
+          ringlb::ClientTable::Verdict::too_many_connections);
+    auto other = table.admit(client, 2, kStart, 1, 0, 0);
+    CHECK(other.verdict == ringlb::ClientTable::Verdict::admitted);
+    table.release(first.slot);
+    table.release(other.slot);
 }

@@ -48,15 +48,17 @@ class ClientTable final {
     ClientTable(const ClientTable&) = delete;
     ClientTable& operator=(const ClientTable&) = delete;
 
-    // Decides on a new connection from client at monotonic time now_ns. max_connections caps
+    // Decides on a new connection from client at monotonic time now_ns. Counts are kept per
+    // (address, scope): ringlb passes the listener's scope, so each listener's limits count
+    // that listener's connections only. max_connections caps
     // the connections open at once from one address (0 = no cap); rate_per_s and burst limit
     // how fast new ones may come (GCRA: `burst` at once, then one every 1/rate s; rate 0 = no
     // rate limit, burst 0 = same as the rate). A connection refused as too fast holds no count;
     // one refused for too many connections uses none of the rate budget.
     // Every admission must be matched by one release(slot). Any thread; never blocks.
-    [[nodiscard]] Admission admit(const SocketAddress& client, std::uint64_t now_ns,
-                                  unsigned max_connections, unsigned rate_per_s,
-                                  unsigned burst) noexcept;
+    [[nodiscard]] Admission admit(const SocketAddress& client, std::uint64_t scope,
+                                  std::uint64_t now_ns, unsigned max_connections,
+                                  unsigned rate_per_s, unsigned burst) noexcept;
     // Counts one connection of the slot's address out. Ignores kUntracked and any slot out of
     // range. Any thread; never blocks.
     void release(std::uint32_t slot) noexcept;

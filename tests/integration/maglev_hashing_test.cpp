@@ -139,7 +139,7 @@ TEST_CASE(
     }
 }
 
-TEST_CASE("maglev: removing one of N backends moves only the clients that were on it") {
+TEST_CASE("maglev: removing one of N backends from the config moves at most 1/N + 2 % of clients") {
     // One chain of configs covers N = 5, 4 and 3: each step removes one more backend, each
     // time a different place in the list.
     Backend a = start_reply_backend("a");
@@ -186,9 +186,13 @@ TEST_CASE("maglev: removing one of N backends moves only the clients that were o
         INFO(moved << " of " << kClients << " clients moved (" << on_removed << " were on "
                    << removed[step] << ", " << moved_from_others << " were not); movers went to "
                    << describe(moved_to));
-        // Nobody is left on the removed backend, and nobody else moved.
+        // Nobody is left on the removed backend. A config without it builds a new Maglev table,
+        // which may reassign a few slots of the others (Maglev's "minimal", not zero,
+        // disruption; measured 0.01-0.9 % of clients): bounded here at 2 %, and the whole
+        // movement by the issue's 1/N + 2 %. A backend taken out at run time (down, drain)
+        // moves nobody else: the next test case.
         CHECK(tally(after).count(removed[step]) == 0);
-        CHECK(moved_from_others == 0);
+        CHECK(static_cast<double>(moved_from_others) <= 0.02 * kClients);
         CHECK(static_cast<double>(moved) <= (1.0 / static_cast<double>(n) + 0.02) * kClients);
         // The removed backend's clients spread over all the others.
         CHECK(moved_to.size() == n - 1);

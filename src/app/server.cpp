@@ -143,6 +143,7 @@ class Server final {
     std::vector<std::string> access_logs_;        // the writer's destinations
     std::unique_ptr<AccessLogWriter> access_log_;
     std::unique_ptr<ClientTable> clients_;
+    AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::unique_ptr<HealthChecker> health_;
     std::vector<std::shared_ptr<Generation>> retired_;
@@ -281,9 +282,13 @@ int Server::run(const config::Config& config) {
             services.access_log = access_log_ ? &access_log_->add_buffer() : nullptr;
             services.open_connections = &control_.open_connections;
             services.max_connections = &control_.max_connections;
+            services.waiters = &waiters_;
             shards_.push_back(
                 std::make_unique<Shard>(shard_options, std::move(updates[i]), epochs_, services));
             control_.shard_stats.push_back(&shards_.back()->stats());
+        }
+        for (const auto& shard : shards_) {
+            waiters_.wake_fds.push_back(shard->wake_fd());
         }
         if (access_log_) {
             access_log_->start();

@@ -192,7 +192,7 @@ void Shard::apply(std::unique_ptr<ShardUpdate> update) {
         free_slot->fd = std::move(wanted.fd);
         free_slot->key = wanted.key;
         free_slot->runtime = runtime;
-        free_slot->armed = free_slot->ticket = free_slot->paused = free_slot->removing = false;
+        free_slot->armed = free_slot->multishot = free_slot->removing = false;
         ++listeners_open_;
         if (stopping_) {
             close_listener(static_cast<std::uint32_t>(free_slot - listeners_.begin()));
@@ -206,11 +206,11 @@ void Shard::apply(std::unique_ptr<ShardUpdate> update) {
         }
     }
     // A change of global.max_connections between none and some changes how accepts are
-    // armed (multishot or one ticket at a time): re-arm the kept ones.
+    // armed (multishot, or one client at a time): re-arm the kept ones.
     const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
     for (std::uint32_t i = 0; i < kept.size(); ++i) {
         ListenerSlot& slot = listeners_[i];
-        if (kept[i] && slot.armed && slot.ticket != limited) {
+        if (kept[i] && slot.armed && slot.multishot == limited) {
             io_uring_sqe* sqe = ring_->next_sqe();
             io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
             io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
@@ -257,6 +257,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             if (stop_requested_.load() && !stopping_) {
                 begin_stop();
             }
+            resume_paused();  // another shard may have freed a place
             arm_wake();
             return;
         case Op::tick:
@@ -274,10 +275,12 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
     }
 }
 
-// Under global.max_connections every accept first takes a place ("ticket") that its client
-// then keeps until it closes, so the limit holds exactly across shards; without a limit the
-// count is kept all the same (it is the metric) and accepts are multishot.
-bool Shard::take_ticket() noexcept {
+// Every open connection holds a place in the process-wide count, taken when its accept
+// completes. Under global.max_connections a shard that finds no place left keeps that one
+// client "parked" (accepted but not served) and stops accepting on that listener: later
+// clients wait in the kernel's backlog, as with a full accept queue. Whichever shard frees a
+// place wakes the waiting ones (AcceptWaiters), and each retries on its 100 ms tick as well.
+bool Shard::take_place() noexcept {
     const std::uint64_t limit = services_.max_connections->load(std::memory_order_relaxed);
     std::uint64_t open = services_.open_connections->load(std::memory_order_relaxed);
     do {
@@ -289,35 +292,52 @@ bool Shard::take_ticket() noexcept {
     return true;
 }
 
-void Shard::return_ticket() noexcept {
+void Shard::return_place() noexcept {
     services_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+    if (services_.waiters->waiting.load(std::memory_order_relaxed) != 0) {
+        services_.waiters->wake(options_.id);
+    }
+}
+
+void AcceptWaiters::wake(unsigned self) noexcept {
+    const std::uint64_t mask = waiting.load(std::memory_order_relaxed);
+    for (unsigned shard = 0; shard < wake_fds.size() && shard < 64; ++shard) {
+        if (shard != self && (mask & (1ull << shard)) != 0) {
+            std::uint64_t one = 1;
+            (void)!::write(wake_fds[shard], &one, sizeof(one));
+        }
+    }
 }
 
 void Shard::arm_accept(std::uint32_t listener) noexcept {
     ListenerSlot& slot = listeners_[listener];
+    if (slot.parked || slot.armed) {
+        return;  // a parked client waits for a place first
+    }
     const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
-    if (limited && !take_ticket()) {
-        if (!slot.paused) {
-            slot.paused = true;
-            ++paused_;
-        }
-        return;  // the kernel's backlog holds new clients until a place frees up
-    }
-    if (slot.paused) {
-        slot.paused = false;
-        --paused_;
-    }
     io_uring_sqe* sqe = ring_->next_sqe();
     const int fd = slot.fd.get();
-    if (options_.features.multishot_accept && !limited) {
+    slot.multishot = options_.features.multishot_accept && !limited;
+    if (slot.multishot) {
         io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else {
-        // One client per accept: with a limit (one ticket each), or before 5.19.
+        // One client per accept: under a limit (so that accepting stops when it is reached),
+        // or before 5.19.
         io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     }
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept, listener));
     slot.armed = true;
-    slot.ticket = limited;
+}
+
+void Shard::park(std::uint32_t listener, UniqueFd client) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    slot.parked = std::move(client);
+    ++parked_;
+    if (options_.id < 64) {
+        services_.waiters->waiting.fetch_or(1ull << options_.id, std::memory_order_relaxed);
+    }
+    // A place may have freed up between the failed take and the flag: look once more.
+    resume_paused();
 }
 
 void Shard::cancel_accept(std::uint32_t listener) noexcept {
@@ -337,9 +357,9 @@ void Shard::close_listener(std::uint32_t listener) noexcept {
     if (!slot.fd) {
         return;
     }
-    if (slot.paused) {
-        slot.paused = false;
-        --paused_;
+    if (slot.parked) {
+        slot.parked.reset();
+        --parked_;
     }
     slot.fd.reset();  // no request refers to it any more
     slot.removing = false;
@@ -348,13 +368,46 @@ void Shard::close_listener(std::uint32_t listener) noexcept {
 }
 
 void Shard::resume_paused() noexcept {
-    if (paused_ == 0 || stopping_) {
-        return;
-    }
-    for (std::uint32_t i = 0; i < listeners_.size() && paused_ > 0; ++i) {
-        if (listeners_[i].paused) {
+    for (std::uint32_t i = 0; i < listeners_.size() && parked_ > 0; ++i) {
+        ListenerSlot& slot = listeners_[i];
+        if (!slot.parked || !take_place()) {
+            continue;
+        }
+        --parked_;
+        serve(i, std::move(slot.parked));
+        if (!stopping_ && !slot.removing) {
             arm_accept(i);
         }
+    }
+    if (parked_ == 0 && options_.id < 64 &&
+        (services_.waiters->waiting.load(std::memory_order_relaxed) & (1ull << options_.id)) != 0) {
+        services_.waiters->waiting.fetch_and(~(1ull << options_.id), std::memory_order_relaxed);
+    }
+}
+
+// Starts a connection for a client that holds a place.
+void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    if (free_slots_.empty()) {
+        slot.runtime->stats->reject(Rejection::no_slot);
+        ShardStats::add(stats_.rejected_no_slot, 1);
+        return_place();
+        std::uint64_t suppressed = 0;
+        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+            log_warn(
+                "shard {}: all {} connection slots in use; closing new clients "
+                "({} more since the last report)",
+                options_.id, slab_.size(), suppressed);
+        }
+        return;  // closed by `client`
+    }
+    const std::uint32_t connection = free_slots_.back();
+    free_slots_.pop_back();
+    ShardStats::add(stats_.accepted, 1);
+    RelayContext relay = context();
+    if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
+        Connection::Progress::finished) {
+        release(connection);
     }
 }
 
@@ -373,57 +426,29 @@ void Shard::arm_tick() noexcept {
 void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexcept {
     ListenerSlot& slot = listeners_[listener];
     const bool still_armed = (flags & IORING_CQE_F_MORE) != 0;
-    bool ticket = slot.ticket;  // the place this completion holds, if any
     if (!still_armed) {
         slot.armed = false;
     }
     if (result >= 0) {
         UniqueFd client(result);
-        if (!ticket) {
-            ticket = take_ticket();  // unlimited: only counts
-        }
         if (stopping_ || slot.removing || slot.runtime == nullptr) {
             // Closed by `client`.
-        } else if (free_slots_.empty()) {
-            slot.runtime->stats->reject(Rejection::no_slot);
-            ShardStats::add(stats_.rejected_no_slot, 1);
-            std::uint64_t suppressed = 0;
-            if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-                log_warn(
-                    "shard {}: all {} connection slots in use; closing new clients "
-                    "({} more since the last report)",
-                    options_.id, slab_.size(), suppressed);
-            }
+        } else if (take_place()) {
+            serve(listener, std::move(client));
         } else {
-            const std::uint32_t connection = free_slots_.back();
-            free_slots_.pop_back();
-            ShardStats::add(stats_.accepted, 1);
-            RelayContext relay = context();
-            ticket = false;  // the connection has it now; release() gives it back
-            if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
-                Connection::Progress::finished) {
-                release(connection);
-            }
+            park(listener, std::move(client));
         }
-        if (ticket) {
-            return_ticket();
-        }
-    } else {
-        if (ticket && !still_armed) {
-            return_ticket();
-        }
-        if (result == -EMFILE || result == -ENFILE) {
-            shed_load(listener);
-        } else if (result != -ECANCELED) {
-            std::uint64_t suppressed = 0;
-            if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-                log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
-                         slot.key, std::strerror(-result), suppressed);
-            }
+    } else if (result == -EMFILE || result == -ENFILE) {
+        shed_load(listener);
+    } else if (result != -ECANCELED) {
+        std::uint64_t suppressed = 0;
+        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+            log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
+                     slot.key, std::strerror(-result), suppressed);
         }
     }
-    if (still_armed) {
-        return;
+    if (still_armed || slot.armed) {
+        return;  // still accepting (or re-armed when a parked client was served at once)
     }
     if (stopping_ || slot.removing) {
         close_listener(listener);
@@ -433,9 +458,9 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
         io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_retry, listener));
         slot.armed = true;
-        slot.ticket = false;
+        slot.multishot = false;
     } else {
-        arm_accept(listener);
+        arm_accept(listener);  // does nothing while a client is parked
     }
 }
 
@@ -519,7 +544,7 @@ void Shard::on_tick() noexcept {
 
 void Shard::release(std::uint32_t slot) noexcept {
     free_slots_.push_back(slot);
-    return_ticket();
+    return_place();
     resume_paused();
 }
 

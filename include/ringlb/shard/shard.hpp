@@ -40,6 +40,16 @@ struct ShardUpdate final {
     std::vector<Listener> listeners;
 };
 
+// The shards that hold a client they could not serve because global.max_connections was
+// reached, and how to wake them when a place frees up anywhere.
+struct AcceptWaiters final {
+    std::atomic<std::uint64_t> waiting{0};  // bit i: shard i waits (shards 0..63; others tick)
+    std::vector<int> wake_fds;              // shard i's eventfd; filled before shards start
+
+    // Any shard: a place has freed up; wakes every waiting shard but `self`.
+    void wake(unsigned self) noexcept;
+};
+
 // Process-wide objects every shard uses; they outlive the shards.
 struct ShardServices final {
     ClientTable* clients = nullptr;
@@ -48,6 +58,7 @@ struct ShardServices final {
     std::atomic<std::uint64_t>* open_connections = nullptr;
     // global.max_connections; 0 = no limit. Changed by reloads.
     std::atomic<std::uint64_t>* max_connections = nullptr;
+    AcceptWaiters* waiters = nullptr;
 };
 
 struct ShardOptions final {
@@ -85,6 +96,8 @@ class Shard final {
     }
 
     [[nodiscard]] const ShardStats& stats() const noexcept { return stats_; }
+    // The eventfd that wakes this shard (AcceptWaiters).
+    [[nodiscard]] int wake_fd() const noexcept { return wake_fd_.get(); }
 
   private:
     // A listening socket of this shard and where its clients go.
@@ -92,10 +105,10 @@ class Shard final {
         UniqueFd fd;
         std::string key;
         ListenerRuntime* runtime = nullptr;
-        bool armed = false;     // an accept is in flight
-        bool ticket = false;    // that accept holds a place of global.max_connections
-        bool paused = false;    // not armed because global.max_connections is reached
-        bool removing = false;  // cancelled by an update or the stop: close when settled
+        UniqueFd parked;         // a client accepted while global.max_connections was reached
+        bool armed = false;      // an accept is in flight
+        bool multishot = false;  // that accept is multishot (no limit in force when armed)
+        bool removing = false;   // cancelled by an update or the stop: close when settled
     };
 
     void run() noexcept;
@@ -105,8 +118,10 @@ class Shard final {
     void cancel_accept(std::uint32_t listener) noexcept;
     void close_listener(std::uint32_t listener) noexcept;
     void resume_paused() noexcept;
-    bool take_ticket() noexcept;
-    void return_ticket() noexcept;
+    void serve(std::uint32_t listener, UniqueFd client) noexcept;
+    void park(std::uint32_t listener, UniqueFd client) noexcept;
+    bool take_place() noexcept;
+    void return_place() noexcept;
     void arm_wake() noexcept;
     void arm_tick() noexcept;
     void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
@@ -146,7 +161,7 @@ class Shard final {
     std::uint64_t idle_scan_interval_ms_ = 1000;
     std::uint64_t stop_deadline_ms_ = 0;
     std::size_t listeners_open_ = 0;
-    std::size_t paused_ = 0;  // listeners waiting for a place under global.max_connections
+    std::size_t parked_ = 0;  // listeners holding a parked client (not accepting meanwhile)
     bool stopping_ = false;
     RateLimiter accept_error_log_{5000};
 };

@@ -18,6 +18,36 @@
 
 namespace ringlb {
 
+std::uint32_t first_with_room(const LiveSet& set, std::size_t from) noexcept {
+    const std::size_t count = set.entries.size();
+    for (std::size_t step = 0; step < count; ++step) {
+        const std::size_t position = (from + step) % count;
+        if (set.entries[position].state->has_room()) {
+            return static_cast<std::uint32_t>(position);
+        }
+    }
+    return Balancer::kNoPick;
+}
+
+std::uint32_t walk_table(const LiveSet& set, std::size_t start, std::size_t max_steps) noexcept {
+    const std::size_t count = set.entries.size();
+    const std::size_t length = set.table.size();
+    if (count == 0 || length == 0) {
+        return Balancer::kNoPick;
+    }
+    const std::size_t steps = std::min(length, max_steps);
+    for (std::size_t step = 0; step < steps; ++step) {
+        const std::uint32_t position = set.table[(start + step) % length];
+        if (position < count && set.entries[position].state->has_room()) {
+            return position;
+        }
+    }
+    // Most of the table is full: any entry with room will do, starting where the table
+    // pointed so that the fallback does not always favour the first entry.
+    const std::uint32_t pointed = set.table[start % length];
+    return first_with_room(set, pointed < count ? pointed : 0);
+}
+
 std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool) {
     switch (pool.algorithm) {
         case config::Algorithm::round_robin:

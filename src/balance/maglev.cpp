@@ -185,27 +185,11 @@ void Maglev::prepare(LiveSet& set) const {
 }
 
 std::uint32_t Maglev::pick(const LiveSet& set, const PickContext& context) noexcept {
-    const std::size_t count = set.entries.size();
-    const std::size_t size = set.table.size();
-    if (count == 0 || size == 0) {
+    if (set.entries.empty() || set.table.empty()) {
         return kNoPick;
     }
-    const std::size_t slot = static_cast<std::size_t>(context.client_hash % size);
-    const std::size_t steps = size < kMaxTableWalk ? size : kMaxTableWalk;
-    for (std::size_t step = 0; step < steps; ++step) {
-        const std::uint32_t position = set.table[(slot + step) % size];
-        if (position < count && set.entries[position].state->has_room()) {
-            return position;
-        }
-    }
-    const std::size_t first = set.table[slot] < count ? set.table[slot] : 0;
-    for (std::size_t step = 0; step < count; ++step) {
-        const std::size_t position = (first + step) % count;
-        if (set.entries[position].state->has_room()) {
-            return static_cast<std::uint32_t>(position);
-        }
-    }
-    return kNoPick;
+    return walk_table(set, static_cast<std::size_t>(context.client_hash % set.table.size()),
+                      kMaxTableWalk);
 }
 
 }  // namespace ringlb

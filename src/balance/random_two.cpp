@@ -70,13 +70,7 @@ std::uint32_t RandomTwo::pick(const LiveSet& set, const PickContext& /*context*/
     if (b_has_room) {
         return static_cast<std::uint32_t>(second);
     }
-    for (std::size_t step = 1; step < count; ++step) {
-        const std::size_t position = (first + step) % count;
-        if (set.entries[position].state->has_room()) {
-            return static_cast<std::uint32_t>(position);
-        }
-    }
-    return kNoPick;
+    return first_with_room(set, first + 1);
 }
 
 }  // namespace ringlb

@@ -12,13 +12,7 @@ std::uint32_t RoundRobin::pick(const LiveSet& set, const PickContext& /*context*
     // Relaxed is enough: the counter orders nothing else, it only has to hand out each value
     // once. When the live set changes size the sequence shifts, which is fine.
     const std::uint64_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t step = 0; step < count; ++step) {
-        const std::size_t position = (ticket + step) % count;
-        if (set.entries[position].state->has_room()) {
-            return static_cast<std::uint32_t>(position);
-        }
-    }
-    return kNoPick;
+    return first_with_room(set, static_cast<std::size_t>(ticket % count));
 }
 
 }  // namespace ringlb

@@ -78,24 +78,7 @@ std::uint32_t WeightedRoundRobin::pick(const LiveSet& set,
     }
     // Relaxed is enough: the counter orders nothing else, it only hands out each value once.
     const std::uint64_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t start = static_cast<std::size_t>(ticket % length);
-    const std::size_t steps = length < kMaxSequenceSteps ? length : kMaxSequenceSteps;
-    for (std::size_t step = 0; step < steps; ++step) {
-        const std::uint32_t position = set.table[(start + step) % length];
-        if (position < count && set.entries[position].state->has_room()) {
-            return position;
-        }
-    }
-    // Most of the sequence is full: any entry with room will do, starting where the
-    // sequence pointed so that the fallback does not always favour the first entry.
-    const std::size_t first = set.table[start] < count ? set.table[start] : 0;
-    for (std::size_t step = 0; step < count; ++step) {
-        const std::size_t position = (first + step) % count;
-        if (set.entries[position].state->has_room()) {
-            return static_cast<std::uint32_t>(position);
-        }
-    }
-    return kNoPick;
+    return walk_table(set, static_cast<std::size_t>(ticket % length), kMaxSequenceSteps);
 }
 
 }  // namespace ringlb

@@ -34,6 +34,14 @@ class Balancer {
                                              const PickContext& context) noexcept = 0;
 };
 
+// Helpers for algorithms (shard threads; lock-free, no allocation):
+// The first entry with room at `from` or after it (wrapping), or Balancer::kNoPick.
+[[nodiscard]] std::uint32_t first_with_room(const LiveSet& set, std::size_t from) noexcept;
+// The first entry with room among at most `max_steps` slots of `set.table` from `start`
+// (wrapping); when none has room, any entry with room, from the one the table pointed at.
+[[nodiscard]] std::uint32_t walk_table(const LiveSet& set, std::size_t start,
+                                       std::size_t max_steps) noexcept;
+
 // The algorithm a pool's config names.
 [[nodiscard]] std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool);
 

@@ -4,35 +4,24 @@
 
 namespace ringlb {
 
-namespace {
-const ResolvedAddress* make_address(const SocketAddress& address) {
-    auto* resolved = new ResolvedAddress();
-    resolved->address = address;
-    return resolved;
-}
-}  // namespace
-
 Backend::Backend(const config::BackendConfig& config, std::string pool_name)
     : pool(std::move(pool_name)),
       name(config.address_text),
       host(config.host),
       port(config.port),
-      address_(make_address(config.address)) {
+      address_(nullptr) {
+    set_address(config.address);
     max_connections.store(config.max_connections, std::memory_order_relaxed);
     weight.store(config.weight, std::memory_order_relaxed);
     state.store(config.state, std::memory_order_relaxed);
 }
 
-Backend::~Backend() {
-    delete address_.load(std::memory_order_relaxed);
-}
+Backend::~Backend() = default;
 
-void Backend::set_address(const SocketAddress& address, EpochDomain& epochs) {
-    auto next = std::make_unique<ResolvedAddress>();
-    next->address = address;
-    const ResolvedAddress* old = address_.exchange(next.release(), std::memory_order_acq_rel);
-    // Only ever created non-const here; the const is the readers' view.
-    epochs.retire(std::unique_ptr<Retirable>(const_cast<ResolvedAddress*>(old)));
+void Backend::set_address(const SocketAddress& address) {
+    auto next = std::make_unique<const ResolvedAddress>(ResolvedAddress{address});
+    address_.store(next.get(), std::memory_order_release);
+    addresses_.push_back(std::move(next));
 }
 
 }  // namespace ringlb

@@ -4,17 +4,18 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "ringlb/config/config.hpp"
 #include "ringlb/io/socket_address.hpp"
-#include "ringlb/pool/epoch.hpp"
 
 namespace ringlb {
 
-// An address a backend resolved to; replaced as a whole (and retired through the epoch
-// domain) when a host name re-resolves to something else.
-struct ResolvedAddress final : Retirable {
+// An address a backend resolved to; replaced as a whole when a host name re-resolves to
+// something else.
+struct ResolvedAddress final {
     SocketAddress address;
 };
 
@@ -34,12 +35,14 @@ struct Backend final {
     const std::string host;  // non-empty when `name` is a host name that is re-resolved
     const unsigned port;
 
-    // Where to connect; shards read it inside an epoch.
+    // Where to connect; any thread. The reference stays valid as long as the Backend.
     [[nodiscard]] const SocketAddress& address() const noexcept {
         return address_.load(std::memory_order_acquire)->address;
     }
-    // Control plane: installs a new address, retiring the old one in `epochs`.
-    void set_address(const SocketAddress& address, EpochDomain& epochs);
+    // Health thread only: installs a new address. Earlier ones are kept until the Backend
+    // goes (an address changes rarely; the admin thread may be reading one, and it is not
+    // an epoch reader).
+    void set_address(const SocketAddress& address);
 
     // Hot: written by every shard for each connection to this backend.
     alignas(64) std::atomic<std::uint32_t> active{0};  // connections open now
@@ -78,6 +81,7 @@ struct Backend final {
 
   private:
     std::atomic<const ResolvedAddress*> address_;
+    std::vector<std::unique_ptr<const ResolvedAddress>> addresses_;  // every one installed
 };
 
 }  // namespace ringlb

@@ -480,10 +480,10 @@ void Shard::shed_load(std::uint32_t listener) noexcept {
     }
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ShardStats::add(stats_.rejected_no_fd, turned_away);
-    if (listeners_[listener].runtime != nullptr) {
-        listeners_[listener]
-            .runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)]
-            .fetch_add(turned_away, std::memory_order_relaxed);
+    const ListenerSlot& slot = listeners_[listener];
+    if (slot.runtime != nullptr && !slot.removing) {  // a removed one's generation may be gone
+        slot.runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)].fetch_add(
+            turned_away, std::memory_order_relaxed);
     }
     std::uint64_t suppressed = 0;
     if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {

@@ -385,9 +385,11 @@ void Server::reload() {
         log_warn("reload: new access_log destinations take effect only at a restart");
     }
     try {
+        // Binding may fail (address in use): do it before building the generation, which
+        // already applies the file's settings to the backends it carries over.
+        auto sockets = bind_new(config);
         auto generation = std::make_shared<Generation>(config, previous.get(), access_logs_,
                                                        next_generation_, monotonic_ms());
-        auto sockets = bind_new(config);  // throws before anything changed
         auto updates = updates_for(*generation, sockets);
         ++next_generation_;
         for (const auto& [key, bound] : sockets) {

@@ -2,10 +2,8 @@
 // Admin /metrics: valid Prometheus text with every documented family, exact after traffic.
 #include <catch2/catch.hpp>
 
-#include <functional>
 #include <regex>
 #include <set>
-#include <thread>
 
 #include "admin_client.hpp"
 #include "harness.hpp"
@@ -16,26 +14,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using Labels = std::map<std::string, std::string>;
-
-Metrics get_metrics(const AdminClient& admin) {
-    const HttpReply reply = admin.get("/metrics");
-    INFO("GET /metrics answered " << reply.status << ": " << reply.body.substr(0, 300));
-    REQUIRE(reply.status == 200);
-    return parse_metrics(reply.body);
-}
-
-// Polls /metrics until `done` holds (or the timeout passes) and returns the last scrape.
-Metrics wait_for_metrics(const AdminClient& admin, const std::function<bool(const Metrics&)>& done,
-                         milliseconds timeout = 5000ms) {
-    const Deadline deadline = deadline_in(timeout);
-    for (;;) {
-        Metrics metrics = get_metrics(admin);
-        if (done(metrics) || Clock::now() >= deadline) {
-            return metrics;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-}
 
 // True when no backend has a connection open, i.e. every relay has finished its accounting.
 bool all_idle(const Metrics& metrics) {

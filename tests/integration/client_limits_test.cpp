@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "admin_client.hpp"
 #include "harness.hpp"
 
 using namespace ringlb::test;
@@ -68,42 +69,6 @@ std::string config(const std::vector<std::pair<std::string, std::string>>& liste
     return text + "[[pool]]\nname = \"p\"\n" + backends_toml({backend});
 }
 
-std::uint16_t admin_port(Ringlb& lb) {
-    const auto match =
-        lb.process->wait_for_line(R"(admin listening address=127\.0\.0\.1:(\d+))", 2000ms);
-    return static_cast<std::uint16_t>(std::stoul(match.groups[1]));
-}
-
-// The value of one series of GET /metrics (HTTP/1.0 over a raw socket), or nullopt.
-std::optional<std::uint64_t> metric(std::uint16_t admin, const std::string& series) {
-    UniqueFd fd = connect_to(admin);
-    send_all(fd.get(), "GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n", deadline_in(2s));
-    const std::string body = read_until_eof(fd.get(), deadline_in(3s));
-    const std::string prefix = series + " ";
-    for (std::size_t at = body.find(prefix); at != std::string::npos;
-         at = body.find(prefix, at + 1)) {
-        if (at == 0 || body[at - 1] == '\n') {
-            return std::stoull(body.substr(at + prefix.size()));
-        }
-    }
-    return std::nullopt;
-}
-
-// Polls ringlb_connections_rejected_total{listener,reason} until it equals `expected`
-// (bounded) and returns the last value read.
-std::optional<std::uint64_t> rejected(std::uint16_t admin, const std::string& listener,
-                                      const std::string& reason, std::uint64_t expected) {
-    const std::string series = fmt::format(
-        "ringlb_connections_rejected_total{{listener=\"{}\",reason=\"{}\"}}", listener, reason);
-    const Deadline deadline = deadline_in(2s);
-    std::optional<std::uint64_t> value = metric(admin, series);
-    while (value != expected && Clock::now() < deadline) {
-        std::this_thread::sleep_for(20ms);
-        value = metric(admin, series);
-    }
-    return value;
-}
-
 }  // namespace
 
 TEST_CASE("max_connections_per_client: the next connection is closed, other clients get in") {
@@ -111,7 +76,7 @@ TEST_CASE("max_connections_per_client: the next connection is closed, other clie
     Ringlb lb = start_ringlb(config({{"in", "max_connections_per_client = 2"}}, echo.address()));
     INFO("ringlb output:\n" << lb.process->tail());
     const std::uint16_t port = lb.port_of("in");
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
     std::vector<UniqueFd> open;
 
     REQUIRE(admitted(port, "127.0.0.1", open));
@@ -141,8 +106,8 @@ TEST_CASE("max_connections_per_client: the next connection is closed, other clie
     CHECK_FALSE(admitted(port, "127.0.0.1", open));
     ++refusals;
 
-    CHECK(rejected(admin, "in", "client_limit", refusals) == refusals);
-    CHECK(rejected(admin, "in", "rate_limited", 0) == 0u);
+    CHECK(wait_for_rejected(admin, "in", "client_limit", refusals) == refusals);
+    CHECK(wait_for_rejected(admin, "in", "rate_limited", 0) == 0);
     // Closing every connection frees every count: all three clients get back to full quota.
     open.clear();
     for (const char* source : {"127.0.0.1", "127.0.0.2", "127.0.0.3"}) {
@@ -202,7 +167,7 @@ TEST_CASE("new_connections_per_client_per_s: a burst beyond the bucket is closed
         echo.address()));
     INFO("ringlb output:\n" << lb.process->tail());
     const std::uint16_t port = lb.port_of("in");
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
     std::uint64_t refusals = 0;
 
     const auto burst_start = Clock::now();
@@ -236,8 +201,8 @@ TEST_CASE("new_connections_per_client_per_s: a burst beyond the bucket is closed
     CHECK_FALSE(try_admit(port, "127.0.0.1").has_value());
     ++refusals;
 
-    CHECK(rejected(admin, "in", "rate_limited", refusals) == refusals);
-    CHECK(rejected(admin, "in", "client_limit", 0) == 0u);
+    CHECK(wait_for_rejected(admin, "in", "rate_limited", refusals) == refusals);
+    CHECK(wait_for_rejected(admin, "in", "client_limit", 0) == 0);
 }
 
 TEST_CASE("without a burst setting, the bucket holds one second's worth of connections") {
@@ -254,7 +219,7 @@ TEST_CASE("without a burst setting, the bucket holds one second's worth of conne
     }
     // ... the fourth does not.
     CHECK_FALSE(try_admit(port, "127.0.0.4").has_value());
-    CHECK(rejected(admin_port(lb), "in", "rate_limited", 1) == 1u);
+    CHECK(wait_for_rejected(AdminClient(admin_port(*lb.process)), "in", "rate_limited", 1) == 1);
 }
 
 TEST_CASE("both limits together: each refusal is counted under its own reason") {
@@ -266,7 +231,7 @@ TEST_CASE("both limits together: each refusal is counted under its own reason") 
                                     echo.address()));
     INFO("ringlb output:\n" << lb.process->tail());
     const std::uint16_t port = lb.port_of("in");
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
     std::vector<UniqueFd> open;
 
     REQUIRE(admitted(port, "127.0.0.5", open));      // token 1 of 2
@@ -285,8 +250,8 @@ TEST_CASE("both limits together: each refusal is counted under its own reason") 
     }
     CHECK(in);
     open.clear();
-    CHECK(rejected(admin, "in", "client_limit", limit_refusals) == limit_refusals);
-    CHECK(rejected(admin, "in", "rate_limited", 0) == 0u);
+    CHECK(wait_for_rejected(admin, "in", "client_limit", limit_refusals) == limit_refusals);
+    CHECK(wait_for_rejected(admin, "in", "rate_limited", 0) == 0);
 }
 
 TEST_CASE("connections that end without a backend, or by a reset, give their count back") {
@@ -301,7 +266,7 @@ TEST_CASE("connections that end without a backend, or by a reset, give their cou
         "[[pool]]\nname = \"dead\"\nretries = 0\n" +
         backends_toml({dead}) + "\n[[pool]]\nname = \"live\"\n" + backends_toml({echo.address()}));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
 
     // Each connection is admitted, then closed because the backend refuses: were its count
     // kept, the second and third would be refused for the client limit instead.
@@ -311,8 +276,8 @@ TEST_CASE("connections that end without a backend, or by a reset, give their cou
         CHECK(result.closed());
         CHECK_FALSE(result.timed_out);
     }
-    CHECK(rejected(admin, "dead", "no_backend", 3) == 3u);
-    CHECK(rejected(admin, "dead", "client_limit", 0) == 0u);
+    CHECK(wait_for_rejected(admin, "dead", "no_backend", 3) == 3);
+    CHECK(wait_for_rejected(admin, "dead", "client_limit", 0) == 0);
 
     // A client that resets its relayed connection gets back in once ringlb has noticed.
     for (int i = 0; i < 3; ++i) {

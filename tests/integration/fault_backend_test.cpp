@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "owned_listener.hpp"
 
 using namespace ringlb::test;
 using namespace std::chrono_literals;
@@ -24,30 +25,6 @@ namespace {
 // Pipe ends ringlb may keep beyond its baseline: each of the 2 shards may pool one more pipe
 // pair than it started with.
 constexpr std::size_t kPipeAllowance = 8;
-
-// A listening socket on 127.0.0.1 (port 0 = ephemeral) that the test drives by hand.
-ringlb::UniqueFd raw_listener(int backlog) {
-    ringlb::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 ||
-        ::listen(fd.get(), backlog) < 0) {
-        throw HarnessError(std::string("raw listener: ") + std::strerror(errno));
-    }
-    return fd;
-}
-
-std::uint16_t local_port(int fd) {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    return ntohs(address.sin_port);
-}
-
-std::string address_of(int listener) {
-    return "127.0.0.1:" + std::to_string(local_port(listener));
-}
 
 // Waits for `events` on `fd` until the deadline; false when it passed first.
 bool wait_ready(int fd, short events, Deadline deadline) {
@@ -60,22 +37,6 @@ bool wait_ready(int fd, short events, Deadline deadline) {
         }
         if (Clock::now() >= deadline) {
             return false;
-        }
-    }
-}
-
-// Accepts one connection (ringlb's, to our raw backend) or throws.
-ringlb::UniqueFd accept_one(int listener, Deadline deadline) {
-    for (;;) {
-        const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            return ringlb::UniqueFd(fd);
-        }
-        if (errno != EAGAIN && errno != EINTR) {
-            throw HarnessError(std::string("accept: ") + std::strerror(errno));
-        }
-        if (!wait_ready(listener, POLLIN, deadline)) {
-            throw HarnessError("ringlb never connected to the raw backend");
         }
     }
 }
@@ -179,15 +140,15 @@ TEST_CASE(
 }
 
 TEST_CASE("a backend that resets mid-stream gives the client a reset or close, never a hang") {
-    ringlb::UniqueFd listener = raw_listener(128);
-    Ringlb lb = start_ringlb(SimpleConfig({address_of(listener.get())}).pool("retries = 0").text());
+    OwnedListener listener(128);
+    Ringlb lb = start_ringlb(SimpleConfig({listener.address()}).pool("retries = 0").text());
     const pid_t pid = lb.process->pid();
     const FdTable fds_before = fd_table(pid);
     constexpr std::uint64_t kSeed = 22;
 
     SECTION("while the backend is sending") {
         ringlb::UniqueFd client = connect_to(lb.port);
-        ringlb::UniqueFd backend = accept_one(listener.get(), deadline_in(5s));
+        ringlb::UniqueFd backend = listener.accept(deadline_in(5s));
         // More than the buffers between us hold, so bytes are in flight at the reset.
         const std::string data = stream_slice(kSeed, 0, 1 << 20);
         ::send(backend.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -204,7 +165,7 @@ TEST_CASE("a backend that resets mid-stream gives the client a reset or close, n
     }
     SECTION("while the client is sending") {
         ringlb::UniqueFd client = connect_to(lb.port);
-        ringlb::UniqueFd backend = accept_one(listener.get(), deadline_in(5s));
+        ringlb::UniqueFd backend = listener.accept(deadline_in(5s));
         send_all(client.get(), stream_slice(kSeed, 0, 256 * 1024), deadline_in(5s));
         const std::string head = read_exact(backend.get(), 64 * 1024, deadline_in(5s));
         REQUIRE(head == stream_slice(kSeed, 0, head.size()));
@@ -224,7 +185,7 @@ TEST_CASE("a backend that resets mid-stream gives the client a reset or close, n
     // ringlb lives on: the next connection is relayed, and nothing leaked.
     {
         ringlb::UniqueFd client = connect_to(lb.port);
-        ringlb::UniqueFd backend = accept_one(listener.get(), deadline_in(5s));
+        ringlb::UniqueFd backend = listener.accept(deadline_in(5s));
         send_all(backend.get(), "next\n", deadline_in(5s));
         CHECK(read_line(client.get(), deadline_in(5s)) == "next\n");
     }
@@ -237,8 +198,8 @@ TEST_CASE("a backend that resets mid-stream gives the client a reset or close, n
 
 TEST_CASE("a backend that never reads bounds what a client can push and ringlb's memory") {
     // Connections wait in the accept queue and are never accepted, so never read.
-    ringlb::UniqueFd listener = raw_listener(16);
-    Ringlb lb = start_ringlb(SimpleConfig({address_of(listener.get())}).pool("retries = 0").text());
+    OwnedListener listener(16);
+    Ringlb lb = start_ringlb(SimpleConfig({listener.address()}).pool("retries = 0").text());
     const pid_t pid = lb.process->pid();
     const FdTable fds_before = fd_table(pid);
     const std::size_t rss_before = vm_rss_kib(pid);
@@ -279,7 +240,7 @@ TEST_CASE("a backend that never reads bounds what a client can push and ringlb's
 
     // Tearing the stuck connection down returns everything.
     reset_close(client);
-    listener.reset();
+    listener.close();
     const std::string unsettled = wait_fds_settled(pid, fds_before, kPipeAllowance, 5s);
     INFO("descriptors not back to the baseline: " << unsettled);
     CHECK(unsettled.empty());

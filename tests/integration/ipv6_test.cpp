@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: MIT
 // IPv6: listeners on [::1] and backends on [::1] relay bytes both ways intact, also across
 // families.
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <cstring>
 #include <map>
 
 #include "harness.hpp"
@@ -36,53 +30,24 @@ std::string v6_address(const Backend& backend) {
     return fmt::format("[::1]:{}", backend.port);
 }
 
-// A non-blocking connection to [::1]:port, like the harness's connect_to for IPv4.
-UniqueFd connect_v6(std::uint16_t port) {
-    UniqueFd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    REQUIRE(fd);
-    sockaddr_in6 address{};
-    address.sin6_family = AF_INET6;
-    address.sin6_port = htons(port);
-    address.sin6_addr = in6addr_loopback;
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        REQUIRE(errno == EINPROGRESS);
-        pollfd poll_fd{fd.get(), POLLOUT, 0};
-        REQUIRE(::poll(&poll_fd, 1, 2000) == 1);
-        int error = 0;
-        socklen_t length = sizeof error;
-        ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-        INFO("connect [::1]:" << port << ": " << std::strerror(error));
-        REQUIRE(error == 0);
-    }
-    return fd;
-}
-
-// One listener "in" on `bind` over pool "p" with the given backends.
-std::string config(const std::string& bind, const std::vector<std::string>& backends) {
-    return fmt::format(
-        "[global]\nworkers = 2\n\n[[listener]]\nname = \"in\"\nbind = \"{}\"\npool = \"p\"\n\n"
-        "[[pool]]\nname = \"p\"\n{}",
-        bind, backends_toml(backends));
-}
-
 }  // namespace
 
 TEST_CASE("the test backend listens on [::1]") {
     Backend echo = start_v6_backend("echo");
-    UniqueFd client = connect_v6(echo.port);
+    UniqueFd client = connect_ip("::1", echo.port);
     send_all(client.get(), "direct", deadline_in(2s));
     CHECK(read_exact(client.get(), 6, deadline_in(2s)) == "direct");
 }
 
 TEST_CASE("a [::1] listener relays to a [::1] backend, bytes intact both ways") {
     Backend echo = start_v6_backend("echo");
-    Ringlb lb = start_ringlb(config("[::1]:0", {v6_address(echo)}));
+    Ringlb lb = start_ringlb(SimpleConfig({v6_address(echo)}).bind("[::1]:0").text());
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(lb.process->find_lines(R"(listening listener=in address=\[::1\]:\d+)").size() == 1);
 
     // Several connections, so that both workers' listeners serve at least some of them.
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-        UniqueFd client = connect_v6(lb.port);
+        UniqueFd client = connect_ip("::1", lb.port);
         const std::uint64_t bytes = (1 << 20) + seed * 4099;
         const DuplexResult result = duplex_transfer(client.get(), seed, bytes, deadline_in(10s));
         CHECK(result.sent == bytes);
@@ -98,18 +63,18 @@ TEST_CASE("over IPv6, a backend's stream reaches the client and the client's rea
     SECTION("backend to client: source mode, then the backend's FIN") {
         Backend source = start_v6_backend(
             "source", {"--bytes", std::to_string(kBytes), "--seed", std::to_string(kSeed)});
-        Ringlb lb = start_ringlb(config("[::1]:0", {v6_address(source)}));
+        Ringlb lb = start_ringlb(SimpleConfig({v6_address(source)}).bind("[::1]:0").text());
         INFO("ringlb output:\n" << lb.process->tail());
-        UniqueFd client = connect_v6(lb.port);
+        UniqueFd client = connect_ip("::1", lb.port);
         const DuplexResult result = drain_hashing(client.get(), deadline_in(10s));
         CHECK(result.received == kBytes);
         CHECK(result.received_hash == stream_hash(kSeed, kBytes));
     }
     SECTION("client to backend: sink mode counts and hashes what arrived") {
         Backend sink = start_v6_backend("sink");
-        Ringlb lb = start_ringlb(config("[::1]:0", {v6_address(sink)}));
+        Ringlb lb = start_ringlb(SimpleConfig({v6_address(sink)}).bind("[::1]:0").text());
         INFO("ringlb output:\n" << lb.process->tail());
-        UniqueFd client = connect_v6(lb.port);
+        UniqueFd client = connect_ip("::1", lb.port);
         const Deadline deadline = deadline_in(10s);
         // The sink answers only after our EOF, so sending all first cannot deadlock.
         const DuplexResult result = duplex_transfer(client.get(), kSeed, kBytes, deadline);
@@ -127,24 +92,21 @@ TEST_CASE("families may differ between the listener and the backend") {
     Backend v6 = start_v6_backend("reply", {"--reply", "from-v6-backend"});
 
     SECTION("IPv4 listener, IPv6 backend") {
-        Ringlb lb = start_ringlb(config("127.0.0.1:0", {v6_address(v6)}));
+        Ringlb lb = start_ringlb(SimpleConfig({v6_address(v6)}).text());
         INFO("ringlb output:\n" << lb.process->tail());
         CHECK(fetch(lb.port) == "from-v6-backend\n");
     }
     SECTION("IPv6 listener, IPv4 backend") {
-        Ringlb lb = start_ringlb(config("[::1]:0", {v4.address()}));
+        Ringlb lb = start_ringlb(SimpleConfig({v4.address()}).bind("[::1]:0").text());
         INFO("ringlb output:\n" << lb.process->tail());
-        UniqueFd client = connect_v6(lb.port);
+        UniqueFd client = connect_ip("::1", lb.port);
         CHECK(read_until_eof(client.get(), deadline_in(5s)) == "from-v4-backend\n");
     }
     SECTION("a mixed pool serves from both, and a long-form IPv6 address is the same backend") {
         Ringlb lb = start_ringlb(
-            config("127.0.0.1:0", {v4.address(), fmt::format("[0:0:0:0:0:0:0:1]:{}", v6.port)}));
+            SimpleConfig({v4.address(), fmt::format("[0:0:0:0:0:0:0:1]:{}", v6.port)}).text());
         INFO("ringlb output:\n" << lb.process->tail());
-        std::map<std::string, int> replies;
-        for (int i = 0; i < 4; ++i) {
-            ++replies[fetch(lb.port)];
-        }
+        std::map<std::string, int> replies = fetch_counts(lb.port, 4);
         CHECK(replies["from-v4-backend\n"] == 2);
         CHECK(replies["from-v6-backend\n"] == 2);
     }

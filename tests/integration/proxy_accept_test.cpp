@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
 // listener.accept_proxy: a trusted peer's PROXY header sets the client address ringlb uses.
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <optional>
 
+#include "admin_client.hpp"
 #include "harness.hpp"
+#include "owned_listener.hpp"
+#include "proxy_header.hpp"
 
 using namespace ringlb::test;
 using namespace std::chrono_literals;
@@ -18,103 +15,6 @@ using namespace std::string_literals;
 using ringlb::UniqueFd;
 
 namespace {
-
-// A backend the test holds itself, so it can tell that no connection reached it at all.
-class OwnedBackend final {
-  public:
-    OwnedBackend() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) {
-        REQUIRE(fd_);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
-                0);
-        REQUIRE(::listen(fd_.get(), 64) == 0);
-        socklen_t length = sizeof address;
-        REQUIRE(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
-        port_ = ntohs(address.sin_port);
-    }
-    [[nodiscard]] std::string address() const { return fmt::format("127.0.0.1:{}", port_); }
-
-    // Accepts the next connection and returns its first `n` bytes; throws on timeout.
-    std::string accept_and_read(std::size_t n, Deadline deadline) {
-        pollfd poll_fd{fd_.get(), POLLIN, 0};
-        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-        if (::poll(&poll_fd, 1, static_cast<int>(std::max<long>(left.count(), 0))) != 1) {
-            throw HarnessError("owned backend: no connection arrived");
-        }
-        UniqueFd accepted(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        REQUIRE(accepted);
-        std::string data = read_exact(accepted.get(), n, deadline);
-        accepted_.push_back(std::move(accepted));
-        return data;
-    }
-    // True when no connection is waiting to be accepted.
-    bool idle() {
-        UniqueFd accepted(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!accepted) {
-            return errno == EAGAIN || errno == EWOULDBLOCK;
-        }
-        accepted_.push_back(std::move(accepted));
-        return false;
-    }
-
-  private:
-    UniqueFd fd_;
-    std::uint16_t port_ = 0;
-    std::vector<UniqueFd> accepted_;
-};
-
-void append_port(std::string& out, std::uint16_t port) {
-    out += static_cast<char>(port >> 8);
-    out += static_cast<char>(port & 0xFF);
-}
-
-void append_ip(std::string& out, const std::string& ip) {
-    unsigned char raw[16];
-    const bool v6 = ip.find(':') != std::string::npos;
-    REQUIRE(inet_pton(v6 ? AF_INET6 : AF_INET, ip.c_str(), raw) == 1);
-    out.append(reinterpret_cast<const char*>(raw), v6 ? 16 : 4);
-}
-
-const std::string kV2Signature("\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A", 12);
-
-// A PROXY v2 header for TCP laid out from the specification (section 2.2), with optional TLV
-// bytes after the addresses (counted in the length).
-std::string proxy_v2(const std::string& source_ip, std::uint16_t source_port,
-                     const std::string& destination_ip, std::uint16_t destination_port,
-                     const std::string& tlvs = "") {
-    const bool v6 = source_ip.find(':') != std::string::npos;
-    std::string header = kV2Signature;
-    header += '\x21';                // version 2, command PROXY
-    header += v6 ? '\x21' : '\x11';  // AF_INET6 or AF_INET, over STREAM
-    append_port(header, static_cast<std::uint16_t>((v6 ? 36 : 12) + tlvs.size()));
-    append_ip(header, source_ip);
-    append_ip(header, destination_ip);
-    append_port(header, source_port);
-    append_port(header, destination_port);
-    return header + tlvs;
-}
-
-// A v2 LOCAL header (a health check from the proxy itself): no addresses.
-std::string proxy_v2_local() {
-    return kV2Signature + std::string("\x20\x00\x00\x00", 4);
-}
-
-std::string hex(std::string_view bytes) {
-    std::string text;
-    for (const char c : bytes) {
-        text += fmt::format("{:02x} ", static_cast<unsigned char>(c));
-    }
-    return text;
-}
-
-std::uint16_t local_port(int fd) {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    return ntohs(address.sin_port);
-}
 
 // Listener "in" (accept_proxy, trusted loopback, plus `listener_lines`) and a plain listener
 // "probe", both on pool "p" (plus `pool_lines`) with one backend; the admin API on port 0.
@@ -131,42 +31,6 @@ std::string config(const std::string& listener_lines, const std::string& pool_li
 
 constexpr const char* kTrusted = "proxy_trusted = [\"127.0.0.0/8\"]";
 
-std::uint16_t admin_port(Ringlb& lb) {
-    const auto match =
-        lb.process->wait_for_line(R"(admin listening address=127\.0\.0\.1:(\d+))", 2000ms);
-    return static_cast<std::uint16_t>(std::stoul(match.groups[1]));
-}
-
-// The value of one series of GET /metrics (HTTP/1.0 over a raw socket), or nullopt.
-std::optional<std::uint64_t> metric(std::uint16_t admin, const std::string& series) {
-    UniqueFd fd = connect_to(admin);
-    send_all(fd.get(), "GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n", deadline_in(2s));
-    const std::string body = read_until_eof(fd.get(), deadline_in(3s));
-    const std::string prefix = series + " ";
-    for (std::size_t at = body.find(prefix); at != std::string::npos;
-         at = body.find(prefix, at + 1)) {
-        if (at == 0 || body[at - 1] == '\n') {
-            return std::stoull(body.substr(at + prefix.size()));
-        }
-    }
-    return std::nullopt;
-}
-
-// Polls ringlb_connections_rejected_total{listener,reason} until it equals `expected`
-// (bounded) and returns the last value read.
-std::optional<std::uint64_t> rejected(std::uint16_t admin, const std::string& listener,
-                                      const std::string& reason, std::uint64_t expected) {
-    const std::string series = fmt::format(
-        "ringlb_connections_rejected_total{{listener=\"{}\",reason=\"{}\"}}", listener, reason);
-    const Deadline deadline = deadline_in(2s);
-    std::optional<std::uint64_t> value = metric(admin, series);
-    while (value != expected && Clock::now() < deadline) {
-        std::this_thread::sleep_for(20ms);
-        value = metric(admin, series);
-    }
-    return value;
-}
-
 // The client must be closed by ringlb, without a byte, within `within`.
 void expect_closed(int fd, milliseconds within = 2000ms) {
     const ReadResult result = read_until_close(fd, deadline_in(within));
@@ -177,7 +41,7 @@ void expect_closed(int fd, milliseconds within = 2000ms) {
 
 // A connection through the plain "probe" listener reaches the owned backend, and nothing
 // else came before it or is waiting behind it.
-void expect_backend_saw_only_probe(Ringlb& lb, OwnedBackend& backend) {
+void expect_backend_saw_only_probe(Ringlb& lb, OwnedListener& backend) {
     UniqueFd probe = connect_to(lb.port_of("probe"));
     send_all(probe.get(), "probe!", deadline_in(2s));
     CHECK(backend.accept_and_read(6, deadline_in(3s)) == "probe!");
@@ -320,12 +184,12 @@ TEST_CASE("a header that arrives in pieces is still parsed, and the data after i
 }
 
 TEST_CASE("deny and allow apply to the address the header claims, not to the peer") {
-    OwnedBackend backend;
+    OwnedListener backend;
     Ringlb lb = start_ringlb(
         config(std::string(kTrusted) + "\nallow = [\"192.0.2.0/24\"]\ndeny = [\"192.0.2.7/32\"]",
                "", backend.address()));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
     const std::uint16_t port = lb.port_of("in");
     const Deadline deadline = deadline_in(3s);
 
@@ -349,8 +213,8 @@ TEST_CASE("deny and allow apply to the address the header claims, not to the pee
         expect_closed(client.get());
     }
     expect_backend_saw_only_probe(lb, backend);
-    CHECK(rejected(admin, "in", "denied", 2) == 2u);
-    CHECK(rejected(admin, "in", "proxy_protocol", 0) == 0u);
+    CHECK(wait_for_rejected(admin, "in", "denied", 2) == 2);
+    CHECK(wait_for_rejected(admin, "in", "proxy_protocol", 0) == 0);
 }
 
 TEST_CASE("max_connections_per_client counts the claimed address") {
@@ -358,7 +222,7 @@ TEST_CASE("max_connections_per_client counts the claimed address") {
     Ringlb lb = start_ringlb(config(std::string(kTrusted) + "\nmax_connections_per_client = 1",
                                     "send_proxy = \"v1\"", echo.address()));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
     const Deadline deadline = deadline_in(3s);
 
     auto open = [&](const std::string& source, std::uint16_t source_port) {
@@ -375,20 +239,20 @@ TEST_CASE("max_connections_per_client counts the claimed address") {
     CHECK(read_line(other.get(), deadline) == "PROXY TCP4 192.0.2.8 198.51.100.1 2 443\r\n");
     UniqueFd second = open("192.0.2.7", 3);
     expect_closed(second.get());
-    CHECK(rejected(admin, "in", "client_limit", 1) == 1u);
+    CHECK(wait_for_rejected(admin, "in", "client_limit", 1) == 1);
 }
 
 TEST_CASE("malformed headers are closed at once and nothing reaches the backend") {
-    OwnedBackend backend;
+    OwnedListener backend;
     // A long timeout: a close within 2 s is the parser's verdict, not the timeout.
     Ringlb lb = start_ringlb(
         config(std::string(kTrusted) + "\nproxy_timeout_ms = 10000", "", backend.address()));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
 
     std::string v2_version_1 = proxy_v2("192.0.2.7", 4242, "198.51.100.1", 443);
     v2_version_1[12] = '\x11';
-    std::string v2_short_length = kV2Signature + std::string("\x21\x11\x00\x04", 4) + "abcd";
+    std::string v2_short_length = kProxyV2Signature + std::string("\x21\x11\x00\x04", 4) + "abcd";
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"not PROXY at all", "GET / HTTP/1.0\r\n\r\n"},
         {"v1 bad address", "PROXY TCP4 256.0.2.7 198.51.100.1 4242 443\r\ndata"},
@@ -406,34 +270,34 @@ TEST_CASE("malformed headers are closed at once and nothing reaches the backend"
         expect_closed(client.get());
     }
     expect_backend_saw_only_probe(lb, backend);
-    CHECK(rejected(admin, "in", "proxy_protocol", cases.size()) == cases.size());
+    CHECK(wait_for_rejected(admin, "in", "proxy_protocol", cases.size()) == cases.size());
 }
 
 TEST_CASE("a peer outside proxy_trusted is closed even with a valid header") {
-    OwnedBackend backend;
+    OwnedListener backend;
     Ringlb lb = start_ringlb(config("proxy_trusted = [\"10.0.0.0/8\"]", "", backend.address()));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
 
     UniqueFd client = connect_to(lb.port_of("in"));
     send_all(client.get(), "PROXY TCP4 10.1.2.3 198.51.100.1 4242 443\r\ndata", deadline_in(2s));
     expect_closed(client.get());
     expect_backend_saw_only_probe(lb, backend);
-    CHECK(rejected(admin, "in", "proxy_protocol", 1) == 1u);
+    CHECK(wait_for_rejected(admin, "in", "proxy_protocol", 1) == 1);
 }
 
 TEST_CASE("a client that sends no header, or half of one, is closed after proxy_timeout_ms") {
-    OwnedBackend backend;
+    OwnedListener backend;
     constexpr auto kTimeout = 300ms;
     Ringlb lb = start_ringlb(
         config(std::string(kTrusted) + "\nproxy_timeout_ms = 300", "", backend.address()));
     INFO("ringlb output:\n" << lb.process->tail());
-    const std::uint16_t admin = admin_port(lb);
+    const AdminClient admin(admin_port(*lb.process));
 
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"nothing", ""},
         {"half a v1 header", "PROXY TCP4 192.0.2.7 198."},
-        {"half a v2 header", kV2Signature + "\x21\x11"},
+        {"half a v2 header", kProxyV2Signature + "\x21\x11"},
     };
     for (const auto& [name, bytes] : cases) {
         INFO("case: " << name);
@@ -451,5 +315,5 @@ TEST_CASE("a client that sends no header, or half of one, is closed after proxy_
         CHECK(elapsed < kTimeout + 1500ms);
     }
     expect_backend_saw_only_probe(lb, backend);
-    CHECK(rejected(admin, "in", "proxy_protocol", cases.size()) == cases.size());
+    CHECK(wait_for_rejected(admin, "in", "proxy_protocol", cases.size()) == cases.size());
 }

@@ -13,11 +13,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -510,6 +512,49 @@ namespace detail {
         metrics.samples.push_back(std::move(sample));
     }
     return metrics;
+}
+
+// GET /metrics, parsed; throws HarnessError unless the answer is 200 with valid text.
+[[nodiscard]] inline Metrics get_metrics(const AdminClient& admin) {
+    const HttpReply reply = admin.get("/metrics");
+    if (reply.status != 200) {
+        throw HarnessError("GET /metrics answered " + std::to_string(reply.status) + ": " +
+                           reply.body.substr(0, 300));
+    }
+    return parse_metrics(reply.body);
+}
+
+// Polls /metrics until `done` holds or the timeout passes; returns the last scrape.
+[[nodiscard]] inline Metrics wait_for_metrics(const AdminClient& admin,
+                                              const std::function<bool(const Metrics&)>& done,
+                                              milliseconds timeout = milliseconds(5000)) {
+    const Deadline deadline = deadline_in(timeout);
+    for (;;) {
+        Metrics metrics = get_metrics(admin);
+        if (done(metrics) || Clock::now() >= deadline) {
+            return metrics;
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+}
+
+// Polls until the sample `name` whose labels are exactly `labels` equals `expected` or the
+// timeout passes, for counters that ringlb updates asynchronously; returns its last value.
+// Throws HarnessError when there is no such sample.
+[[nodiscard]] inline double wait_for_sample(const AdminClient& admin, std::string_view name,
+                                            const std::map<std::string, std::string>& labels,
+                                            double expected,
+                                            milliseconds timeout = milliseconds(2000)) {
+    const Metrics metrics = wait_for_metrics(
+        admin, [&](const Metrics& m) { return m.find(name, labels) == expected; }, timeout);
+    return metrics.at(name, labels);
+}
+
+// ringlb_connections_rejected_total{listener, reason}, waited for as wait_for_sample does.
+[[nodiscard]] inline double wait_for_rejected(const AdminClient& admin, const std::string& listener,
+                                              const std::string& reason, double expected) {
+    return wait_for_sample(admin, "ringlb_connections_rejected_total",
+                           {{"listener", listener}, {"reason", reason}}, expected);
 }
 
 // ---------------------------------------------------------------------------------------

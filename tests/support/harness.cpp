@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -448,9 +449,9 @@ std::string backend_table(const std::string& address, const std::string& setting
 std::string SimpleConfig::text() const {
     return fmt::format(
         "[global]\nworkers = {}\n{}\n\n"
-        "[[listener]]\nname = \"in\"\nbind = \"127.0.0.1:0\"\npool = \"p\"\n\n"
+        "[[listener]]\nname = \"in\"\nbind = \"{}\"\npool = \"p\"\n\n"
         "[[pool]]\nname = \"p\"\n{}\n{}",
-        workers_, global_, pool_, backends_toml(backends_));
+        workers_, global_, bind_, pool_, backends_toml(backends_));
 }
 
 std::string Backend::address() const {
@@ -607,32 +608,59 @@ Blackhole::Blackhole() {
 
 namespace {
 
+// A numeric address of either family ("127.0.0.1", "::1") and a port, ready for bind or
+// connect.
+struct SocketAddressText final {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    std::string text;  // "127.0.0.1:80", "[::1]:80", for messages
+
+    SocketAddressText(const std::string& ip, std::uint16_t port)
+        : text(ip.find(':') == std::string::npos ? fmt::format("{}:{}", ip, port)
+                                                 : fmt::format("[{}]:{}", ip, port)) {
+        addrinfo hints{};
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        if (::getaddrinfo(ip.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+            throw HarnessError(fmt::format("not a numeric IP address: \"{}\"", ip));
+        }
+        std::memcpy(&storage, found->ai_addr, found->ai_addrlen);
+        length = found->ai_addrlen;
+        ::freeaddrinfo(found);
+    }
+    [[nodiscard]] int family() const noexcept { return storage.ss_family; }
+    [[nodiscard]] const sockaddr* get() const noexcept {
+        return reinterpret_cast<const sockaddr*>(&storage);
+    }
+};
+
+UniqueFd stream_socket(int family) {
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        fail_errno("socket");
+    }
+    return fd;
+}
+
 // A non-blocking socket bound to `source` (port 0). The port is left to connect(), which
 // only needs the whole 4-tuple to be unique, so that many sockets from many addresses do not
 // run out of ports.
 UniqueFd socket_from(const std::string& source) {
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1) {
-        throw HarnessError(fmt::format("not an IPv4 address: \"{}\"", source));
-    }
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-        fail_errno("socket");
-    }
+    const SocketAddressText local(source, 0);
+    UniqueFd fd = stream_socket(local.family());
     const int one = 1;
     (void)::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), sizeof local) < 0) {
+    if (::bind(fd.get(), local.get(), local.length) < 0) {
         fail_errno("bind " + source);
     }
     return fd;
 }
 
-// Connects the non-blocking `result.fd` to 127.0.0.1:port within the timeout.
-void finish_connect(ConnectResult& result, std::uint16_t port, milliseconds timeout) {
-    const sockaddr_in address = loopback(port);
-    if (::connect(result.fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) ==
-        0) {
+// Connects the non-blocking `result.fd` to `destination` within the timeout.
+void finish_connect(ConnectResult& result, const SocketAddressText& destination,
+                    milliseconds timeout) {
+    if (::connect(result.fd.get(), destination.get(), destination.length) == 0) {
         return;
     }
     if (errno != EINPROGRESS) {
@@ -649,42 +677,68 @@ void finish_connect(ConnectResult& result, std::uint16_t port, milliseconds time
     result.error = error;
 }
 
+UniqueFd connected_or_throw(ConnectResult result, const std::string& what) {
+    if (result.error != 0) {
+        throw HarnessError(fmt::format("connect {}: {}", what, std::strerror(result.error)));
+    }
+    return std::move(result.fd);
+}
+
 }  // namespace
 
-ConnectResult try_connect(std::uint16_t port, milliseconds timeout) {
+ConnectResult try_connect_ip(const std::string& ip, std::uint16_t port, milliseconds timeout) {
+    const SocketAddressText destination(ip, port);
     ConnectResult result;
-    result.fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!result.fd) {
-        fail_errno("socket");
-    }
-    finish_connect(result, port, timeout);
+    result.fd = stream_socket(destination.family());
+    finish_connect(result, destination, timeout);
+    return result;
+}
+
+ConnectResult try_connect(std::uint16_t port, milliseconds timeout) {
+    return try_connect_ip("127.0.0.1", port, timeout);
+}
+
+ConnectResult try_connect_from(const std::string& source, const std::string& destination,
+                               std::uint16_t port, milliseconds timeout) {
+    const SocketAddressText target(destination, port);
+    ConnectResult result;
+    result.fd = socket_from(source);
+    finish_connect(result, target, timeout);
     return result;
 }
 
 ConnectResult try_connect_from(const std::string& source, std::uint16_t port,
                                milliseconds timeout) {
-    ConnectResult result;
-    result.fd = socket_from(source);
-    finish_connect(result, port, timeout);
-    return result;
+    return try_connect_from(source, "127.0.0.1", port, timeout);
 }
 
-UniqueFd connect_from(const std::string& source, std::uint16_t port, milliseconds timeout) {
-    ConnectResult result = try_connect_from(source, port, timeout);
-    if (result.error != 0) {
-        throw HarnessError(fmt::format("connect 127.0.0.1:{} from {}: {}", port, source,
-                                       std::strerror(result.error)));
-    }
-    return std::move(result.fd);
+UniqueFd connect_ip(const std::string& ip, std::uint16_t port, milliseconds timeout) {
+    return connected_or_throw(try_connect_ip(ip, port, timeout), SocketAddressText(ip, port).text);
 }
 
 UniqueFd connect_to(std::uint16_t port, milliseconds timeout) {
-    ConnectResult result = try_connect(port, timeout);
-    if (result.error != 0) {
-        throw HarnessError(
-            fmt::format("connect 127.0.0.1:{}: {}", port, std::strerror(result.error)));
+    return connect_ip("127.0.0.1", port, timeout);
+}
+
+UniqueFd connect_from(const std::string& source, const std::string& destination, std::uint16_t port,
+                      milliseconds timeout) {
+    return connected_or_throw(try_connect_from(source, destination, port, timeout),
+                              SocketAddressText(destination, port).text + " from " + source);
+}
+
+UniqueFd connect_from(const std::string& source, std::uint16_t port, milliseconds timeout) {
+    return connect_from(source, "127.0.0.1", port, timeout);
+}
+
+std::uint16_t local_port(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) < 0) {
+        fail_errno("getsockname");
     }
-    return std::move(result.fd);
+    return address.ss_family == AF_INET6
+               ? ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port)
+               : ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
 }
 
 void send_all(int fd, std::string_view data, Deadline deadline) {
@@ -911,6 +965,14 @@ std::string fetch_from(const std::string& source, std::uint16_t port, millisecon
     const Deadline deadline = deadline_in(timeout);
     UniqueFd fd = connect_from(source, port, timeout);
     return read_until_eof(fd.get(), deadline);
+}
+
+std::map<std::string, int> fetch_counts(std::uint16_t port, int count) {
+    std::map<std::string, int> counts;
+    for (int i = 0; i < count; ++i) {
+        ++counts[fetch(port)];
+    }
+    return counts;
 }
 
 std::vector<std::string> fetch_each_from(const std::vector<std::string>& sources,

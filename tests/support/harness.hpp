@@ -152,11 +152,17 @@ class TempFile final {
 // ---------------------------------------------------------------------------------------
 // Test backends and ringlb
 
-// Builds a config with one listener ("in", on 127.0.0.1:0) and one pool ("p"):
+// Builds a config with one listener ("in", on 127.0.0.1:0 unless bind() says otherwise) and
+// one pool ("p"):
 //   SimpleConfig({a.address(), b.address()}).pool("retries = 2").text()
 class SimpleConfig final {
   public:
     explicit SimpleConfig(std::vector<std::string> backends) : backends_(std::move(backends)) {}
+    // The listener's bind address (default "127.0.0.1:0"), e.g. "[::1]:0".
+    SimpleConfig& bind(std::string address) {
+        bind_ = std::move(address);
+        return *this;
+    }
     // global.workers (default 2).
     SimpleConfig& workers(unsigned n) {
         workers_ = n;
@@ -176,6 +182,7 @@ class SimpleConfig final {
 
   private:
     std::vector<std::string> backends_;  // "127.0.0.1:PORT"
+    std::string bind_ = "127.0.0.1:0";
     unsigned workers_ = 2;
     std::string global_;
     std::string pool_;
@@ -260,13 +267,29 @@ struct ConnectResult final {
 // Connects to 127.0.0.1:port or throws HarnessError.
 [[nodiscard]] UniqueFd connect_to(std::uint16_t port, milliseconds timeout = milliseconds(2000));
 
-// The same from a chosen source address on this host (an IPv4 address text such as
+// The same to any numeric address of this host, IPv4 or IPv6 ("127.0.0.2", "::1").
+[[nodiscard]] ConnectResult try_connect_ip(const std::string& ip, std::uint16_t port,
+                                           milliseconds timeout);
+[[nodiscard]] UniqueFd connect_ip(const std::string& ip, std::uint16_t port,
+                                  milliseconds timeout = milliseconds(2000));
+
+// The same from a chosen source address on this host (an address text such as
 // "127.1.2.3": the whole of 127.0.0.0/8 is local), port chosen by the kernel, so that one
-// test process can appear to ringlb as many different clients.
+// test process can appear to ringlb as many different clients. The destination is
+// 127.0.0.1 unless given; source and destination are of one family ("::1" to "::1").
 [[nodiscard]] ConnectResult try_connect_from(const std::string& source, std::uint16_t port,
+                                             milliseconds timeout);
+[[nodiscard]] ConnectResult try_connect_from(const std::string& source,
+                                             const std::string& destination, std::uint16_t port,
                                              milliseconds timeout);
 [[nodiscard]] UniqueFd connect_from(const std::string& source, std::uint16_t port,
                                     milliseconds timeout = milliseconds(2000));
+[[nodiscard]] UniqueFd connect_from(const std::string& source, const std::string& destination,
+                                    std::uint16_t port, milliseconds timeout = milliseconds(2000));
+
+// The local port of a socket of either family (a client's, to name it in what ringlb
+// reports about it); throws if the socket has none.
+[[nodiscard]] std::uint16_t local_port(int fd);
 
 // Sends every byte or throws (error, or deadline).
 void send_all(int fd, std::string_view data, Deadline deadline);
@@ -309,6 +332,9 @@ struct DuplexResult final {
 // fetch from a chosen source address (see try_connect_from).
 [[nodiscard]] std::string fetch_from(const std::string& source, std::uint16_t port,
                                      milliseconds timeout = milliseconds(5000));
+// `count` fetches one after the other, counted by reply: how a pool of reply backends
+// shared them.
+[[nodiscard]] std::map<std::string, int> fetch_counts(std::uint16_t port, int count);
 // One fetch from each source address, up to `parallel` connections in flight at once; the
 // replies in the order of `sources`. Throws HarnessError if any fails or the whole batch is
 // not done within `timeout`.

@@ -63,12 +63,17 @@ std::map<std::string, int> landings(std::uint16_t port, int count) {
     return seen;
 }
 
-std::string describe(const std::map<std::string, int>& seen) {
-    std::string text;
-    for (const auto& [reply, n] : seen) {
-        text += "\"" + reply.substr(0, reply.find('\n')) + "\"=" + std::to_string(n) + " ";
+// A connection held open through ringlb to the echo backend (the one that echoes "hold\n"),
+// trying up to `attempts` connections; an empty UniqueFd when none landed there.
+ringlb::UniqueFd hold_on_echo(std::uint16_t port, int attempts) {
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+        ringlb::UniqueFd fd = connect_to(port);
+        send_all(fd.get(), "hold\n", deadline_in(2s));
+        if (read_line(fd.get(), deadline_in(2s)) == "hold\n") {
+            return fd;
+        }
     }
-    return text;
+    return {};
 }
 
 int count_of(const std::map<std::string, int>& seen, const std::string& reply) {
@@ -98,14 +103,7 @@ TEST_CASE("/healthz says ok and /status is JSON with listeners, pools, backends 
     CHECK(health.body == "ok\n");
 
     // A connection held open to the echo backend shows up as "active" there.
-    ringlb::UniqueFd held;
-    for (int attempt = 0; attempt < 6 && !held; ++attempt) {
-        ringlb::UniqueFd fd = connect_to(lb.port);
-        send_all(fd.get(), "hold\n", deadline_in(2s));
-        if (read_line(fd.get(), deadline_in(2s)) == "hold\n") {
-            held = std::move(fd);
-        }
-    }
+    ringlb::UniqueFd held = hold_on_echo(lb.port, 6);
     REQUIRE(held);
 
     const Json status = get_status(admin);
@@ -189,18 +187,11 @@ TEST_CASE("drain, enable and disable act on new connections at once; open ones k
     // Both serve to begin with ("?\n" is the echo backend, "b\n" the other).
     {
         const auto seen = landings(lb.port, 10);
-        INFO("before: " << describe(seen));
+        INFO("before: " << describe_counts(seen));
         REQUIRE(count_of(seen, "?\n") >= 3);
         REQUIRE(count_of(seen, "b\n") >= 3);
     }
-    ringlb::UniqueFd held;
-    for (int attempt = 0; attempt < 4 && !held; ++attempt) {
-        ringlb::UniqueFd fd = connect_to(lb.port);
-        send_all(fd.get(), "hold\n", deadline_in(2s));
-        if (read_line(fd.get(), deadline_in(2s)) == "hold\n") {
-            held = std::move(fd);
-        }
-    }
+    ringlb::UniqueFd held = hold_on_echo(lb.port, 4);
     REQUIRE(held);
 
     SECTION("drain, then enable") {
@@ -210,7 +201,7 @@ TEST_CASE("drain, enable and disable act on new connections at once; open ones k
         CHECK(parse_json(drained.body).at("state").string == "drain");
 
         const auto while_drained = landings(lb.port, 20);
-        INFO("while drained: " << describe(while_drained));
+        INFO("while drained: " << describe_counts(while_drained));
         CHECK(count_of(while_drained, "b\n") == 20);
         // The connection opened before the drain keeps relaying both ways.
         send_all(held.get(), "still here\n", deadline_in(2s));
@@ -225,7 +216,7 @@ TEST_CASE("drain, enable and disable act on new connections at once; open ones k
         REQUIRE(enabled.status == 200);
         CHECK(parse_json(enabled.body).at("state").string == "active");
         const auto after = landings(lb.port, 20);
-        INFO("after enable: " << describe(after));
+        INFO("after enable: " << describe_counts(after));
         CHECK(count_of(after, "?\n") >= 8);
         CHECK(count_of(after, "b\n") >= 8);
     }
@@ -237,14 +228,14 @@ TEST_CASE("drain, enable and disable act on new connections at once; open ones k
         REQUIRE(disabled.status == 200);
         CHECK(parse_json(disabled.body).at("state").string == "disabled");
         const auto while_disabled = landings(lb.port, 20);
-        INFO("while disabled: " << describe(while_disabled));
+        INFO("while disabled: " << describe_counts(while_disabled));
         CHECK(count_of(while_disabled, "?\n") == 20);
         CHECK(status_backend(get_status(admin), "p", other.address()).at("state").string ==
               "disabled");
 
         REQUIRE(admin.post(action_base + encoded + "/enable").status == 200);
         const auto after = landings(lb.port, 20);
-        INFO("after enable: " << describe(after));
+        INFO("after enable: " << describe_counts(after));
         CHECK(count_of(after, "?\n") >= 8);
         CHECK(count_of(after, "b\n") >= 8);
     }
@@ -260,11 +251,8 @@ TEST_CASE("weight?value=N changes the weighted_round_robin split for new connect
     AdminClient admin(admin_port(*lb.process));
     INFO("ringlb output:\n" << lb.process->tail());
 
-    std::map<std::string, int> before;
-    for (int i = 0; i < 200; ++i) {
-        ++before[fetch(lb.port)];
-    }
-    INFO("1:1 over 200: " << describe(before));
+    const std::map<std::string, int> before = fetch_counts(lb.port, 200);
+    INFO("1:1 over 200: " << describe_counts(before));
     CHECK(count_of(before, "a\n") >= 94);  // 50% +- 3%
     CHECK(count_of(before, "a\n") <= 106);
     CHECK(count_of(before, "a\n") + count_of(before, "b\n") == 200);
@@ -275,11 +263,8 @@ TEST_CASE("weight?value=N changes the weighted_round_robin split for new connect
     CHECK(parse_json(reply.body).at("weight").number == 3);
     CHECK(status_backend(get_status(admin), "p", a.address()).at("weight").number == 3);
 
-    std::map<std::string, int> after;
-    for (int i = 0; i < 400; ++i) {
-        ++after[fetch(lb.port)];
-    }
-    INFO("3:1 over 400: " << describe(after));
+    const std::map<std::string, int> after = fetch_counts(lb.port, 400);
+    INFO("3:1 over 400: " << describe_counts(after));
     CHECK(count_of(after, "a\n") >= 288);  // 75% +- 3%
     CHECK(count_of(after, "a\n") <= 312);
     CHECK(count_of(after, "a\n") + count_of(after, "b\n") == 400);

@@ -29,62 +29,30 @@ std::string weighted_config(const std::string& algorithm, const std::vector<Weig
     return SimpleConfig({}).workers(2).pool(pool).text();
 }
 
-std::string describe(const std::map<std::string, int>& counts) {
-    std::string text;
-    for (const auto& [name, n] : counts) {
-        text += name + "=" + std::to_string(n) + " ";
-    }
-    return text;
-}
-
-// A connection held open through ringlb to a greet backend, and the backend's name.
-struct Held final {
-    ringlb::UniqueFd fd;
-    std::string backend;
-};
-
-Held open_held(std::uint16_t port) {
-    Held held;
-    held.fd = connect_to(port);
-    std::string line = read_line(held.fd.get(), deadline_in(5s));
-    line.pop_back();
-    held.backend = std::move(line);
-    return held;
-}
-
 // Ends a held connection and waits until ringlb has ended it too: the backend's EOF comes
 // back through ringlb only once ringlb has passed ours on, so the backend's active count
 // no longer includes it (ringlb frees the connection as that EOF goes out).
-void close_held(Held& held) {
+void close_held(HeldConnection& held) {
     shutdown_write(held.fd.get());
     (void)read_until_eof(held.fd.get(), deadline_in(5s));
     held.fd.reset();
 }
 
 // Keeps the held connections on `keep` and closes the others (see close_held).
-void keep_only(std::vector<Held>& held, const std::string& keep) {
-    for (Held& h : held) {
+void keep_only(std::vector<HeldConnection>& held, const std::string& keep) {
+    for (HeldConnection& h : held) {
         if (h.backend != keep) {
             close_held(h);
         }
     }
-    std::erase_if(held, [&](const Held& h) { return h.backend != keep; });
-}
-
-// `count` short connections one after the other (connect, greeting, close), counted by
-// the backend that greeted.
-std::map<std::string, int> short_connections(std::uint16_t port, int count) {
-    std::map<std::string, int> counts;
-    for (int i = 0; i < count; ++i) {
-        ++counts[open_held(port).backend];
-    }
-    return counts;
+    std::erase_if(held, [&](const HeldConnection& h) { return h.backend != keep; });
 }
 
 // Opens `count` held connections, then closes those that did not land on `keep`: leaves
 // `keep` with its share of them open and the other backends empty.
-std::vector<Held> load_one_backend(std::uint16_t port, int count, const std::string& keep) {
-    std::vector<Held> held;
+std::vector<HeldConnection> load_one_backend(std::uint16_t port, int count,
+                                             const std::string& keep) {
+    std::vector<HeldConnection> held;
     for (int i = 0; i < count; ++i) {
         held.push_back(open_held(port));
     }
@@ -100,18 +68,14 @@ TEST_CASE("weighted_round_robin: weights 5:3:2 split 1,000 sequential connection
     Backend c = start_reply_backend("c");
     Ringlb lb = start_ringlb(weighted_config("weighted_round_robin", {{&a, 5}, {&b, 3}, {&c, 2}}));
 
-    std::map<std::string, int> counts;
-    for (int i = 0; i < 1000; ++i) {
-        std::string reply = fetch(lb.port);
-        ++counts[reply.substr(0, reply.find('\n'))];
-    }
-    INFO("replies: " << describe(counts));
+    std::map<std::string, int> counts = fetch_counts(lb.port, 1000);
+    INFO("replies: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts.size() == 3);
     // The promise is the share within 1% of the connections (10 of 1,000).
-    CHECK(std::abs(counts["a"] - 500) <= 10);
-    CHECK(std::abs(counts["b"] - 300) <= 10);
-    CHECK(std::abs(counts["c"] - 200) <= 10);
+    CHECK(std::abs(counts["a\n"] - 500) <= 10);
+    CHECK(std::abs(counts["b\n"] - 300) <= 10);
+    CHECK(std::abs(counts["c\n"] - 200) <= 10);
 }
 
 TEST_CASE(
@@ -129,19 +93,19 @@ TEST_CASE(
     std::map<std::string, int> counts;
     int repeats = 0;
     for (std::size_t i = 0; i < order.size(); ++i) {
-        ++counts[order[i].substr(0, order[i].find('\n'))];
+        ++counts[order[i]];
         if (i > 0 && order[i] == order[i - 1]) {
             ++repeats;
             UNSCOPED_INFO("connections " << i - 1 << " and " << i << " both went to "
                                          << order[i].substr(0, order[i].find('\n')));
         }
     }
-    INFO("replies: " << describe(counts));
+    INFO("replies: " << describe_counts(counts));
     CHECK(repeats == 0);
     CHECK(counts.size() == 3);
-    CHECK(counts["a"] == 100);
-    CHECK(counts["b"] == 100);
-    CHECK(counts["c"] == 100);
+    CHECK(counts["a\n"] == 100);
+    CHECK(counts["b\n"] == 100);
+    CHECK(counts["c\n"] == 100);
 }
 
 TEST_CASE(
@@ -153,20 +117,20 @@ TEST_CASE(
     Ringlb lb = start_ringlb(weighted_config("least_connections", {{&a, 1}, {&b, 1}, {&c, 1}}));
 
     // 15 connections opened one after the other and all kept open spread evenly.
-    std::vector<Held> held;
+    std::vector<HeldConnection> held;
     std::map<std::string, int> spread;
     for (int i = 0; i < 15; ++i) {
         held.push_back(open_held(lb.port));
         ++spread[held.back().backend];
     }
-    INFO("15 held connections: " << describe(spread));
+    INFO("15 held connections: " << describe_counts(spread));
     CHECK(spread == std::map<std::string, int>{{"a", 5}, {"b", 5}, {"c", 5}});
 
     // Keep a's five; close the others. a stays at 5 while b and c hold at most the one short
     // connection that is being closed.
     keep_only(held, "a");
     const auto counts = short_connections(lb.port, 40);
-    INFO("40 short connections while a holds 5: " << describe(counts));
+    INFO("40 short connections while a holds 5: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts.count("a") == 0);
     CHECK(counts.count("b") == 1);
@@ -184,13 +148,13 @@ TEST_CASE("least_connections: active connections are compared relative to weight
 
     // Each new connection goes where active/weight is smallest: after 8 held connections the
     // split is 6:2, whichever way the ties went.
-    std::vector<Held> held;
+    std::vector<HeldConnection> held;
     std::map<std::string, int> counts;
     for (int i = 0; i < 8; ++i) {
         held.push_back(open_held(lb.port));
         ++counts[held.back().backend];
     }
-    INFO("8 held connections: " << describe(counts));
+    INFO("8 held connections: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts["heavy"] == 6);
     CHECK(counts["light"] == 2);
@@ -200,7 +164,7 @@ TEST_CASE("least_connections: active connections are compared relative to weight
         held.push_back(open_held(lb.port));
         ++counts[held.back().backend];
     }
-    INFO("12 held connections: " << describe(counts));
+    INFO("12 held connections: " << describe_counts(counts));
     CHECK(counts["heavy"] == 9);
     CHECK(counts["light"] == 3);
 }
@@ -211,20 +175,16 @@ TEST_CASE("random_two: every backend gets connections when the pool is idle") {
     Backend c = start_reply_backend("c");
     Ringlb lb = start_ringlb(weighted_config("random_two", {{&a, 1}, {&b, 1}, {&c, 1}}));
 
-    std::map<std::string, int> counts;
-    for (int i = 0; i < 90; ++i) {
-        std::string reply = fetch(lb.port);
-        ++counts[reply.substr(0, reply.find('\n'))];
-    }
-    INFO("90 sequential connections: " << describe(counts));
+    std::map<std::string, int> counts = fetch_counts(lb.port, 90);
+    INFO("90 sequential connections: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     // Each backend is a candidate of 2 in 3 picks; sharing ties at random, each should get
     // about 30. A backend with fewer than 10 (p < 1e-5 if the choice is random) means the
     // choice is not.
     CHECK(counts.size() == 3);
-    CHECK(counts["a"] >= 10);
-    CHECK(counts["b"] >= 10);
-    CHECK(counts["c"] >= 10);
+    CHECK(counts["a\n"] >= 10);
+    CHECK(counts["b\n"] >= 10);
+    CHECK(counts["c\n"] >= 10);
 }
 
 TEST_CASE(
@@ -236,7 +196,7 @@ TEST_CASE(
     Ringlb lb = start_ringlb(weighted_config("random_two", {{&a, 1}, {&b, 1}, {&c, 1}}));
 
     // Random choices put roughly a third of 30 held connections on a; keep only those.
-    std::vector<Held> held = load_one_backend(lb.port, 30, "a");
+    std::vector<HeldConnection> held = load_one_backend(lb.port, 30, "a");
     INFO("a holds " << held.size() << " connections");
     // Fewer than 3 would make "emptier" depend on timing: about 1e-4 for a random choice.
     REQUIRE(held.size() >= 3);
@@ -244,7 +204,7 @@ TEST_CASE(
     // Two distinct candidates: a loses to whichever of b and c is the other one, since they
     // hold at most the one short connection being closed.
     const auto counts = short_connections(lb.port, 40);
-    INFO("40 short connections: " << describe(counts));
+    INFO("40 short connections: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts.count("a") == 0);
     CHECK(counts.count("b") == 1);

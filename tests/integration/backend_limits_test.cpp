@@ -16,21 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A connection held open through ringlb to a greet backend, and the backend's name.
-struct Held final {
-    ringlb::UniqueFd fd;
-    std::string backend;
-};
-
-Held open_held(std::uint16_t port) {
-    Held held;
-    held.fd = connect_to(port);
-    std::string line = read_line(held.fd.get(), deadline_in(5s));
-    line.pop_back();
-    held.backend = std::move(line);
-    return held;
-}
-
 // The greeting of a new connection, or nullopt when ringlb closes it without one.
 std::optional<std::string> try_greeting(std::uint16_t port) {
     ringlb::UniqueFd fd = connect_to(port);
@@ -41,14 +26,6 @@ std::optional<std::string> try_greeting(std::uint16_t port) {
     } catch (const HarnessError&) {
         return std::nullopt;
     }
-}
-
-std::string describe(const std::map<std::string, int>& counts) {
-    std::string text;
-    for (const auto& [name, n] : counts) {
-        text += name + "=" + std::to_string(n) + " ";
-    }
-    return text;
 }
 
 }  // namespace
@@ -66,13 +43,13 @@ TEST_CASE("a backend at max_connections is passed over; 0 means no limit") {
 
     // Round robin alternates until "limited" holds 2; from then on everything goes to
     // "open", which has no limit.
-    std::vector<Held> held;
+    std::vector<HeldConnection> held;
     std::map<std::string, int> counts;
     for (int i = 0; i < 30; ++i) {
         held.push_back(open_held(lb.port));
         ++counts[held.back().backend];
     }
-    INFO("30 held connections: " << describe(counts));
+    INFO("30 held connections: " << describe_counts(counts));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts["limited"] == 2);
     CHECK(counts["open"] == 28);
@@ -80,7 +57,7 @@ TEST_CASE("a backend at max_connections is passed over; 0 means no limit") {
     // A freed place is taken again. The close reaches ringlb asynchronously: open new
     // connections (bounded, all held) until one lands on "limited".
     const auto it = std::find_if(held.begin(), held.end(),
-                                 [](const Held& h) { return h.backend == "limited"; });
+                                 [](const HeldConnection& h) { return h.backend == "limited"; });
     REQUIRE(it != held.end());
     held.erase(it);
     bool reused = false;
@@ -97,10 +74,10 @@ TEST_CASE("a backend at max_connections is passed over; 0 means no limit") {
         CHECK(held.back().backend == "open");
     }
     // The held connections all still relay.
-    for (Held& h : held) {
+    for (HeldConnection& h : held) {
         send_all(h.fd.get(), "x\n", deadline_in(5s));
     }
-    for (Held& h : held) {
+    for (HeldConnection& h : held) {
         CHECK(read_line(h.fd.get(), deadline_in(5s)) == "x\n");
     }
 }
@@ -119,7 +96,7 @@ TEST_CASE(
                                        backend_table(b.address(), "  max_connections = 1"))
                                  .text());
 
-    std::vector<Held> held;
+    std::vector<HeldConnection> held;
     held.push_back(open_held(lb.port));
     held.push_back(open_held(lb.port));
     CHECK(held[0].backend != held[1].backend);

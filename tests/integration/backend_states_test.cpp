@@ -15,39 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A connection held open through ringlb to a greet backend, and the backend's name.
-struct Held final {
-    ringlb::UniqueFd fd;
-    std::string backend;
-};
-
-Held open_held(std::uint16_t port) {
-    Held held;
-    held.fd = connect_to(port);
-    std::string line = read_line(held.fd.get(), deadline_in(5s));
-    line.pop_back();
-    held.backend = std::move(line);
-    return held;
-}
-
-// `count` short connections one after the other, counted by the backend that answered
-// (greeting or reply line).
-std::map<std::string, int> short_connections(std::uint16_t port, int count) {
-    std::map<std::string, int> counts;
-    for (int i = 0; i < count; ++i) {
-        ++counts[open_held(port).backend];
-    }
-    return counts;
-}
-
-std::string describe(const std::map<std::string, int>& counts) {
-    std::string text;
-    for (const auto& [name, n] : counts) {
-        text += name + "=" + std::to_string(n) + " ";
-    }
-    return text;
-}
-
 std::string two_backends(const Backend& a, const std::string& a_state, const Backend& b) {
     return SimpleConfig({})
         .workers(2)
@@ -58,14 +25,7 @@ std::string two_backends(const Backend& a, const std::string& a_state, const Bac
 
 // A regex for "backend=ADDRESS" with nothing more of the address after it.
 std::string backend_pattern(const std::string& address) {
-    std::string escaped;
-    for (const char c : address) {
-        if (c == '.') {
-            escaped += '\\';
-        }
-        escaped += c;
-    }
-    return "backend=" + escaped + "\\b";
+    return "backend=" + regex_escape(address) + "\\b";
 }
 
 }  // namespace
@@ -78,7 +38,7 @@ TEST_CASE("a backend in state drain or disabled in the config gets no connection
         Ringlb lb = start_ringlb(two_backends(out, state, in));
 
         const auto counts = short_connections(lb.port, 30);
-        INFO("30 connections: " << describe(counts));
+        INFO("30 connections: " << describe_counts(counts));
         INFO("ringlb output:\n" << lb.process->tail());
         CHECK(counts.count("out") == 0);
         CHECK(counts.count("in") == 1);
@@ -93,17 +53,17 @@ TEST_CASE(
     Ringlb lb = start_ringlb(two_backends(a, "active", b));
 
     // Round robin alternates: two connections give one held on each.
-    std::vector<Held> held;
+    std::vector<HeldConnection> held;
     held.push_back(open_held(lb.port));
     held.push_back(open_held(lb.port));
-    const auto on_a =
-        std::find_if(held.begin(), held.end(), [](const Held& h) { return h.backend == "a"; });
+    const auto on_a = std::find_if(held.begin(), held.end(),
+                                   [](const HeldConnection& h) { return h.backend == "a"; });
     REQUIRE(on_a != held.end());
     const int a_fd = on_a->fd.get();
 
     reload_ringlb(lb, two_backends(a, "drain", b));
     const auto while_draining = short_connections(lb.port, 20);
-    INFO("20 connections while a drains: " << describe(while_draining));
+    INFO("20 connections while a drains: " << describe_counts(while_draining));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(while_draining.count("a") == 0);
     CHECK(while_draining.count("b") == 1);
@@ -117,7 +77,7 @@ TEST_CASE(
 
     reload_ringlb(lb, two_backends(a, "active", b));
     const auto after = short_connections(lb.port, 20);
-    INFO("20 connections after a is active again: " << describe(after));
+    INFO("20 connections after a is active again: " << describe_counts(after));
     CHECK(after.count("a") == 1);
     CHECK(after.count("b") == 1);
     // And the old connection is still there.
@@ -170,12 +130,8 @@ TEST_CASE("a disabled backend is not probed: never reported down, never connecte
     CHECK(off_live.process->find_lines("^closed ").empty());
 
     // And neither disabled backend takes clients: only "good" answers.
-    std::map<std::string, int> replies;
-    for (int i = 0; i < 20; ++i) {
-        const std::string reply = fetch(lb.port);
-        ++replies[reply.substr(0, reply.find('\n'))];
-    }
-    INFO("20 connections: " << describe(replies));
+    std::map<std::string, int> replies = fetch_counts(lb.port, 20);
+    INFO("20 connections: " << describe_counts(replies));
     CHECK(replies.size() == 1);
-    CHECK(replies["good"] == 20);
+    CHECK(replies["good\n"] == 20);
 }

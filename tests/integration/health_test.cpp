@@ -30,14 +30,6 @@ std::map<std::string, int> fetch_replies(std::uint16_t port, int count) {
     return replies;
 }
 
-std::string describe(const std::map<std::string, int>& replies) {
-    std::string text;
-    for (const auto& [reply, n] : replies) {
-        text += "\"" + reply.substr(0, reply.find('\n')) + "\"=" + std::to_string(n) + " ";
-    }
-    return text;
-}
-
 }  // namespace
 
 TEST_CASE("a killed backend is marked down, skipped, and used again once it is back") {
@@ -76,7 +68,7 @@ TEST_CASE("a killed backend is marked down, skipped, and used again once it is b
 
     const auto while_down = fetch_replies(lb.port, 20);
     INFO("ringlb output:\n" << lb.process->tail());
-    INFO("replies while b is down: " << describe(while_down));
+    INFO("replies while b is down: " << describe_counts(while_down));
     CHECK(while_down.size() == 1);
     CHECK(while_down.count("a\n") == 1);
     CHECK(while_down.begin()->second == 20);
@@ -98,7 +90,7 @@ TEST_CASE("a killed backend is marked down, skipped, and used again once it is b
 
     const auto after_up = fetch_replies(lb.port, 20);
     INFO("ringlb output:\n" << lb.process->tail());
-    INFO("replies after b is back: " << describe(after_up));
+    INFO("replies after b is back: " << describe_counts(after_up));
     CHECK(after_up.count("error") == 0);
     CHECK(after_up.count("b\n") == 1);
     if (after_up.count("b\n") == 1) {

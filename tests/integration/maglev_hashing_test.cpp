@@ -71,14 +71,6 @@ std::map<std::string, int> tally(const std::vector<std::string>& names) {
     return counts;
 }
 
-std::string describe(const std::map<std::string, int>& counts) {
-    std::string text;
-    for (const auto& [name, n] : counts) {
-        text += (name.empty() ? "(empty)" : name) + "=" + std::to_string(n) + " ";
-    }
-    return text;
-}
-
 }  // namespace
 
 TEST_CASE("maglev: one client IP lands on the same backend whichever shard accepts it") {
@@ -96,7 +88,7 @@ TEST_CASE("maglev: one client IP lands on the same backend whichever shard accep
         for (int n = 0; n < 40; ++n) {
             ++counts[fetch_from(source, lb.port)];
         }
-        INFO("client " << source << ": " << describe(counts));
+        INFO("client " << source << ": " << describe_counts(counts));
         INFO("ringlb output:\n" << lb.process->tail());
         CHECK(counts.size() == 1);
         backends_seen.insert(counts.begin()->first);
@@ -129,7 +121,7 @@ TEST_CASE(
         }
     }
     const auto counts = tally(via_first);
-    INFO("first process: " << describe(counts));
+    INFO("first process: " << describe_counts(counts));
     CHECK(disagree == 0);
     // Equal shares of the table: about 500 each.
     CHECK(counts.size() == 3);
@@ -181,11 +173,12 @@ TEST_CASE("maglev: removing one of N backends from the config moves at most 1/N 
                 ++moved_from_others;
             }
         }
-        INFO("N = " << n << ", removed " << removed[step] << ": before " << describe(tally(before))
-                    << "; after " << describe(tally(after)));
+        INFO("N = " << n << ", removed " << removed[step] << ": before "
+                    << describe_counts(tally(before)) << "; after "
+                    << describe_counts(tally(after)));
         INFO(moved << " of " << kClients << " clients moved (" << on_removed << " were on "
                    << removed[step] << ", " << moved_from_others << " were not); movers went to "
-                   << describe(moved_to));
+                   << describe_counts(moved_to));
         // Nobody is left on the removed backend. A config without it builds a new Maglev table,
         // which may reassign a few slots of the others (Maglev's "minimal", not zero,
         // disruption; measured 0.01-0.9 % of clients): bounded here at 2 %, and the whole
@@ -225,8 +218,9 @@ TEST_CASE("maglev: a backend taken out at run time moves only its clients, and t
             ++moved_from_others;
         }
     }
-    INFO("before: " << describe(tally(before)) << "; c draining: " << describe(tally(while_drained))
-                    << "; c's clients went to " << describe(moved_to));
+    INFO("before: " << describe_counts(tally(before))
+                    << "; c draining: " << describe_counts(tally(while_drained))
+                    << "; c's clients went to " << describe_counts(moved_to));
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(on_c >= 800);
     CHECK(moved_to.count("c") == 0);
@@ -248,7 +242,7 @@ TEST_CASE("maglev: maglev_table_size works with a small prime") {
     const std::vector<std::string> via_large = landings(sources, large.port);
 
     const auto counts = tally(via_small);
-    INFO("table 1009: " << describe(counts));
+    INFO("table 1009: " << describe_counts(counts));
     INFO("ringlb output:\n" << small.process->tail());
     CHECK(via_small == again);
     // 1009 slots over 3 backends: 336 or 337 each, so about 500 of 1,500 clients each.

@@ -67,18 +67,6 @@ ReloadOutcome reload(Ringlb& lb, const std::string& text, milliseconds timeout =
     return outcome;
 }
 
-std::string describe(const std::map<std::string, int>& seen) {
-    std::string text;
-    for (const auto& [reply, n] : seen) {
-        text += "\"" + reply.substr(0, reply.find('\n')) + "\"=" + std::to_string(n) + " ";
-    }
-    return text;
-}
-
-std::string quote_regex(const std::string& text) {
-    return std::regex_replace(text, std::regex(R"([.\[\]()*+?^$|\\])"), R"(\$&)");
-}
-
 const char* const kAlgorithms[] = {"round_robin", "weighted_round_robin", "least_connections",
                                    "random_two", "maglev"};
 
@@ -105,16 +93,13 @@ name = "p"
 algorithm = ")" + pool.algorithm +
                        "\"\n";
     for (const auto& [address, weight] : pool.backends) {
-        text += "\n  [[pool.backend]]\n  address = \"" + address +
-                "\"\n  weight = " + std::to_string(weight) + "\n";
+        text += backend_table(address, "  weight = " + std::to_string(weight));
     }
     return text;
 }
 
 Metrics scrape(Ringlb& lb) {
-    const HttpReply reply = AdminClient(admin_port(*lb.process)).get("/metrics");
-    REQUIRE(reply.status == 200);
-    return parse_metrics(reply.body);
+    return get_metrics(AdminClient(admin_port(*lb.process)));
 }
 
 }  // namespace
@@ -237,11 +222,8 @@ TEST_CASE("20 reloads under continuous traffic: no client connection fails; the 
     CHECK(successes.load() >= 20 + 10 * kReloads);
 
     // The final set, and only it, serves new connections.
-    std::map<std::string, int> seen;
-    for (int i = 0; i < 100; ++i) {
-        ++seen[fetch(port)];
-    }
-    INFO("after the last reload: " << describe(seen));
+    std::map<std::string, int> seen = fetch_counts(port, 100);
+    INFO("after the last reload: " << describe_counts(seen));
     CHECK(seen.size() == 2);
     CHECK(seen["r3\n"] >= 40);
     CHECK(seen["r4\n"] >= 40);
@@ -359,7 +341,7 @@ TEST_CASE("an invalid file is rejected with every error at FILE:LINE:COL; the ol
     const ReloadOutcome outcome = reload(lb, broken);
     INFO("ringlb output after the reload:\n" << lb.process->tail());
     REQUIRE_FALSE(outcome.succeeded);
-    const std::string place = quote_regex(path);
+    const std::string place = regex_escape(path);
     const auto typo = lb.process->find_lines(
         place + ":" + std::to_string(typo_line) + R"(:3: .*wieght)", outcome.from);
     const auto value = lb.process->find_lines(

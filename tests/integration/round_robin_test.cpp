@@ -16,10 +16,7 @@ TEST_CASE("300 sequential connections over 3 backends and 2 workers give exactly
     Ringlb lb =
         start_ringlb(SimpleConfig({a.address(), b.address(), c.address()}).workers(2).text());
 
-    std::map<std::string, int> counts;
-    for (int i = 0; i < 300; ++i) {
-        ++counts[fetch(lb.port)];
-    }
+    std::map<std::string, int> counts = fetch_counts(lb.port, 300);
     INFO("ringlb output:\n" << lb.process->tail());
     CHECK(counts.size() == 3);
     CHECK(counts["a\n"] == 100);

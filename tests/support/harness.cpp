@@ -1064,6 +1064,50 @@ std::vector<std::string> fetch_each_from(const std::vector<std::string>& sources
 }
 
 // ---------------------------------------------------------------------------------------
+// Where connections land on greet backends
+
+HeldConnection open_held(std::uint16_t port, milliseconds timeout) {
+    const Deadline deadline = deadline_in(timeout);
+    HeldConnection held;
+    held.fd = connect_to(port, timeout);
+    std::string line = read_line(held.fd.get(), deadline);
+    line.pop_back();
+    held.backend = std::move(line);
+    return held;
+}
+
+std::map<std::string, int> short_connections(std::uint16_t port, int count) {
+    std::map<std::string, int> counts;
+    for (int i = 0; i < count; ++i) {
+        ++counts[open_held(port).backend];
+    }
+    return counts;
+}
+
+// ---------------------------------------------------------------------------------------
+// Failure messages and patterns
+
+std::string describe_counts(const std::map<std::string, int>& counts) {
+    std::string text;
+    for (const auto& [key, n] : counts) {
+        text += fmt::format("\"{}\"={} ", key.substr(0, key.find('\n')), n);
+    }
+    return text;
+}
+
+std::string regex_escape(std::string_view text) {
+    static constexpr std::string_view kSpecial = R"(\^$.|?*+()[]{})";
+    std::string escaped;
+    for (const char c : text) {
+        if (kSpecial.find(c) != std::string_view::npos) {
+            escaped += '\\';
+        }
+        escaped += c;
+    }
+    return escaped;
+}
+
+// ---------------------------------------------------------------------------------------
 // /proc
 
 std::size_t thread_count(pid_t pid) {

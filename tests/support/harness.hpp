@@ -343,6 +343,32 @@ struct DuplexResult final {
                                                        milliseconds timeout);
 
 // ---------------------------------------------------------------------------------------
+// Where connections land on greet backends (start_greet_backend)
+
+// A connection held open through ringlb to a greet backend, and the name it greeted with.
+struct HeldConnection final {
+    UniqueFd fd;
+    std::string backend;
+};
+// Connects to 127.0.0.1:port and reads the greeting; throws HarnessError when none arrives
+// within the timeout (e.g. ringlb closed the connection).
+[[nodiscard]] HeldConnection open_held(std::uint16_t port,
+                                       milliseconds timeout = milliseconds(5000));
+// `count` connections one after the other, each closed after its greeting, counted by the
+// backend that greeted.
+[[nodiscard]] std::map<std::string, int> short_connections(std::uint16_t port, int count);
+
+// ---------------------------------------------------------------------------------------
+// Failure messages and patterns
+
+// Counts by reply or backend name for failure messages, as `"a"=3 "b"=2 ` (each key up to
+// its first newline).
+[[nodiscard]] std::string describe_counts(const std::map<std::string, int>& counts);
+// `text` with every character special to std::regex (ECMAScript) escaped, to match an
+// address or a path literally inside a pattern.
+[[nodiscard]] std::string regex_escape(std::string_view text);
+
+// ---------------------------------------------------------------------------------------
 // /proc
 
 [[nodiscard]] std::size_t thread_count(pid_t pid);

@@ -131,6 +131,13 @@ std::string echo_connection(std::uint16_t port, std::uint64_t bytes) {
     return client;
 }
 
+// Listener "web" writing its access log to `access_log`, over one backend.
+std::string one_listener_config(const std::string& access_log, const std::string& backend) {
+    return "[global]\nworkers = 2\n" +
+           listener_table("web", "p", "access_log = \"" + access_log + "\"") +
+           pool_table("p", {backend});
+}
+
 const std::vector<std::string> kFieldOrder = {"client",    "listener",    "backend", "bytes_in",
                                               "bytes_out", "duration_ms", "end"};
 
@@ -160,35 +167,11 @@ TEST_CASE("access_log = PATH: one line per finished connection with its figures"
     const std::string refused = "127.0.0.1:" + std::to_string(refused_port());
     TempDir dir;
     const std::string log = dir.path() + "/access.log";
-    Ringlb lb = start_ringlb(R"(
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-bind = "127.0.0.1:0"
-pool = "web"
-access_log = ")" + log + R"("
-
-[[listener]]
-name = "dead"
-bind = "127.0.0.1:0"
-pool = "dead"
-access_log = ")" + log + R"("
-
-[[listener]]
-name = "quiet"
-bind = "127.0.0.1:0"
-pool = "web"
-
-[[pool]]
-name = "web"
-)" + backends_toml({echo.address()}) +
-                             R"(
-[[pool]]
-name = "dead"
-retries = 0
-)" + backends_toml({refused}));
+    const std::string logged = "access_log = \"" + log + "\"";
+    Ringlb lb = start_ringlb("[global]\nworkers = 2\n" + listener_table("web", "web", logged) +
+                             listener_table("dead", "dead", logged) +
+                             listener_table("quiet", "web") + pool_table("web", {echo.address()}) +
+                             pool_table("dead", {refused}, "retries = 0"));
     INFO("ringlb output:\n" << lb.process->tail());
 
     std::map<std::string, std::uint64_t> sent;  // client -> bytes each way
@@ -258,27 +241,12 @@ retries = 0
 
 TEST_CASE("access_log = \"stderr\": the line appears in ringlb's output") {
     Backend echo = start_backend("echo");
-    Ringlb lb = start_ringlb(R"(
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-bind = "127.0.0.1:0"
-pool = "p"
-access_log = "stderr"
-
-[[pool]]
-name = "p"
-)" + backends_toml({echo.address()}));
+    Ringlb lb = start_ringlb(one_listener_config("stderr", echo.address()));
 
     const std::string client = echo_connection(lb.port, 1234);
-    const auto quote = [](const std::string& text) {
-        return std::regex_replace(text, std::regex(R"([.\[\]])"), R"(\$&)");
-    };
     const LineMatch match = lb.process->wait_for_line(
-        R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=)" + quote(client) +
-            " listener=web backend=" + quote(echo.address()) +
+        R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=)" + regex_escape(client) +
+            " listener=web backend=" + regex_escape(echo.address()) +
             R"( bytes_in=1234 bytes_out=1234 duration_ms=\d+ end=closed$)",
         5000ms);
     CHECK(lb.process->lines()[match.index].from_stderr);
@@ -289,19 +257,7 @@ TEST_CASE("logrotate: after a rename and SIGUSR1 new lines go to a new file, non
     TempDir dir;
     const std::string log = dir.path() + "/access.log";
     const std::string rotated = log + ".1";
-    Ringlb lb = start_ringlb(R"(
-[global]
-workers = 2
-
-[[listener]]
-name = "web"
-bind = "127.0.0.1:0"
-pool = "p"
-access_log = ")" + log + R"("
-
-[[pool]]
-name = "p"
-)" + backends_toml({echo.address()}));
+    Ringlb lb = start_ringlb(one_listener_config(log, echo.address()));
     INFO("ringlb output:\n" << lb.process->tail());
 
     std::set<std::string> first_batch;

@@ -22,52 +22,25 @@ bool all_idle(const Metrics& metrics) {
                                           [](const MetricSample& s) { return s.value == 0; });
 }
 
-std::string three_pools_config(const std::string& echo, const std::string& sink,
-                               const std::string& refused) {
-    return R"(
-[global]
-workers = 2
-
-[admin]
-bind = "127.0.0.1:0"
-
-[[listener]]
-name = "echo"
-bind = "127.0.0.1:0"
-pool = "echo"
-
-[[listener]]
-name = "sink"
-bind = "127.0.0.1:0"
-pool = "sink"
-
-[[listener]]
-name = "refused"
-bind = "127.0.0.1:0"
-pool = "refused"
-
-[[pool]]
-name = "echo"
-)" + backends_toml({echo}) +
-           R"(
-[[pool]]
-name = "sink"
-)" + backends_toml({sink}) +
-           R"(
-[[pool]]
-name = "refused"
-retries = 0
-)" + backends_toml({refused});
-}
+// ringlb with three listeners and pools: "echo" and "sink" over a backend of that mode,
+// "refused" over an address where nothing listens (retries = 0); the admin API on port 0.
+struct ThreePools final {
+    Backend echo = start_backend("echo");
+    Backend sink = start_backend("sink");
+    std::string refused = "127.0.0.1:" + std::to_string(refused_port());
+    Ringlb lb = start_ringlb(
+        "[global]\nworkers = 2\n\n[admin]\nbind = \"127.0.0.1:0\"\n" +
+        listener_table("echo", "echo") + listener_table("sink", "sink") +
+        listener_table("refused", "refused") + pool_table("echo", {echo.address()}) +
+        pool_table("sink", {sink.address()}) + pool_table("refused", {refused}, "retries = 0"));
+    AdminClient admin{admin_port(*lb.process)};
+};
 
 }  // namespace
 
 TEST_CASE("/metrics is valid Prometheus text with every documented family and label set") {
-    Backend echo = start_backend("echo");
-    Backend sink = start_backend("sink");
-    const std::string refused = "127.0.0.1:" + std::to_string(refused_port());
-    Ringlb lb = start_ringlb(three_pools_config(echo.address(), sink.address(), refused));
-    AdminClient admin(admin_port(*lb.process));
+    ThreePools three;
+    auto& [echo, sink, refused, lb, admin] = three;
 
     const HttpReply reply = admin.get("/metrics");
     INFO("ringlb output:\n" << lb.process->tail());
@@ -139,11 +112,8 @@ TEST_CASE("/metrics is valid Prometheus text with every documented family and la
 }
 
 TEST_CASE("after traffic stops, accepted, connection, byte and failure counters are exact") {
-    Backend echo = start_backend("echo");
-    Backend sink = start_backend("sink");
-    const std::string refused = "127.0.0.1:" + std::to_string(refused_port());
-    Ringlb lb = start_ringlb(three_pools_config(echo.address(), sink.address(), refused));
-    AdminClient admin(admin_port(*lb.process));
+    ThreePools three;
+    auto& [echo, sink, refused, lb, admin] = three;
     const std::uint16_t echo_port = lb.port_of("echo");
     const std::uint16_t sink_port = lb.port_of("sink");
     const std::uint16_t refused_listener = lb.port_of("refused");
@@ -266,9 +236,7 @@ TEST_CASE("ringlb_backend_up flips to 0 when health checks find a backend down")
     const std::size_t before = lb.process->line_count();
     const std::string doomed_address = doomed.address();
     doomed.process->kill();
-    lb.process->wait_for_line("backend down pool=p backend=" +
-                                  std::regex_replace(doomed_address, std::regex(R"(\.)"), R"(\.)") +
-                                  "\\b",
+    lb.process->wait_for_line("backend down pool=p backend=" + regex_escape(doomed_address) + "\\b",
                               3000ms, before);
     // The log line and the gauge come from the same state change; allow the scrape a moment.
     metrics = wait_for_metrics(

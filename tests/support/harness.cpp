@@ -446,6 +446,18 @@ std::string backend_table(const std::string& address, const std::string& setting
     return text;
 }
 
+std::string listener_table(const std::string& name, const std::string& pool,
+                           const std::string& settings) {
+    return fmt::format("\n[[listener]]\nname = \"{}\"\nbind = \"127.0.0.1:0\"\npool = \"{}\"\n{}\n",
+                       name, pool, settings);
+}
+
+std::string pool_table(const std::string& name, const std::vector<std::string>& backends,
+                       const std::string& settings) {
+    return fmt::format("\n[[pool]]\nname = \"{}\"\n{}\n{}", name, settings,
+                       backends_toml(backends));
+}
+
 std::string SimpleConfig::text() const {
     return fmt::format(
         "[global]\nworkers = {}\n{}\n\n"

@@ -193,6 +193,14 @@ class SimpleConfig final {
 // for SimpleConfig({}).pool(...) when backends need settings of their own.
 [[nodiscard]] std::string backend_table(const std::string& address,
                                         const std::string& settings = "");
+// For configs with several listeners and pools: a "[[listener]]" table on 127.0.0.1:0, and a
+// "[[pool]]" table with its backends, each with more keys in `settings` (lines such as
+// "access_log = \"stderr\"" or "retries = 0").
+[[nodiscard]] std::string listener_table(const std::string& name, const std::string& pool,
+                                         const std::string& settings = "");
+[[nodiscard]] std::string pool_table(const std::string& name,
+                                     const std::vector<std::string>& backends,
+                                     const std::string& settings = "");
 
 struct BackendOptions final {
     std::string mode;                    // echo | greet | reply | source | sink

@@ -3,59 +3,26 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "balance_fixture.hpp"
 #include "ringlb/balance/maglev.hpp"
 
 namespace {
 
-using ringlb::Backend;
 using ringlb::Balancer;
 using ringlb::LiveSet;
 using ringlb::Maglev;
 using ringlb::PickContext;
+using namespace ringlb::test;
 
 ringlb::config::PoolConfig make_config(std::size_t backends, unsigned table_size = 65537) {
-    ringlb::config::PoolConfig pool;
-    pool.name = "web";
+    ringlb::config::PoolConfig pool = ringlb::test::pool_config(backends);
     pool.algorithm = ringlb::config::Algorithm::maglev;
     pool.maglev_table_size = table_size;
-    for (std::size_t i = 0; i < backends; ++i) {
-        ringlb::config::BackendConfig backend;
-        backend.address_text = "192.0.2." + std::to_string(10 + i) + ":8080";
-        backend.address = *ringlb::SocketAddress::parse(backend.address_text);
-        pool.backends.push_back(backend);
-    }
     return pool;
-}
-
-// The Backend objects of a pool config, as a BackendPool would hold them.
-std::vector<std::unique_ptr<Backend>> make_backends(const ringlb::config::PoolConfig& pool) {
-    std::vector<std::unique_ptr<Backend>> backends;
-    for (const auto& config : pool.backends) {
-        backends.push_back(std::make_unique<Backend>(config, pool.name));
-    }
-    return backends;
-}
-
-// A live set of the backends at `live` (positions in `backends`), in that order.
-void fill(LiveSet& set, const std::vector<std::unique_ptr<Backend>>& backends,
-          const std::vector<std::uint32_t>& live) {
-    set.entries.clear();
-    for (const std::uint32_t index : live) {
-        set.entries.push_back(ringlb::LiveEntry{index, 1, backends[index].get()});
-    }
-}
-
-std::vector<std::uint32_t> all_of(std::size_t count) {
-    std::vector<std::uint32_t> indices(count);
-    for (std::uint32_t i = 0; i < count; ++i) {
-        indices[i] = i;
-    }
-    return indices;
 }
 
 // hash_client of 10,000 distinct IPv4 clients spread over 10.0.0.0/8.
@@ -69,6 +36,25 @@ std::vector<std::uint64_t> client_hashes() {
         hashes.push_back(ringlb::hash_client(*ringlb::SocketAddress::parse(text)));
     }
     return hashes;
+}
+
+// How many slots of the prepared table each live position owns.
+std::vector<int> table_shares(const LiveSet& set) {
+    std::vector<int> owned(set.entries.size());
+    for (const std::uint32_t position : set.table) {
+        REQUIRE(position < owned.size());
+        ++owned[position];
+    }
+    return owned;
+}
+
+// The prepared table has the default 65,537 slots and every live backend owns an equal
+// share of them, within 2%.
+void check_equal_shares(const LiveSet& set) {
+    REQUIRE(set.table.size() == 65537);
+    for (const int count : table_shares(set)) {
+        CHECK(count == Approx(65537.0 / static_cast<double>(set.entries.size())).epsilon(0.02));
+    }
 }
 
 // The backend name each client lands on.
@@ -126,24 +112,11 @@ TEST_CASE("maglev gives every backend an equal share of the lookup table") {
         const auto more = make_backends(six);
         fill(set, more, {0, 1, 3, 4, 5});
         larger.prepare(set);
-        std::vector<int> owned(5);
-        for (const std::uint32_t position : set.table) {
-            ++owned[position];
-        }
-        for (const int count : owned) {
-            CHECK(count == Approx(65537.0 / 5).epsilon(0.02));
-        }
+        check_equal_shares(set);
         return;
     }
     balancer.prepare(set);
-    std::vector<int> owned(5);
-    for (const std::uint32_t position : set.table) {
-        REQUIRE(position < 5);
-        ++owned[position];
-    }
-    for (const int count : owned) {
-        CHECK(count == Approx(65537.0 / 5).epsilon(0.02));
-    }
+    check_equal_shares(set);
 }
 
 TEST_CASE("removing one of N backends moves only its own clients, and they come back") {
@@ -252,11 +225,7 @@ TEST_CASE("a small prime maglev table works, also with more backends than slots"
         fill(set, backends, all_of(3));
         balancer.prepare(set);
         REQUIRE(set.table.size() == 13);
-        std::vector<int> owned(3);
-        for (const std::uint32_t position : set.table) {
-            REQUIRE(position < 3);
-            ++owned[position];
-        }
+        const std::vector<int> owned = table_shares(set);
         const auto [fewest, most] = std::minmax_element(owned.begin(), owned.end());
         CHECK(*fewest >= 4);
         CHECK(*most - *fewest <= 1);
@@ -302,14 +271,7 @@ TEST_CASE("live backends the config does not list still get a full, order-free t
     REQUIRE(set.table.size() == 65537);
     const auto hashes = client_hashes();
     CHECK(route(balancer, set, hashes) == route(other, reordered, hashes));
-    std::vector<int> owned(4);
-    for (const std::uint32_t position : set.table) {
-        REQUIRE(position < 4);
-        ++owned[position];
-    }
-    for (const int count : owned) {
-        CHECK(count == Approx(65537.0 / 4).epsilon(0.02));
-    }
+    check_equal_shares(set);
 }
 
 TEST_CASE("hash_client is fixed, ignores the port and sees IPv4-mapped clients as IPv4") {

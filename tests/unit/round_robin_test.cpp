@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
-#include <string>
 #include <thread>
 #include <vector>
 
+#include "balance_fixture.hpp"
 #include "ringlb/balance/least_connections.hpp"
 #include "ringlb/balance/maglev.hpp"
 #include "ringlb/balance/random_two.hpp"
@@ -15,73 +15,28 @@
 #include "ringlb/pool/backend_pool.hpp"
 #include "ringlb/pool/epoch.hpp"
 
-namespace {
-
-using ringlb::Backend;
 using ringlb::BackendPool;
 using ringlb::Balancer;
 using ringlb::LiveSet;
 using ringlb::PickContext;
 using ringlb::RoundRobin;
-
-ringlb::config::PoolConfig make_config(int backends, unsigned max_connections = 0) {
-    ringlb::config::PoolConfig pool;
-    pool.name = "web";
-    for (int i = 0; i < backends; ++i) {
-        ringlb::config::BackendConfig backend;
-        backend.address_text = "127.0.0.1:" + std::to_string(9001 + i);
-        backend.address = *ringlb::SocketAddress::parse(backend.address_text);
-        backend.max_connections = max_connections;
-        pool.backends.push_back(backend);
-    }
-    return pool;
-}
-
-std::vector<std::shared_ptr<Backend>> make_backends(const ringlb::config::PoolConfig& pool) {
-    std::vector<std::shared_ptr<Backend>> backends;
-    for (const auto& config : pool.backends) {
-        backends.push_back(std::make_shared<Backend>(config, pool.name));
-    }
-    return backends;
-}
-
-// A live set of every backend, as a pool with all of them healthy would publish.
-void fill(LiveSet& set, const std::vector<std::shared_ptr<Backend>>& backends) {
-    for (std::uint32_t i = 0; i < backends.size(); ++i) {
-        set.entries.push_back(ringlb::LiveEntry{i, 1, backends[i].get()});
-    }
-}
-
-}  // namespace
+using namespace ringlb::test;
 
 TEST_CASE("round robin spreads 300 picks over 3 live backends exactly 100 each") {
-    const auto backends = make_backends(make_config(3));
-    LiveSet set;
-    fill(set, backends);
+    BalancePool pool({{}, {}, {}});
     RoundRobin balancer;
-    balancer.prepare(set);
-    std::vector<int> hits(3);
-    std::uint32_t previous = Balancer::kNoPick;
-    for (int i = 0; i < 300; ++i) {
-        const std::uint32_t position = balancer.pick(set, PickContext{});
-        REQUIRE(position < 3);
-        CHECK(position != previous);
-        previous = position;
-        ++hits[position];
-    }
-    CHECK(hits == std::vector<int>{100, 100, 100});
+    balancer.prepare(pool.set);
+    CHECK(count_rotating_picks(balancer, pool.set, 300) == std::vector<int>{100, 100, 100});
 }
 
 TEST_CASE("round robin shared by two threads still hands out an exact spread") {
-    const auto backends = make_backends(make_config(3));
-    LiveSet set;
-    fill(set, backends);
+    BalancePool pool({{}, {}, {}});
     RoundRobin balancer;
     std::vector<int> first(3);
     std::vector<int> second(3);
     auto work = [&](std::vector<int>& hits) {
         for (int i = 0; i < 30000; ++i) {
-            ++hits[balancer.pick(set, PickContext{})];
+            ++hits[balancer.pick(pool.set, PickContext{})];
         }
     };
     std::thread a(work, std::ref(first));
@@ -94,41 +49,30 @@ TEST_CASE("round robin shared by two threads still hands out an exact spread") {
 }
 
 TEST_CASE("round robin skips a full backend and uses it again once it has room") {
-    const auto backends = make_backends(make_config(3, 1));
-    LiveSet set;
-    fill(set, backends);
+    BalancePool pool(with_weights({1, 1, 1}, 1));
     RoundRobin balancer;
-    REQUIRE(backends[1]->try_acquire());
-    std::vector<int> hits(3);
-    for (int i = 0; i < 300; ++i) {
-        ++hits[balancer.pick(set, PickContext{})];
-    }
+    pool.open(1, 1);
+    const std::vector<int> hits = count_picks(balancer, pool.set, 300);
     CHECK(hits[1] == 0);
     CHECK(hits[0] == 100);
     CHECK(hits[2] == 200);  // the full backend's turn passes to the next one
 
-    backends[1]->release();
-    hits.assign(3, 0);
-    for (int i = 0; i < 300; ++i) {
-        ++hits[balancer.pick(set, PickContext{})];
-    }
-    CHECK(hits == std::vector<int>{100, 100, 100});
+    pool.backends[1]->release();
+    CHECK(count_picks(balancer, pool.set, 300) == std::vector<int>{100, 100, 100});
 }
 
 TEST_CASE("round robin returns no pick when every backend is full or none is live") {
-    const auto backends = make_backends(make_config(2, 1));
-    LiveSet set;
-    fill(set, backends);
+    BalancePool pool(with_weights({1, 1}, 1));
     RoundRobin balancer;
-    REQUIRE(backends[0]->try_acquire());
-    REQUIRE(backends[1]->try_acquire());
-    CHECK(balancer.pick(set, PickContext{}) == Balancer::kNoPick);
+    pool.open(0, 1);
+    pool.open(1, 1);
+    CHECK(balancer.pick(pool.set, PickContext{}) == Balancer::kNoPick);
     LiveSet empty;
     CHECK(balancer.pick(empty, PickContext{}) == Balancer::kNoPick);
 }
 
 TEST_CASE("a pool only picks backends of its current live set") {
-    const auto config = make_config(3);
+    const auto config = pool_config(3);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     ringlb::EpochDomain epochs(1);
@@ -154,7 +98,7 @@ TEST_CASE("a pool only picks backends of its current live set") {
 }
 
 TEST_CASE("a pool with no live backend yields none") {
-    const auto config = make_config(2);
+    const auto config = pool_config(2);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     ringlb::EpochDomain epochs(1);
@@ -166,7 +110,7 @@ TEST_CASE("a pool with no live backend yields none") {
 }
 
 TEST_CASE("a retry goes to the live backend after the one that failed") {
-    const auto config = make_config(3);
+    const auto config = pool_config(3);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     CHECK(pool.acquire_after(0, PickContext{}) == 1);
@@ -186,7 +130,7 @@ TEST_CASE("a retry goes to the live backend after the one that failed") {
 }
 
 TEST_CASE("retries do not consume round-robin picks") {
-    const auto config = make_config(2);
+    const auto config = pool_config(2);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     // Backend 0 is dead but still listed: each connection that picks it retries on 1. If
@@ -204,7 +148,7 @@ TEST_CASE("retries do not consume round-robin picks") {
 }
 
 TEST_CASE("a retry after a backend left the live set falls back to a fresh pick") {
-    const auto config = make_config(3);
+    const auto config = pool_config(3);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     ringlb::EpochDomain epochs(1);
@@ -216,7 +160,7 @@ TEST_CASE("a retry after a backend left the live set falls back to a fresh pick"
 }
 
 TEST_CASE("a retired live set is freed only once every reader has moved on") {
-    const auto config = make_config(2);
+    const auto config = pool_config(2);
     const auto backends = make_backends(config);
     BackendPool pool(config, backends, 0);
     ringlb::EpochDomain epochs(2);
@@ -235,7 +179,7 @@ TEST_CASE("a retired live set is freed only once every reader has moved on") {
 
 TEST_CASE("make_balancer builds the algorithm each pool names") {
     using ringlb::config::Algorithm;
-    auto config = make_config(3);
+    auto config = pool_config(3);
     auto built = [&config](Algorithm algorithm) {
         config.algorithm = algorithm;
         return ringlb::make_balancer(config);
@@ -256,7 +200,7 @@ TEST_CASE("every algorithm picks a backend with room through a pool, and none wh
          {Algorithm::round_robin, Algorithm::weighted_round_robin, Algorithm::least_connections,
           Algorithm::random_two, Algorithm::maglev}) {
         INFO("algorithm " << ringlb::config::algorithm_name(algorithm));
-        auto config = make_config(3, 2);
+        auto config = pool_config(3, 2);
         config.algorithm = algorithm;
         const auto backends = make_backends(config);
         BackendPool pool(config, backends, 0);

@@ -2,54 +2,20 @@
 // Smooth weighted round robin: exact shares, no bursts, full backends, weights with a gcd.
 #include <catch2/catch.hpp>
 
-#include <memory>
-#include <string>
 #include <thread>
 #include <vector>
 
+#include "balance_fixture.hpp"
 #include "ringlb/balance/weighted_round_robin.hpp"
 
-namespace {
-
-using ringlb::Backend;
 using ringlb::Balancer;
 using ringlb::LiveSet;
 using ringlb::PickContext;
 using ringlb::WeightedRoundRobin;
-
-// Backends on 127.0.0.1:9001.. with the given weights, and the live set that lists them all.
-struct Pool {
-    std::vector<std::unique_ptr<Backend>> backends;
-    LiveSet set;
-
-    explicit Pool(const std::vector<unsigned>& weights, unsigned max_connections = 0) {
-        for (std::size_t i = 0; i < weights.size(); ++i) {
-            ringlb::config::BackendConfig config;
-            config.address_text = "127.0.0.1:" + std::to_string(9001 + i);
-            config.address = *ringlb::SocketAddress::parse(config.address_text);
-            config.weight = weights[i];
-            config.max_connections = max_connections;
-            backends.push_back(std::make_unique<Backend>(config, "web"));
-            set.entries.push_back(ringlb::LiveEntry{static_cast<std::uint32_t>(i), weights[i],
-                                                    backends.back().get()});
-        }
-    }
-};
-
-std::vector<int> count_picks(WeightedRoundRobin& balancer, const LiveSet& set, int picks) {
-    std::vector<int> hits(set.entries.size());
-    for (int i = 0; i < picks; ++i) {
-        const std::uint32_t position = balancer.pick(set, PickContext{});
-        REQUIRE(position < set.entries.size());
-        ++hits[position];
-    }
-    return hits;
-}
-
-}  // namespace
+using namespace ringlb::test;
 
 TEST_CASE("weights 5:3:2 give exactly 500, 300 and 200 of 1,000 picks") {
-    Pool pool({5, 3, 2});
+    BalancePool pool(with_weights({5, 3, 2}));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     CHECK(pool.set.table.size() == 10);
@@ -60,7 +26,7 @@ TEST_CASE("weights 5:3:2 give exactly 500, 300 and 200 of 1,000 picks") {
 }
 
 TEST_CASE("smooth weighted round robin interleaves instead of sending bursts") {
-    Pool pool({5, 3, 2});
+    BalancePool pool(with_weights({5, 3, 2}));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     // nginx's sequence for 5:3:2: the heavy backend never gets more than two in a row.
@@ -76,25 +42,15 @@ TEST_CASE("smooth weighted round robin interleaves instead of sending bursts") {
 }
 
 TEST_CASE("equal weights never pick the same backend twice in a row") {
-    Pool pool({1, 1, 1});
+    BalancePool pool(with_weights({1, 1, 1}));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
-    std::uint32_t previous = balancer.pick(pool.set, PickContext{});
-    std::vector<int> hits(3);
-    ++hits[previous];
-    for (int i = 0; i < 299; ++i) {
-        const std::uint32_t position = balancer.pick(pool.set, PickContext{});
-        REQUIRE(position < 3);
-        CHECK(position != previous);
-        previous = position;
-        ++hits[position];
-    }
-    CHECK(hits == std::vector<int>{100, 100, 100});
+    CHECK(count_rotating_picks(balancer, pool.set, 300) == std::vector<int>{100, 100, 100});
 }
 
 TEST_CASE("weights with a common divisor behave like the reduced weights") {
-    Pool reduced({1, 2});
-    Pool scaled({10, 20});
+    BalancePool reduced(with_weights({1, 2}));
+    BalancePool scaled(with_weights({10, 20}));
     WeightedRoundRobin first;
     WeightedRoundRobin second;
     first.prepare(reduced.set);
@@ -107,7 +63,7 @@ TEST_CASE("weights with a common divisor behave like the reduced weights") {
 }
 
 TEST_CASE("a full backend is passed over for the next one in the sequence") {
-    Pool pool({5, 3, 2}, 1);
+    BalancePool pool(with_weights({5, 3, 2}, 1));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     REQUIRE(pool.backends[0]->try_acquire());  // the heavy backend is now full
@@ -124,7 +80,7 @@ TEST_CASE("a full backend is passed over for the next one in the sequence") {
 }
 
 TEST_CASE("weighted round robin returns no pick when every backend is full or none is live") {
-    Pool pool({5, 3, 2}, 1);
+    BalancePool pool(with_weights({5, 3, 2}, 1));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     for (auto& backend : pool.backends) {
@@ -141,7 +97,7 @@ TEST_CASE("weighted round robin returns no pick when every backend is full or no
 }
 
 TEST_CASE("a live set the balancer did not prepare yields no pick rather than a bad index") {
-    Pool pool({1, 1});
+    BalancePool pool(with_weights({1, 1}));
     WeightedRoundRobin balancer;
     CHECK(balancer.pick(pool.set, PickContext{}) == Balancer::kNoPick);  // no table
     pool.set.table = {7, 9};  // positions past the entries
@@ -150,7 +106,7 @@ TEST_CASE("a live set the balancer did not prepare yields no pick rather than a 
 }
 
 TEST_CASE("weighted round robin shared by two threads still gives exact shares") {
-    Pool pool({5, 3, 2});
+    BalancePool pool(with_weights({5, 3, 2}));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     std::vector<int> first(3);
@@ -174,7 +130,7 @@ TEST_CASE("a huge pool with large distinct weights is prepared quickly and keeps
     for (int i = 0; i < 400; ++i) {
         weights.push_back(i % 2 == 0 ? 1000 : 499);
     }
-    Pool pool(weights);
+    BalancePool pool(with_weights(weights));
     WeightedRoundRobin balancer;
     balancer.prepare(pool.set);
     REQUIRE(!pool.set.table.empty());

@@ -91,21 +91,30 @@ void send_all(int fd, std::string_view bytes) {
     }
 }
 
-// Reads what is available within the time left; false on EOF, error or timeout.
-bool receive_some(int fd, std::string& buffer, Clock::time_point deadline) {
+// What one wait for the server brought.
+enum class Arrival { bytes, closed, timed_out };
+
+// Waits within the time left for what is available and appends it to `buffer`: some bytes,
+// the end of the stream (EOF or reset), or nothing before the deadline.
+Arrival receive_once(int fd, std::string& buffer, Clock::time_point deadline) {
     int left = static_cast<int>(
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     pollfd waiting{fd, POLLIN, 0};
     if (left <= 0 || ::poll(&waiting, 1, left) != 1) {
-        return false;
+        return Arrival::timed_out;
     }
     char chunk[4096];
     ssize_t received = ::recv(fd, chunk, sizeof(chunk), 0);
     if (received <= 0) {
-        return false;
+        return Arrival::closed;
     }
     buffer.append(chunk, static_cast<std::size_t>(received));
-    return true;
+    return Arrival::bytes;
+}
+
+// Reads what is available within the time left; false on EOF, error or timeout.
+bool receive_some(int fd, std::string& buffer, Clock::time_point deadline) {
+    return receive_once(fd, buffer, deadline) == Arrival::bytes;
 }
 
 struct Response {
@@ -179,20 +188,12 @@ std::optional<Response> read_response(int fd) {
 // further bytes, which are appended to `rest`.
 bool closed_by_server(int fd, std::string* rest = nullptr) {
     Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(kPatienceMs);
+    std::string ignored;
+    std::string& buffer = rest != nullptr ? *rest : ignored;
     for (;;) {
-        int left = static_cast<int>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-        pollfd waiting{fd, POLLIN, 0};
-        if (left <= 0 || ::poll(&waiting, 1, left) != 1) {
-            return false;
-        }
-        char chunk[4096];
-        ssize_t received = ::recv(fd, chunk, sizeof(chunk), 0);
-        if (received <= 0) {
-            return true;
-        }
-        if (rest != nullptr) {
-            rest->append(chunk, static_cast<std::size_t>(received));
+        const Arrival arrival = receive_once(fd, buffer, deadline);
+        if (arrival != Arrival::bytes) {
+            return arrival == Arrival::closed;
         }
     }
 }

@@ -530,13 +530,15 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     context.pipes.release(downstream_.pipe, downstream_.in_pipe == 0);
     upstream_ = Direction{};
     downstream_ = Direction{};
-    client_fd_.reset();
-    backend_fd_.reset();
+    // Give the places back before the sockets close: a client that sees the close may
+    // reconnect at once (on any shard) and must find its place free.
     release_backend();
     if (client_slot_ != ClientTable::kUntracked) {
         context.clients.release(client_slot_);
         client_slot_ = ClientTable::kUntracked;
     }
+    client_fd_.reset();
+    backend_fd_.reset();
     generation_->connections.fetch_sub(1, std::memory_order_release);
     generation_ = nullptr;
     listener_ = nullptr;

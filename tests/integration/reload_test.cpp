@@ -3,6 +3,7 @@
 // and an invalid file rejected with every error while the old config keeps serving.
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -368,4 +369,42 @@ TEST_CASE("an invalid file is rejected with every error at FILE:LINE:COL; the ol
     metrics = scrape(lb);
     CHECK(metrics.at("ringlb_reloads_total", {{"result", "failure"}}) == 1);
     CHECK(metrics.at("ringlb_reloads_total", {{"result", "success"}}) == 1);
+}
+
+TEST_CASE("a reload whose new listener cannot bind changes nothing (weights included)") {
+    Backend a = start_reply_backend("a");
+    Backend b = start_reply_backend("b");
+    const PoolSpec even{"weighted_round_robin", {{a.address(), 1}, {b.address(), 1}}};
+    Ringlb lb = start_ringlb(config_with(even));
+    INFO("ringlb output:\n" << lb.process->tail());
+
+    // A port someone else holds (without SO_REUSEPORT, so ringlb's bind fails).
+    ringlb::UniqueFd holder(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(holder);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(holder.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+    REQUIRE(::listen(holder.get(), 1) == 0);
+    const std::uint16_t taken = local_port(holder.get());
+
+    // The same pool with other weights, plus a listener on the taken port.
+    const PoolSpec skewed{"weighted_round_robin", {{a.address(), 3}, {b.address(), 1}}};
+    const std::string extra =
+        "\n[[listener]]\nname = \"taken\"\nbind = \"127.0.0.1:" + std::to_string(taken) +
+        "\"\npool = \"p\"\n";
+    const ReloadOutcome outcome = reload(lb, config_with(skewed, extra));
+    INFO("ringlb output after the reload:\n" << lb.process->tail());
+    REQUIRE_FALSE(outcome.succeeded);
+
+    // Still weights 1:1 (the failed file's 3:1 did not leak into the running pool).
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 40; ++i) {
+        ++counts[fetch(lb.port)];
+    }
+    CHECK(counts["a\n"] == 20);
+    CHECK(counts["b\n"] == 20);
+    Metrics metrics = scrape(lb);
+    CHECK(metrics.at("ringlb_reloads_total", {{"result", "failure"}}) == 1);
+    CHECK(metrics.at("ringlb_config_generation") == 1);
 }

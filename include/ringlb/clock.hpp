@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Monotonic milliseconds, precise or coarse, for timers and timeouts.
+// Monotonic time, precise or coarse, for timers, timeouts and rate limits.
 #pragma once
 
 #include <ctime>
@@ -15,6 +15,14 @@ namespace ringlb {
     clock_gettime(clock, &now);
     return static_cast<std::uint64_t>(now.tv_sec) * 1000 +
            static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
+}
+
+// Nanoseconds of CLOCK_MONOTONIC, for rate limits.
+[[nodiscard]] inline std::uint64_t monotonic_ns() noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
+           static_cast<std::uint64_t>(now.tv_nsec);
 }
 
 }  // namespace ringlb

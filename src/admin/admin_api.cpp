@@ -82,20 +82,20 @@ std::vector<std::string_view> split_path(std::string_view path) {
     return parts;
 }
 
-HttpResponse text(int status, std::string body) {
+HttpResponse reply(int status, std::string_view content_type, std::string body) {
     HttpResponse response;
     response.status = status;
-    response.content_type = "text/plain; charset=utf-8";
+    response.content_type = content_type;
     response.body = std::move(body);
     return response;
 }
 
+HttpResponse text(int status, std::string body) {
+    return reply(status, "text/plain; charset=utf-8", std::move(body));
+}
+
 HttpResponse json(int status, std::string body) {
-    HttpResponse response;
-    response.status = status;
-    response.content_type = "application/json";
-    response.body = std::move(body);
-    return response;
+    return reply(status, "application/json", std::move(body));
 }
 
 HttpResponse error_json(int status, std::string_view message) {
@@ -303,9 +303,11 @@ std::string render_metrics(const Control& control) {
 
     std::uint64_t open = 0;
     std::uint64_t idle_timeouts = 0;
+    std::uint64_t errors = 0;
     for (const ShardStats* stats : control.shard_stats) {
         open += stats->active.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
+        errors += stats->errors.load(std::memory_order_relaxed);
     }
     family(out, "ringlb_connections_open", "gauge", "Client connections open in the process.");
     fmt::format_to(std::back_inserter(out), "ringlb_connections_open {}\n", open);
@@ -314,6 +316,9 @@ std::string render_metrics(const Control& control) {
                    control.max_connections.load());
     family(out, "ringlb_idle_timeouts_total", "counter", "Connections closed for idleness.");
     fmt::format_to(std::back_inserter(out), "ringlb_idle_timeouts_total {}\n", idle_timeouts);
+    family(out, "ringlb_connection_errors_total", "counter",
+           "Connections ended by an I/O error (a reset, no socket or pipe to be had).");
+    fmt::format_to(std::back_inserter(out), "ringlb_connection_errors_total {}\n", errors);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());
@@ -346,9 +351,8 @@ HttpHandler make_admin_handler(Control& control) {
                 return response;
             }
             if (parts[0] == "metrics") {
-                HttpResponse response = text(200, render_metrics(control));
-                response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                return response;
+                return reply(200, "text/plain; version=0.0.4; charset=utf-8",
+                             render_metrics(control));
             }
             if (parts[0] == "healthz") {
                 return control.shutting_down.load() ? text(503, "shutting down\n")

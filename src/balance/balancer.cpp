@@ -88,11 +88,7 @@ std::uint64_t hash_client(const SocketAddress& client) noexcept {
     // FNV-1a over the address bytes, then the splitmix64 finaliser so that nearby addresses
     // (10.0.0.1, 10.0.0.2) differ in every bit, including the low ones a modulo keeps. Fixed
     // constants: every process and every run agrees.
-    std::uint64_t hash = 14695981039346656037ull;
-    for (std::size_t i = 0; i < length; ++i) {
-        hash = (hash ^ bytes[i]) * 1099511628211ull;
-    }
-    return mix64(hash);
+    return mix64(fnv1a64(std::span<const std::uint8_t>(bytes, length)));
 }
 
 }  // namespace ringlb

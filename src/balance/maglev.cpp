@@ -33,11 +33,7 @@ bool is_prime(std::uint32_t number) noexcept {
 
 // Fixed (FNV-1a, then mixed): the same in every process and on every run, unlike std::hash.
 std::uint64_t hash_name(std::string_view name) noexcept {
-    std::uint64_t hash = 14695981039346656037ull;
-    for (const char c : name) {
-        hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    }
-    return mix64(hash);
+    return mix64(fnv1a64(name));
 }
 
 // Lets the identities in `turns` take turns claiming the next empty slot of their

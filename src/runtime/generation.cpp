@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "ringlb/balance/mix.hpp"
+
 namespace ringlb {
 
 std::string_view rejection_name(Rejection reason) noexcept {
@@ -89,11 +91,7 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
             runtime.access_log = static_cast<int>(destination - access_logs.begin());
         }
         // Per-client limits count per listener; by name, so that counts survive a reload.
-        std::uint64_t scope = 14695981039346656037ull;
-        for (char c : listener.name) {
-            scope = (scope ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-        }
-        runtime.client_scope = scope;
+        runtime.client_scope = fnv1a64(listener.name);
         const config::PoolConfig& pool = runtime.pool->config();
         runtime.needs_peer = listener.accept_proxy || !listener.allow.empty() ||
                              !listener.deny.empty() || listener.max_connections_per_client > 0 ||

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "ringlb/clock.hpp"
 #include "ringlb/io/socket.hpp"
 #include "ringlb/log.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
@@ -110,12 +111,8 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
             return close(context, Ending::graceful, "denied");
         }
         if (rules.max_connections_per_client > 0 || rules.new_connections_per_client_per_s > 0) {
-            timespec now{};
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            const std::uint64_t now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
-                                         static_cast<std::uint64_t>(now.tv_nsec);
             ClientTable::Admission admission = context.clients.admit(
-                to_socket_address(client_), listener_->client_scope, now_ns,
+                to_socket_address(client_), listener_->client_scope, monotonic_ns(),
                 rules.max_connections_per_client, rules.new_connections_per_client_per_s,
                 rules.new_connections_per_client_burst);
             if (admission.verdict == ClientTable::Verdict::too_many_connections) {
@@ -209,7 +206,6 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     release_backend();
     backend_index_ = attempts_ == 0 ? pool.acquire(pick) : pool.acquire_after(backend_index_, pick);
     if (backend_index_ == BackendPool::kNone) {
-        ShardStats::add(context.stats.rejected_no_backend, 1);
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
     }
@@ -274,7 +270,6 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
     if (result < 0) {
         // -ECANCELED here means the linked timeout fired first.
         const int error = result == -ECANCELED ? ETIMEDOUT : -result;
-        ShardStats::add(context.stats.connect_failures, 1);
         auto& counter = error == ETIMEDOUT      ? backend_->connect_timeout
                         : error == ECONNREFUSED ? backend_->connect_refused
                                                 : backend_->connect_error;
@@ -286,7 +281,6 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
             return connect_next(context);
         }
         release_backend();
-        ShardStats::add(context.stats.rejected_no_backend, 1);
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, "connect_failed");
     }
@@ -302,13 +296,11 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
     upstream_.dst = backend_fd_.get();
     upstream_.read_poll = Op::client_in;
     upstream_.write_poll = Op::backend_out;
-    upstream_.shard_counter = &context.stats.bytes_in;
     upstream_.backend_counter = &backend_->bytes_in;
     downstream_.src = backend_fd_.get();
     downstream_.dst = client_fd_.get();
     downstream_.read_poll = Op::backend_in;
     downstream_.write_poll = Op::client_out;
-    downstream_.shard_counter = &context.stats.bytes_out;
     downstream_.backend_counter = &backend_->bytes_out;
     if (pump(upstream_, context) == Progress::finished) {
         return Progress::finished;
@@ -353,7 +345,6 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
                 const auto bytes = static_cast<std::uint64_t>(moved);
                 direction.in_pipe -= static_cast<std::uint32_t>(moved);
                 direction.delivered += bytes;
-                ShardStats::add(*direction.shard_counter, bytes);
                 direction.backend_counter->fetch_add(bytes, std::memory_order_relaxed);
                 last_active_ms_ = context.now_ms;
                 continue;

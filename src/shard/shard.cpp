@@ -390,7 +390,6 @@ void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
     ListenerSlot& slot = listeners_[listener];
     if (free_slots_.empty()) {
         slot.runtime->stats->reject(Rejection::no_slot);
-        ShardStats::add(stats_.rejected_no_slot, 1);
         return_place();
         std::uint64_t suppressed = 0;
         if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
@@ -403,7 +402,6 @@ void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
     }
     const std::uint32_t connection = free_slots_.back();
     free_slots_.pop_back();
-    ShardStats::add(stats_.accepted, 1);
     RelayContext relay = context();
     if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
         Connection::Progress::finished) {
@@ -479,7 +477,6 @@ void Shard::shed_load(std::uint32_t listener) noexcept {
         ++turned_away;
     }
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    ShardStats::add(stats_.rejected_no_fd, turned_away);
     const ListenerSlot& slot = listeners_[listener];
     if (slot.runtime != nullptr && !slot.removing) {  // a removed one's generation may be gone
         slot.runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)].fetch_add(

@@ -46,8 +46,8 @@ struct ListenerRuntime final {
     config::ListenerConfig config;
     BackendPool* pool = nullptr;
     std::shared_ptr<ListenerStats> stats;
-    int access_log = -1;      // destination index in the access log writer; -1 = off
-    bool needs_peer = false;  // the connection must learn the client's address
+    int access_log = -1;             // destination index in the access log writer; -1 = off
+    bool needs_peer = false;         // the connection must learn the client's address
     std::uint64_t client_scope = 0;  // its key in the ClientTable: a hash of its name
 };
 

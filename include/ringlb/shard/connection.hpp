@@ -80,7 +80,6 @@ class Connection final {
         bool done = false;            // eof, pipe drained and dst shut down for writing
         bool drained = false;         // the last read took less than a pipeful: src is empty
         std::uint64_t delivered = 0;  // bytes written to dst
-        std::atomic<std::uint64_t>* shard_counter = nullptr;    // ShardStats bytes_in/out
         std::atomic<std::uint64_t>* backend_counter = nullptr;  // Backend bytes_in/out
     };
 

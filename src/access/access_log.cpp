@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -168,6 +169,29 @@ bool write_all(int fd, const char* data, std::size_t length) noexcept {
             }
         }
         return false;
+    }
+    return true;
+}
+
+// Writes whole lines to stderr, which the log lines of every thread share: a pipe or a
+// socket (a terminal, journald) keeps a write(2) of at most PIPE_BUF bytes in one piece, so
+// each write carries whole lines up to that size and a log line can only fall between them.
+// A single line longer than PIPE_BUF goes out on its own.
+bool write_whole_lines(int fd, const char* data, std::size_t length) noexcept {
+    while (length > 0) {
+        std::string_view rest(data, length);
+        std::size_t chunk = length;
+        if (chunk > PIPE_BUF) {
+            std::size_t last_newline = rest.substr(0, PIPE_BUF).rfind('\n');
+            chunk = last_newline != std::string_view::npos
+                        ? last_newline + 1
+                        : std::min(rest.find('\n'), length - 1) + 1;
+        }
+        if (!write_all(fd, data, chunk)) {
+            return false;
+        }
+        data += chunk;
+        length -= chunk;
     }
     return true;
 }
@@ -406,7 +430,12 @@ void AccessLogWriter::flush(Destination& destination) noexcept {
     if (destination.pending.size() == 0) {
         return;
     }
-    if (!write_all(destination.fd(), destination.pending.data(), destination.pending.size())) {
+    bool written =
+        destination.file
+            ? write_all(destination.fd(), destination.pending.data(), destination.pending.size())
+            : write_whole_lines(destination.fd(), destination.pending.data(),
+                                destination.pending.size());
+    if (!written) {
         int error = errno;
         write_errors_.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t now = monotonic_ms() * 1'000'000;

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Access log: the shard-to-writer ring, the line format, reopening for logrotate, and flushing.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -411,4 +414,59 @@ TEST_CASE("100k records from a producer thread are each written exactly once, in
         REQUIRE(numbers.size() == kRecords);
         CHECK(numbers.back() == kRecords - 1);
     }
+}
+
+TEST_CASE("stderr gets whole lines, in writes no larger than PIPE_BUF") {
+    // A SOCK_SEQPACKET pair in place of fd 2 keeps each write(2) a message of its own, so the
+    // reader sees exactly how the writer cut its output.
+    int pair[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair) == 0);
+    int saved_stderr = ::dup(STDERR_FILENO);
+    REQUIRE(saved_stderr >= 0);
+    std::vector<std::string> messages;
+    std::thread reader([&] {
+        std::vector<char> message(1 << 16);
+        while (true) {
+            ssize_t got = ::recv(pair[1], message.data(), message.size(), 0);
+            if (got <= 0) {
+                break;
+            }
+            messages.emplace_back(message.data(), static_cast<std::size_t>(got));
+        }
+    });
+    constexpr std::uint64_t kRecords = 3000;
+    {
+        REQUIRE(::dup2(pair[0], STDERR_FILENO) == STDERR_FILENO);
+        AccessLogWriter writer({"stderr"});
+        auto& buffer = writer.add_buffer(4096);
+        for (std::uint64_t i = 0; i < kRecords; ++i) {
+            REQUIRE(buffer.push(numbered(i)));
+        }
+        writer.start();
+        writer.stop();
+        ::dup2(saved_stderr, STDERR_FILENO);
+    }
+    ::close(saved_stderr);
+    ::close(pair[0]);  // the last write end: the reader sees the end
+    reader.join();
+    ::close(pair[1]);
+
+    std::string all;
+    for (const auto& message : messages) {
+        CHECK(message.size() <= PIPE_BUF);
+        CHECK(message.back() == '\n');
+        all += message;
+    }
+    CHECK(messages.size() > 1);  // the 64 KiB batches were cut
+    std::vector<std::string> lines;
+    for (std::size_t start = 0; start < all.size();) {
+        std::size_t end = all.find('\n', start);
+        lines.push_back(all.substr(start, end - start));
+        start = end + 1;
+    }
+    auto numbers = bytes_in_of(lines);
+    REQUIRE(numbers.size() == kRecords);
+    CHECK(numbers.front() == 0);
+    CHECK(numbers.back() == kRecords - 1);
+    CHECK(std::is_sorted(numbers.begin(), numbers.end()));
 }

@@ -19,6 +19,7 @@
 #include "ringlb/admin/http_server.hpp"
 #include "ringlb/app/control.hpp"
 #include "ringlb/app/privileges.hpp"
+#include "ringlb/app/service_notifier.hpp"
 #include "ringlb/clock.hpp"
 #include "ringlb/health/health_checker.hpp"
 #include "ringlb/io/ring.hpp"
@@ -112,7 +113,10 @@ std::string listener_key(const config::ListenerConfig& listener) {
 class Server final {
   public:
     Server(const config::Config& config, CliOptions options)
-        : options_(std::move(options)), epochs_(workers_of(config)), control_(epochs_) {}
+        : options_(std::move(options)),
+          notifier_(ServiceNotifier::from_environment()),
+          epochs_(workers_of(config)),
+          control_(epochs_) {}
 
     int run(const config::Config& config);
 
@@ -133,9 +137,13 @@ class Server final {
     std::vector<std::unique_ptr<ShardUpdate>> updates_for(Generation& generation,
                                                           std::map<std::string, Bound>& sockets);
     void reload();
+    bool load_new_generation();
     void housekeeping() noexcept;
+    // The service manager's one-line status: what is being served.
+    std::string serving_status() const;
 
     CliOptions options_;
+    ServiceNotifier notifier_;
     unsigned workers_ = 0;
     EpochDomain epochs_;
     Control control_;
@@ -304,6 +312,7 @@ int Server::run(const config::Config& config) {
             admin->start();
         }
         log_info("ready workers={}", workers_);
+        notifier_.ready(serving_status());
 
         for (;;) {
             timespec wait{0, kHousekeepingNs};
@@ -326,6 +335,7 @@ int Server::run(const config::Config& config) {
             log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
                      strsignal(signal_number), control_.open_connections.load(),
                      control_.generation()->config.global.shutdown_grace_ms);
+            notifier_.stopping();
             break;
         }
         control_.shutting_down.store(true);
@@ -350,8 +360,23 @@ int Server::run(const config::Config& config) {
     }
 }
 
-// SIGHUP: a new generation from the file, or the old one kept with every error logged.
+std::string Server::serving_status() const {
+    std::shared_ptr<Generation> generation = control_.generation();
+    return fmt::format("serving generation={} listeners={} pools={} workers={}", generation->id,
+                       generation->listeners.size(), generation->pools.size(), workers_);
+}
+
+// SIGHUP, framed for the service manager: RELOADING=1, then READY=1 whatever the outcome
+// (a failed reload leaves the previous configuration serving).
 void Server::reload() {
+    notifier_.reloading();
+    const bool loaded = load_new_generation();
+    notifier_.ready(loaded ? serving_status()
+                           : serving_status() + "; the last reload failed, see the log");
+}
+
+// A new generation from the file, or the old one kept with every error logged.
+bool Server::load_new_generation() {
     const std::string& path = options_.config_path;
     config::LoadResult loaded = config::load_config_file(path);
     if (!loaded.config) {
@@ -361,7 +386,7 @@ void Server::reload() {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {} error(s) in {}; still running the previous configuration",
                   loaded.errors.size(), path);
-        return;
+        return false;
     }
     config::Config& config = *loaded.config;
     if (options_.workers) {
@@ -428,9 +453,11 @@ void Server::reload() {
         }
         log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
                  generation->id, generation->listeners.size(), generation->pools.size(), backends);
+        return true;
     } catch (const std::exception& error) {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {}; still running the previous configuration", error.what());
+        return false;
     }
 }
 

@@ -37,7 +37,7 @@ fi
 [ -x "$destdir$binary" ] || fail "binary not executable: $binary"
 [ -f "$destdir$config" ] || fail "config missing: $config"
 if [ -f "$destdir$unit" ]; then
-    for directive in 'ExecReload=' 'LimitNOFILE=' 'Type=simple' 'KillSignal=SIGTERM'; do
+    for directive in 'ExecReload=' 'LimitNOFILE=' 'Type=notify' 'KillSignal=SIGTERM'; do
         grep -q "^$directive" "$destdir$unit" || fail "unit lacks $directive"
     done
     grep -q "^ExecStart=$binary --config $config\$" "$destdir$unit" ||

@@ -526,10 +526,15 @@ std::uint16_t Ringlb::port_of(const std::string& listener) const {
 }
 
 Ringlb start_ringlb(const std::string& config_text, const std::vector<std::string>& extra_args,
-                    milliseconds timeout) {
+                    milliseconds timeout, const std::vector<std::string>& environment) {
     Ringlb ringlb;
     ringlb.config = std::make_unique<TempFile>(config_text);
-    std::vector<std::string> argv = {ringlb_binary(), "--config", ringlb.config->path()};
+    std::vector<std::string> argv;
+    if (!environment.empty()) {
+        argv.push_back(find_on_path("env"));
+        argv.insert(argv.end(), environment.begin(), environment.end());
+    }
+    argv.insert(argv.end(), {ringlb_binary(), "--config", ringlb.config->path()});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     ringlb.process = std::make_unique<Process>("ringlb", argv);
     ringlb.process->wait_for_line(R"(\bready workers=\d+)", timeout);

@@ -238,10 +238,13 @@ struct Ringlb final {
 
 // Writes `config_text` to a temp file, runs `ringlb --config FILE EXTRA...`, waits for
 // "ready" and collects the "listening listener=NAME address=...:PORT" lines. Throws
-// HarnessError (with ringlb's output) if it is not ready within the timeout.
+// HarnessError (with ringlb's output) if it is not ready within the timeout. `environment`
+// holds NAME=VALUE entries added to ringlb's environment (through env(1), which execs ringlb
+// in its own process, so the pid is ringlb's).
 [[nodiscard]] Ringlb start_ringlb(const std::string& config_text,
                                   const std::vector<std::string>& extra_args = {},
-                                  milliseconds timeout = milliseconds(10000));
+                                  milliseconds timeout = milliseconds(10000),
+                                  const std::vector<std::string>& environment = {});
 
 // Replaces ringlb's config file with `config_text`, sends SIGHUP and waits for the
 // "reloaded ... generation=N" line; throws HarnessError on "reload failed" or timeout.

@@ -736,18 +736,24 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop() noexcept {
+    // Closing the listener refuses connections queued from now on instead of leaving them
+    // unserved. From the handler, the loop ends after this request and the listener stays
+    // open until the destructor.
+    UniqueFd closed = stop_and_release();
+}
+
+UniqueFd HttpServer::stop_and_release() noexcept {
     stopping_.store(true, std::memory_order_relaxed);
     std::uint64_t one = 1;
     (void)!::write(wake_.get(), &one, sizeof(one));
     if (t_running_server == this) {
-        return;  // from the handler: the loop ends after this request; joining would deadlock
+        return UniqueFd();  // from the handler: joining its own thread would deadlock
     }
     std::lock_guard lock(lifecycle_mutex_);
     if (thread_.joinable()) {
         thread_.join();
     }
-    // Connections queued from now on are refused by the kernel instead of waiting unserved.
-    listener_.reset();
+    return std::move(listener_);
 }
 
 void HttpServer::run() noexcept {

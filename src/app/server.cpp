@@ -31,6 +31,7 @@ namespace ringlb {
 
 namespace {
 constexpr int kListenBacklog = 4096;
+constexpr int kAdminBacklog = 64;
 constexpr std::size_t kMaxSlotsPerShard = 65536;
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free.
@@ -138,6 +139,12 @@ class Server final {
                                                           std::map<std::string, Bound>& sockets);
     void reload();
     bool load_new_generation();
+    // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
+    std::unique_ptr<HttpServer> make_admin(UniqueFd socket, const config::AdminConfig& admin);
+    // A reload's new [admin]: stops the running endpoint and starts one with the new
+    // settings, on `fresh` when the address changed, else on the old socket (whose queued
+    // clients are then served by the new endpoint). Without `admin` the endpoint closes.
+    void replace_admin(const std::optional<config::AdminConfig>& admin, UniqueFd fresh) noexcept;
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
@@ -154,6 +161,7 @@ class Server final {
     AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<HttpServer> admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
 };
@@ -258,16 +266,8 @@ int Server::run(const config::Config& config) {
                      pool->config().health ? "on" : "off");
         }
         auto sockets = bind_new(config);
-        std::unique_ptr<HttpServer> admin;
         if (config.admin) {
-            UniqueFd fd = make_listener(config.admin->bind, 64);
-            log_info("admin listening address={}", local_address(fd.get()).to_string());
-            std::optional<std::string> token;
-            if (config.admin->token_file) {
-                token = config.admin->token;
-            }
-            admin =
-                std::make_unique<HttpServer>(std::move(fd), token, make_admin_handler(control_));
+            admin_ = make_admin(make_listener(config.admin->bind, kAdminBacklog), *config.admin);
         }
 
         // Everything that needs root (binding, the fd limit) is done: give root up.
@@ -308,8 +308,8 @@ int Server::run(const config::Config& config) {
         health_ = std::make_unique<HealthChecker>(epochs_);
         health_->watch(generation);
         health_->start();
-        if (admin) {
-            admin->start();
+        if (admin_) {
+            admin_->start();
         }
         log_info("ready workers={}", workers_);
         notifier_.ready(serving_status());
@@ -346,8 +346,8 @@ int Server::run(const config::Config& config) {
             shard->join();
         }
         health_->stop();
-        if (admin) {
-            admin->stop();
+        if (admin_) {
+            admin_->stop();
         }
         if (access_log_) {
             access_log_->stop();
@@ -357,6 +357,39 @@ int Server::run(const config::Config& config) {
     } catch (const std::exception& error) {
         log_error("start-up failed: {}", error.what());
         return 1;
+    }
+}
+
+std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::AdminConfig& admin) {
+    log_info("admin listening address={} token={}", local_address(socket.get()).to_string(),
+             admin.token_file ? "required" : "none");
+    std::optional<std::string> token;
+    if (admin.token_file) {
+        token = admin.token;
+    }
+    return std::make_unique<HttpServer>(std::move(socket), token, make_admin_handler(control_));
+}
+
+void Server::replace_admin(const std::optional<config::AdminConfig>& admin,
+                           UniqueFd fresh) noexcept {
+    UniqueFd socket = std::move(fresh);
+    if (admin_) {
+        UniqueFd old = admin_->stop_and_release();
+        admin_.reset();
+        if (!socket && admin) {
+            socket = std::move(old);  // same address: the same socket, its queue included
+        }
+    }
+    if (!admin) {
+        log_info("admin endpoint closed");
+        return;
+    }
+    try {
+        admin_ = make_admin(std::move(socket), *admin);
+        admin_->start();
+    } catch (const std::exception& error) {
+        admin_.reset();
+        log_error("reload: the admin endpoint could not be restarted: {}", error.what());
     }
 }
 
@@ -401,11 +434,11 @@ bool Server::load_new_generation() {
         config.global.user != old.global.user || config.global.group != old.global.group) {
         log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
     }
-    if (config.admin.has_value() != old.admin.has_value() ||
+    const bool admin_changed =
+        config.admin.has_value() != old.admin.has_value() ||
         (config.admin &&
-         (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token))) {
-        log_warn("reload: [admin] changes take effect only at a restart");
-    }
+         (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token ||
+          config.admin->token_file.has_value() != old.admin->token_file.has_value()));
     if (access_log_destinations(config) != access_logs_) {
         log_warn("reload: new access_log destinations take effect only at a restart");
     }
@@ -413,6 +446,12 @@ bool Server::load_new_generation() {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
         auto sockets = bind_new(config);
+        // A new admin address is bound now too; an unchanged one keeps its socket.
+        UniqueFd admin_socket;
+        if (admin_changed && config.admin &&
+            !(old.admin && config.admin->bind == old.admin->bind)) {
+            admin_socket = make_listener(config.admin->bind, kAdminBacklog);
+        }
         auto generation = std::make_shared<Generation>(config, previous.get(), access_logs_,
                                                        next_generation_, monotonic_ms());
         auto updates = updates_for(*generation, sockets);
@@ -445,6 +484,9 @@ bool Server::load_new_generation() {
         }
         control_.set_generation(generation);
         health_->watch(generation);
+        if (admin_changed) {
+            replace_admin(config.admin, std::move(admin_socket));
+        }
         retired_.push_back(std::move(previous));
         control_.reloads_succeeded.fetch_add(1);
         std::size_t backends = 0;

@@ -9,6 +9,7 @@
 
 #include "admin_client.hpp"
 #include "harness.hpp"
+#include "owned_listener.hpp"
 
 using namespace ringlb::test;
 using namespace std::chrono_literals;
@@ -458,4 +459,44 @@ TEST_CASE("the JSON parser used here accepts RFC 8259 documents and rejects malf
         INFO("text: " << text);
         CHECK_THROWS_AS(parse_json(text), HarnessError);
     }
+}
+
+TEST_CASE(
+    "a reload changes the admin token, moves the endpoint or closes it; a bad bind changes "
+    "nothing") {
+    Backend a = start_reply_backend("a");
+    TempFile token_file("rotated-token\n", ".token");
+    const std::string with_token =
+        "\n[admin]\nbind = \"127.0.0.1:0\"\ntoken_file = \"" + token_file.path() + "\"\n";
+    Ringlb lb = start_ringlb(SimpleConfig({a.address()}).global(kAdminTable).text());
+    INFO("ringlb output:\n" << lb.process->tail());
+    const std::uint16_t first_port = admin_port(*lb.process);
+    CHECK(AdminClient(first_port).get("/healthz").status == 200);
+
+    // The same bind with a token: the same socket, and from now on the token is required.
+    reload_ringlb(lb, SimpleConfig({a.address()}).global(with_token).text());
+    CHECK(AdminClient(first_port).get("/healthz").status == 401);
+    CHECK(AdminClient(first_port, "rotated-token").get("/healthz").status == 200);
+
+    // A new address: the endpoint moves, and the old port refuses.
+    const std::uint16_t second_port = refused_port();
+    const std::string moved = "\n[admin]\nbind = \"127.0.0.1:" + std::to_string(second_port) +
+                              "\"\ntoken_file = \"" + token_file.path() + "\"\n";
+    reload_ringlb(lb, SimpleConfig({a.address()}).global(moved).text());
+    CHECK(AdminClient(second_port, "rotated-token").get("/healthz").status == 200);
+    CHECK(try_connect(first_port, 1s).error == ECONNREFUSED);
+
+    // An address that cannot be bound fails the whole reload: the endpoint stays as it was.
+    OwnedListener taken;
+    const std::string clash =
+        "\n[admin]\nbind = \"127.0.0.1:" + std::to_string(taken.port()) + "\"\n";
+    CHECK_THROWS_AS(reload_ringlb(lb, SimpleConfig({a.address()}).global(clash).text()),
+                    HarnessError);
+    CHECK(AdminClient(second_port, "rotated-token").get("/healthz").status == 200);
+    CHECK(AdminClient(second_port).get("/healthz").status == 401);
+
+    // Without [admin] the endpoint closes; traffic is untouched throughout.
+    reload_ringlb(lb, SimpleConfig({a.address()}).text());
+    CHECK(try_connect(second_port, 1s).error == ECONNREFUSED);
+    CHECK(fetch(lb.port) == "a\n");
 }

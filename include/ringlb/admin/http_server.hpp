@@ -70,6 +70,10 @@ class HttpServer final {
     // Any thread, any number of times: stops the thread, closes every client and waits for
     // it. From the handler itself it only asks the thread to stop after that request.
     void stop() noexcept;
+    // stop(), from a thread other than the handler's, handing over the listening socket
+    // instead of closing it: connections waiting in its queue stay there for a new server
+    // on the same socket (a reload that changes only the token). Invalid if already stopped.
+    [[nodiscard]] UniqueFd stop_and_release() noexcept;
 
   private:
     void run() noexcept;

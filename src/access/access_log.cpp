@@ -274,30 +274,58 @@ int AccessLogWriter::Destination::fd() const noexcept {
     return file.valid() ? file.get() : STDERR_FILENO;
 }
 
-AccessLogWriter::AccessLogWriter(std::vector<std::string> destinations) {
-    if (destinations.size() > std::numeric_limits<std::uint16_t>::max()) {
-        throw std::invalid_argument("access log: more than 65535 destinations");
-    }
-    destinations_.reserve(destinations.size());
-    for (auto& name : destinations) {
-        if (name.empty() || name == "off") {
-            throw std::invalid_argument(
-                fmt::format("access log: \"{}\" is not a destination (stderr or a path)", name));
-        }
-        Destination destination{std::move(name), UniqueFd(), fmt::memory_buffer()};
-        if (destination.name != "stderr") {
-            destination.file.reset(::open(destination.name.c_str(), kFileFlags, kFileMode));
-            if (!destination.file) {
-                throw std::system_error(
-                    errno, std::generic_category(),
-                    fmt::format("access log {}: cannot open", destination.name));
-            }
-        }
-        destinations_.push_back(std::move(destination));
+AccessLogWriter::AccessLogWriter(const std::vector<std::string>& destinations) {
+    for (const auto& name : destinations) {
+        add_destination(name);
     }
     wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!wake_fd_) {
         throw std::system_error(errno, std::generic_category(), "access log: eventfd");
+    }
+}
+
+std::uint16_t AccessLogWriter::add_destination(const std::string& name) {
+    if (name.empty() || name == "off") {
+        throw std::invalid_argument(
+            fmt::format("access log: \"{}\" is not a destination (stderr or a path)", name));
+    }
+    if (auto found = find_destination(name)) {
+        return *found;
+    }
+    // Opened without the lock: the writer goes on writing meanwhile. Only one thread adds.
+    UniqueFd file;
+    if (name != "stderr") {
+        file.reset(::open(name.c_str(), kFileFlags, kFileMode));
+        if (!file) {
+            throw std::system_error(errno, std::generic_category(),
+                                    fmt::format("access log {}: cannot open", name));
+        }
+    }
+    std::lock_guard lock(mutex_);
+    auto free_slot = std::find_if(destinations_.begin(), destinations_.end(),
+                                  [](const Destination& slot) { return slot.name.empty(); });
+    if (free_slot != destinations_.end()) {
+        free_slot->name = name;
+        free_slot->file = std::move(file);
+        return static_cast<std::uint16_t>(free_slot - destinations_.begin());
+    }
+    if (destinations_.size() > std::numeric_limits<std::uint16_t>::max()) {
+        throw std::invalid_argument("access log: more than 65535 destinations");
+    }
+    destinations_.push_back(Destination{name, std::move(file), fmt::memory_buffer()});
+    return static_cast<std::uint16_t>(destinations_.size() - 1);
+}
+
+void AccessLogWriter::keep_only(const std::vector<std::string>& names) noexcept {
+    std::lock_guard lock(mutex_);
+    // Whatever is buffered was pushed while its destination was named: write it first.
+    drain_all();
+    for (auto& destination : destinations_) {
+        if (!destination.name.empty() &&
+            std::find(names.begin(), names.end(), destination.name) == names.end()) {
+            destination.name.clear();
+            destination.file.reset();
+        }
     }
 }
 
@@ -333,6 +361,7 @@ void AccessLogWriter::stop() noexcept {
     stopped_ = true;
     if (!thread_.joinable()) {
         // Never started: the buffers still hold whatever was pushed; write it here.
+        std::lock_guard lock(mutex_);
         drain_all();
         report_drops(true);
         return;
@@ -348,6 +377,7 @@ void AccessLogWriter::stop() noexcept {
 
 std::optional<std::uint16_t> AccessLogWriter::find_destination(
     std::string_view destination) const noexcept {
+    std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < destinations_.size(); ++i) {
         if (destinations_[i].name == destination) {
             return static_cast<std::uint16_t>(i);
@@ -384,6 +414,7 @@ void AccessLogWriter::run() noexcept {
         // Read before draining: every record pushed before stop() was called is then
         // visible to the drain below, which is the last one.
         bool stopping = stop_requested_.load(std::memory_order_acquire);
+        std::lock_guard lock(mutex_);
         if (reopen_requested_.exchange(false, std::memory_order_acq_rel)) {
             reopen_files();
         }
@@ -401,7 +432,8 @@ void AccessLogWriter::drain_all() noexcept {
         std::uint64_t lines = 0;
         for (auto& buffer : buffers_) {
             while (buffer->pop(record)) {
-                if (record.destination >= destinations_.size()) {
+                if (record.destination >= destinations_.size() ||
+                    destinations_[record.destination].name.empty()) {
                     misrouted_.fetch_add(1, std::memory_order_relaxed);
                     continue;
                 }
@@ -451,7 +483,7 @@ void AccessLogWriter::flush(Destination& destination) noexcept {
 void AccessLogWriter::reopen_files() noexcept {
     for (auto& destination : destinations_) {
         if (!destination.file) {
-            continue;  // stderr is never reopened
+            continue;  // stderr is never reopened, a closed slot has nothing to reopen
         }
         flush(destination);
         UniqueFd reopened(::open(destination.name.c_str(), kFileFlags, kFileMode));

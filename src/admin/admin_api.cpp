@@ -324,11 +324,11 @@ std::string render_metrics(const Control& control) {
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());
     family(out, "ringlb_config_generation", "gauge", "Id of the configuration in force.");
     fmt::format_to(std::back_inserter(out), "ringlb_config_generation {}\n", generation->id);
-    if (control.access_log != nullptr) {
+    if (const AccessLogWriter* access_log = control.access_log.load(std::memory_order_acquire)) {
         family(out, "ringlb_access_log_dropped_total", "counter",
                "Access log lines dropped because a shard's buffer was full.");
         fmt::format_to(std::back_inserter(out), "ringlb_access_log_dropped_total {}\n",
-                       control.access_log->dropped());
+                       access_log->dropped());
     }
     if (control.clients != nullptr) {
         family(out, "ringlb_client_table_overflows_total", "counter",

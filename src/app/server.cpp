@@ -141,6 +141,11 @@ class Server final {
     bool load_new_generation();
     // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
     std::unique_ptr<HttpServer> make_admin(UniqueFd socket, const config::AdminConfig& admin);
+    // Opens the access log destinations not open yet, making the writer (and a buffer per
+    // shard) at the first one; throws when a file cannot be opened.
+    void open_access_logs(const std::vector<std::string>& destinations);
+    // Closes the access log files that no generation in use names any more.
+    void close_unused_access_logs() noexcept;
     // A reload's new [admin]: stops the running endpoint and starts one with the new
     // settings, on `fresh` when the address changed, else on the old socket (whose queued
     // clients are then served by the new endpoint). Without `admin` the endpoint closes.
@@ -155,8 +160,9 @@ class Server final {
     EpochDomain epochs_;
     Control control_;
     std::map<std::string, SocketAddress> bound_;  // listener key -> address bound
-    std::vector<std::string> access_logs_;        // the writer's destinations
+    std::vector<std::string> access_logs_;        // by writer index; "" for a closed one
     std::unique_ptr<AccessLogWriter> access_log_;
+    std::vector<AccessLogBuffer*> access_buffers_;  // by shard, once the writer exists
     std::unique_ptr<ClientTable> clients_;
     AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
@@ -195,6 +201,7 @@ std::vector<std::unique_ptr<ShardUpdate>> Server::updates_for(
     for (unsigned shard = 0; shard < workers_; ++shard) {
         auto update = std::make_unique<ShardUpdate>();
         update->generation = &generation;
+        update->access_log = access_buffers_.empty() ? nullptr : access_buffers_[shard];
         for (std::uint32_t i = 0; i < generation.listeners.size(); ++i) {
             const std::string key = listener_key(generation.listeners[i].config);
             if (std::any_of(update->listeners.begin(), update->listeners.end(),
@@ -249,11 +256,7 @@ int Server::run(const config::Config& config) {
             log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
         }
 
-        access_logs_ = access_log_destinations(config);
-        if (!access_logs_.empty()) {
-            access_log_ = std::make_unique<AccessLogWriter>(access_logs_);
-            control_.access_log = access_log_.get();
-        }
+        open_access_logs(access_log_destinations(config));
         clients_ = std::make_unique<ClientTable>(kClientTableSize);
         control_.clients = clients_.get();
         control_.max_connections.store(max_connections);
@@ -287,7 +290,7 @@ int Server::run(const config::Config& config) {
             shard_options.pipe_size = config.global.pipe_size;
             ShardServices services;
             services.clients = clients_.get();
-            services.access_log = access_log_ ? &access_log_->add_buffer() : nullptr;
+            services.access_log = access_buffers_.empty() ? nullptr : access_buffers_[i];
             services.open_connections = &control_.open_connections;
             services.max_connections = &control_.max_connections;
             services.waiters = &waiters_;
@@ -297,9 +300,6 @@ int Server::run(const config::Config& config) {
         }
         for (const auto& shard : shards_) {
             waiters_.wake_fds.push_back(shard->wake_fd());
-        }
-        if (access_log_) {
-            access_log_->start();
         }
         for (auto& shard : shards_) {
             shard->start();
@@ -439,9 +439,6 @@ bool Server::load_new_generation() {
         (config.admin &&
          (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token ||
           config.admin->token_file.has_value() != old.admin->token_file.has_value()));
-    if (access_log_destinations(config) != access_logs_) {
-        log_warn("reload: new access_log destinations take effect only at a restart");
-    }
     try {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
@@ -452,6 +449,9 @@ bool Server::load_new_generation() {
             !(old.admin && config.admin->bind == old.admin->bind)) {
             admin_socket = make_listener(config.admin->bind, kAdminBacklog);
         }
+        // New access log files are opened now (one that cannot be fails the reload); files
+        // no generation names any more are closed by housekeeping.
+        open_access_logs(access_log_destinations(config));
         auto generation = std::make_shared<Generation>(config, previous.get(), access_logs_,
                                                        next_generation_, monotonic_ms());
         auto updates = updates_for(*generation, sockets);
@@ -499,21 +499,86 @@ bool Server::load_new_generation() {
     } catch (const std::exception& error) {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {}; still running the previous configuration", error.what());
+        close_unused_access_logs();  // any file this reload opened
         return false;
     }
 }
 
-// Frees generations that no shard uses for new connections and no connection holds.
+// Frees generations that no shard uses for new connections and no connection holds, and
+// then the access log files only they named.
 void Server::housekeeping() noexcept {
-    std::erase_if(retired_, [&](const std::shared_ptr<Generation>& generation) {
-        for (const auto& shard : shards_) {
-            if (shard->adopted() <= generation->id) {
-                return false;
+    const std::size_t freed =
+        std::erase_if(retired_, [&](const std::shared_ptr<Generation>& generation) {
+            for (const auto& shard : shards_) {
+                if (shard->adopted() <= generation->id) {
+                    return false;
+                }
+            }
+            // Acquire: a connection logs its access record before it lets go of its generation.
+            return generation->connections.load(std::memory_order_acquire) == 0;
+        });
+    if (freed > 0) {
+        close_unused_access_logs();
+    }
+    epochs_.reclaim();
+}
+
+void Server::open_access_logs(const std::vector<std::string>& destinations) {
+    for (const std::string& name : destinations) {
+        if (std::find(access_logs_.begin(), access_logs_.end(), name) != access_logs_.end()) {
+            continue;
+        }
+        if (!access_log_) {
+            auto writer = std::make_unique<AccessLogWriter>(std::vector<std::string>{});
+            std::vector<AccessLogBuffer*> buffers;
+            for (unsigned i = 0; i < workers_; ++i) {
+                buffers.push_back(&writer->add_buffer());
+            }
+            writer->start();
+            access_log_ = std::move(writer);
+            access_buffers_ = std::move(buffers);
+            control_.access_log.store(access_log_.get(), std::memory_order_release);
+        }
+        const std::uint16_t index = access_log_->add_destination(name);
+        if (access_logs_.size() <= index) {
+            access_logs_.resize(index + 1u);
+        }
+        access_logs_[index] = name;
+        log_info("access log open destination={}", name);
+    }
+}
+
+void Server::close_unused_access_logs() noexcept {
+    if (!access_log_) {
+        return;
+    }
+    try {
+        std::vector<std::string> named;
+        auto collect = [&](const Generation& generation) {
+            for (const auto& listener : generation.listeners) {
+                if (listener.access_log >= 0) {
+                    named.push_back(listener.config.access_log);
+                }
+            }
+        };
+        collect(*control_.generation());
+        for (const auto& generation : retired_) {
+            collect(*generation);
+        }
+        bool closing = false;
+        for (std::string& name : access_logs_) {
+            if (!name.empty() && std::find(named.begin(), named.end(), name) == named.end()) {
+                log_info("access log closed destination={}", name);
+                name.clear();
+                closing = true;
             }
         }
-        return generation->connections.load(std::memory_order_acquire) == 0;
-    });
-    epochs_.reclaim();
+        if (closing) {
+            access_log_->keep_only(named);
+        }
+    } catch (const std::exception& error) {
+        log_warn("access log: cannot work out which files are still in use: {}", error.what());
+    }
 }
 
 }  // namespace

@@ -165,6 +165,9 @@ void Shard::loop() {
 // accepting, removed ones are cancelled and closed. Connections keep the generation they
 // started with.
 void Shard::apply(std::unique_ptr<ShardUpdate> update) {
+    if (update->access_log != nullptr) {
+        services_.access_log = update->access_log;
+    }
     Generation& generation = *update->generation;
     std::vector<bool> kept(listeners_.size(), false);
     for (ShardUpdate::Listener& wanted : update->listeners) {

@@ -298,3 +298,49 @@ TEST_CASE("logrotate: after a rename and SIGUSR1 new lines go to a new file, non
     CHECK(in_new == second_batch);
     CHECK(lb.process->running());
 }
+
+TEST_CASE("a reload starts, moves and stops the access log; a file it cannot open fails it") {
+    Backend echo = start_backend("echo");
+    TempDir dir;
+    const std::string first = dir.path() + "/first.log";
+    const std::string second = dir.path() + "/second.log";
+    Ringlb lb = start_ringlb(one_listener_config("off", echo.address()));
+    INFO("ringlb output:\n" << lb.process->tail());
+    (void)echo_connection(lb.port, 10);
+
+    // Off at start-up, on after a reload: the writer and the shards' buffers come into being.
+    reload_ringlb(lb, one_listener_config(first, echo.address()));
+    const std::string logged_first = echo_connection(lb.port, 20);
+    std::vector<std::string> lines = wait_for_lines(first, 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(parse_line(lines[0]).get("client") == logged_first);
+    CHECK(parse_line(lines[0]).get("bytes_in") == "20");
+
+    // Moved: new lines go to the second file, and the first is closed once no connection of
+    // the generation that named it is left.
+    reload_ringlb(lb, one_listener_config(second, echo.address()));
+    lb.process->wait_for_line("access log closed destination=" + regex_escape(first), 5s);
+    const std::string logged_second = echo_connection(lb.port, 30);
+    lines = wait_for_lines(second, 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(parse_line(lines[0]).get("client") == logged_second);
+
+    // A destination that cannot be opened fails the reload; the second file keeps logging.
+    CHECK_THROWS_AS(
+        reload_ringlb(lb, one_listener_config(dir.path() + "/no-such-dir/x.log", echo.address())),
+        HarnessError);
+    const std::string still_second = echo_connection(lb.port, 40);
+    lines = wait_for_lines(second, 2);
+    REQUIRE(lines.size() == 2);
+    CHECK(parse_line(lines[1]).get("client") == still_second);
+
+    // Off again: nothing more is written anywhere.
+    reload_ringlb(lb, one_listener_config("off", echo.address()));
+    lb.process->wait_for_line("access log closed destination=" + regex_escape(second), 5s);
+    (void)echo_connection(lb.port, 50);
+    lb.process->signal(SIGTERM);
+    CHECK(lb.process->require_exit(15s).exited_with(0));
+    // Exactly the connections made while each file was named: none before, none after.
+    CHECK(read_lines(first).size() == 1);
+    CHECK(read_lines(second).size() == 2);
+}

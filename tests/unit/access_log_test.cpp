@@ -470,3 +470,47 @@ TEST_CASE("stderr gets whole lines, in writes no larger than PIPE_BUF") {
     CHECK(numbers.back() == kRecords - 1);
     CHECK(std::is_sorted(numbers.begin(), numbers.end()));
 }
+
+TEST_CASE(
+    "add_destination opens a file while the writer runs; a name open already keeps its "
+    "index") {
+    TempDir dir;
+    AccessLogWriter writer({dir.file("a.log")});
+    auto& buffer = writer.add_buffer(64);
+    writer.start();
+    CHECK(writer.add_destination(dir.file("a.log")) == 0);
+    const std::uint16_t b = writer.add_destination(dir.file("b.log"));
+    CHECK(b == 1);
+    CHECK(writer.find_destination(dir.file("b.log")) == b);
+    REQUIRE(buffer.push(numbered(7, b)));
+    REQUIRE(buffer.push(numbered(8, 0)));
+    CHECK_THROWS_AS(writer.add_destination(dir.file("missing/c.log")), std::system_error);
+    CHECK_THROWS_AS(writer.add_destination("off"), std::invalid_argument);
+    writer.stop();
+    CHECK(bytes_in_of(read_lines(dir.file("b.log"))) == std::vector<std::uint64_t>{7});
+    CHECK(bytes_in_of(read_lines(dir.file("a.log"))) == std::vector<std::uint64_t>{8});
+}
+
+TEST_CASE("keep_only writes what was buffered for a file, closes it and frees its index") {
+    TempDir dir;
+    AccessLogWriter writer({dir.file("a.log"), dir.file("b.log")});
+    auto& buffer = writer.add_buffer(64);
+    writer.start();
+    // Pushed while "a.log" was named: written even though it is closed right after.
+    REQUIRE(buffer.push(numbered(1, 0)));
+    REQUIRE(buffer.push(numbered(2, 1)));
+    writer.keep_only({dir.file("b.log")});
+    CHECK(bytes_in_of(read_lines(dir.file("a.log"))) == std::vector<std::uint64_t>{1});
+    CHECK_FALSE(writer.find_destination(dir.file("a.log")));
+
+    // A record still naming the closed index is dropped and counted, not written anywhere.
+    REQUIRE(buffer.push(numbered(3, 0)));
+    wait_until([&] { return writer.dropped() == 1; });
+    // The freed index goes to the next new file.
+    CHECK(writer.add_destination(dir.file("c.log")) == 0);
+    REQUIRE(buffer.push(numbered(4, 0)));
+    writer.stop();
+    CHECK(bytes_in_of(read_lines(dir.file("a.log"))) == std::vector<std::uint64_t>{1});
+    CHECK(bytes_in_of(read_lines(dir.file("b.log"))) == std::vector<std::uint64_t>{2});
+    CHECK(bytes_in_of(read_lines(dir.file("c.log"))) == std::vector<std::uint64_t>{4});
+}

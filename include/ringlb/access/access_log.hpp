@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -97,10 +98,9 @@ class alignas(64) AccessLogBuffer final {
 // about every 50 ms and writes whole lines with write(2) in large chunks.
 class AccessLogWriter final {
   public:
-    // Each destination is "stderr" or a file path, opened O_APPEND|O_CREAT with mode 0640.
-    // Throws std::system_error naming the path when a file cannot be opened, and
-    // std::invalid_argument for an empty name, "off", or more than 65,535 destinations.
-    explicit AccessLogWriter(std::vector<std::string> destinations);
+    // Each destination is "stderr" or a file path, opened O_APPEND|O_CREAT with mode 0640, at
+    // indices 0, 1, ... in order. Throws like add_destination.
+    explicit AccessLogWriter(const std::vector<std::string>& destinations);
     ~AccessLogWriter();
     AccessLogWriter(const AccessLogWriter&) = delete;
     AccessLogWriter& operator=(const AccessLogWriter&) = delete;
@@ -117,10 +117,20 @@ class AccessLogWriter final {
     // pushing. Idempotent; also flushes (on the calling thread) when start() never ran.
     void stop() noexcept;
 
-    // The index to put in AccessRecord::destination for a destination string, if present.
+    // Opens `name` ("stderr" or a file path) as a destination, or finds it open already, and
+    // returns the index to put in AccessRecord::destination. Any thread, also while the
+    // writer runs: a reload adds files this way. Throws std::system_error naming the path
+    // when a file cannot be opened, and std::invalid_argument for an empty name, "off", or
+    // more than 65,535 destinations.
+    std::uint16_t add_destination(const std::string& name);
+    // Closes every destination not named in `names`, after writing the lines already
+    // buffered for it; its index may then be reused by add_destination, and records still
+    // naming it are dropped and counted. Any thread: for the files no configuration in
+    // force names any more.
+    void keep_only(const std::vector<std::string>& names) noexcept;
+    // The index to put in AccessRecord::destination for a destination string, if open.
     [[nodiscard]] std::optional<std::uint16_t> find_destination(
         std::string_view destination) const noexcept;
-    [[nodiscard]] std::size_t destination_count() const noexcept { return destinations_.size(); }
 
     // Lines formatted and handed to write(2) so far.
     [[nodiscard]] std::uint64_t lines_written() const noexcept {
@@ -140,7 +150,7 @@ class AccessLogWriter final {
 
   private:
     struct Destination {
-        std::string name;  // "stderr" or the path as configured
+        std::string name;  // "stderr" or the path as configured; empty: a closed slot
         UniqueFd file;     // invalid for stderr
         fmt::memory_buffer pending;
 
@@ -154,6 +164,9 @@ class AccessLogWriter final {
     void report_drops(bool final) noexcept;
     void wake() noexcept;
 
+    // Held by the writer thread for each whole pass, and by add_destination and keep_only:
+    // the destinations, and the consumer side of every buffer, belong to whoever holds it.
+    mutable std::mutex mutex_;
     std::vector<Destination> destinations_;
     std::vector<std::unique_ptr<AccessLogBuffer>> buffers_;
     UniqueFd wake_fd_;  // eventfd: request_reopen() and stop() cut the 50 ms wait short

@@ -32,7 +32,7 @@ struct Control final {
 
     EpochDomain& epochs;
     std::vector<const ShardStats*> shard_stats;
-    const AccessLogWriter* access_log = nullptr;  // null when no listener logs
+    std::atomic<const AccessLogWriter*> access_log{nullptr};  // null until a listener logs
     const ClientTable* clients = nullptr;
     std::atomic<std::uint64_t> open_connections{0};  // see ShardServices
     std::atomic<std::uint64_t> max_connections{0};

@@ -38,6 +38,9 @@ struct ShardUpdate final {
     };
     Generation* generation = nullptr;  // kept alive by the caller until adopted() moves past it
     std::vector<Listener> listeners;
+    // This shard's access log buffer once an access log exists (a reload may add the first
+    // one); null keeps the one the shard has.
+    AccessLogBuffer* access_log = nullptr;
 };
 
 // The shards that hold a client they could not serve because global.max_connections was

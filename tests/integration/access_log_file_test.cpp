@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -18,42 +17,12 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "temp_dir.hpp"
 
 using namespace ringlb::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A directory in $TMPDIR (or /tmp), removed with its files on destruction, so that a test can
-// rename a log file next to where it was.
-class TempDir final {
-  public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string pattern = std::string(base && *base ? base : "/tmp") + "/ringlb-log-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            throw HarnessError("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        if (DIR* dir = ::opendir(path_.c_str())) {
-            while (const dirent* entry = ::readdir(dir)) {
-                if (entry->d_name[0] != '.') {
-                    ::unlink((path_ + "/" + entry->d_name).c_str());
-                }
-            }
-            ::closedir(dir);
-        }
-        ::rmdir(path_.c_str());
-    }
-    [[nodiscard]] const std::string& path() const noexcept { return path_; }
-
-  private:
-    std::string path_;
-};
 
 // One access log line, split into its time and its key=value fields in order.
 struct AccessLine final {
@@ -165,7 +134,7 @@ std::map<std::string, AccessLine> by_client(const std::vector<std::string>& line
 TEST_CASE("access_log = PATH: one line per finished connection with its figures") {
     Backend echo = start_backend("echo");
     const std::string refused = "127.0.0.1:" + std::to_string(refused_port());
-    TempDir dir;
+    TempDir dir("ringlb-log");
     const std::string log = dir.path() + "/access.log";
     const std::string logged = "access_log = \"" + log + "\"";
     Ringlb lb = start_ringlb("[global]\nworkers = 2\n" + listener_table("web", "web", logged) +
@@ -254,7 +223,7 @@ TEST_CASE("access_log = \"stderr\": the line appears in ringlb's output") {
 
 TEST_CASE("logrotate: after a rename and SIGUSR1 new lines go to a new file, none lost") {
     Backend echo = start_backend("echo");
-    TempDir dir;
+    TempDir dir("ringlb-log");
     const std::string log = dir.path() + "/access.log";
     const std::string rotated = log + ".1";
     Ringlb lb = start_ringlb(one_listener_config(log, echo.address()));
@@ -301,7 +270,7 @@ TEST_CASE("logrotate: after a rename and SIGUSR1 new lines go to a new file, non
 
 TEST_CASE("a reload starts, moves and stops the access log; a file it cannot open fails it") {
     Backend echo = start_backend("echo");
-    TempDir dir;
+    TempDir dir("ringlb-log");
     const std::string first = dir.path() + "/first.log";
     const std::string second = dir.path() + "/second.log";
     Ringlb lb = start_ringlb(one_listener_config("off", echo.address()));

@@ -9,12 +9,12 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <csignal>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
 
 #include "harness.hpp"
+#include "temp_dir.hpp"
 
 using namespace ringlb::test;
 using namespace std::chrono_literals;
@@ -25,19 +25,11 @@ namespace {
 // $TMPDIR or, for a name starting with '@', in the abstract namespace.
 class NotifySocket final {
   public:
-    explicit NotifySocket(bool abstract) {
+    explicit NotifySocket(bool abstract)
+        : name_(abstract ? "@ringlb-notify-test-" + std::to_string(::getpid())
+                         : dir_.file("notify")) {
         fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
         REQUIRE(fd_.valid());
-        const char* base = std::getenv("TMPDIR");
-        if (abstract) {
-            name_ = "@ringlb-notify-test-" + std::to_string(::getpid());
-        } else {
-            std::string dir =
-                std::string(base != nullptr ? base : "/tmp") + "/ringlb-notify-XXXXXX";
-            REQUIRE(::mkdtemp(dir.data()) != nullptr);
-            dir_ = dir;
-            name_ = dir + "/notify";
-        }
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
         REQUIRE(name_.size() < sizeof(address.sun_path));
@@ -49,14 +41,6 @@ class NotifySocket final {
                                                    (abstract ? 0 : 1));
         REQUIRE(::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&address), length) == 0);
     }
-    ~NotifySocket() {
-        if (!dir_.empty()) {
-            ::unlink((dir_ + "/notify").c_str());
-            ::rmdir(dir_.c_str());
-        }
-    }
-    NotifySocket(const NotifySocket&) = delete;
-    NotifySocket& operator=(const NotifySocket&) = delete;
 
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
@@ -73,9 +57,9 @@ class NotifySocket final {
     }
 
   private:
-    ringlb::UniqueFd fd_;
+    TempDir dir_{"ringlb-notify"};  // holds the socket file; unused for "@name"
     std::string name_;
-    std::string dir_;
+    ringlb::UniqueFd fd_;
 };
 
 bool has_line(const std::string& message, const std::string& line) {

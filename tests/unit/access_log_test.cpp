@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/temp_dir.hpp"
 #include "ringlb/access/access_log.hpp"
 
 namespace {
@@ -24,29 +25,7 @@ using ringlb::AccessLogBuffer;
 using ringlb::AccessLogWriter;
 using ringlb::AccessRecord;
 using ringlb::SocketAddress;
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
-class TempDir final {
-  public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string pattern =
-            std::string(base != nullptr ? base : "/tmp") + "/ringlb-access-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    [[nodiscard]] std::string file(const char* name) const { return (path_ / name).string(); }
-
-  private:
-    std::filesystem::path path_;
-};
+using ringlb::test::TempDir;
 
 std::vector<std::string> read_lines(const std::string& path) {
     std::ifstream in(path);
@@ -246,7 +225,7 @@ TEST_CASE("over-long names are cut at a character boundary and stay terminated")
 }
 
 TEST_CASE("the writer writes exact lines to a file") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("access.log");
     AccessLogWriter writer({path});
     auto& buffer = writer.add_buffer(16);
@@ -288,7 +267,7 @@ TEST_CASE("the writer writes exact lines to a file") {
 }
 
 TEST_CASE("records go to the destination they name") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     AccessLogWriter writer({dir.file("a.log"), dir.file("b.log")});
     REQUIRE(writer.find_destination(dir.file("b.log")) == std::uint16_t{1});
     CHECK_FALSE(writer.find_destination("nowhere.log"));
@@ -305,7 +284,7 @@ TEST_CASE("records go to the destination they name") {
 }
 
 TEST_CASE("a destination that cannot be opened fails construction and names the path") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("missing-dir/access.log");
     try {
         AccessLogWriter writer({path});
@@ -319,7 +298,7 @@ TEST_CASE("a destination that cannot be opened fails construction and names the 
 }
 
 TEST_CASE("after a rename and request_reopen, new records land in a new file at the same path") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("access.log");
     std::string rotated = dir.file("access.log.1");
     AccessLogWriter writer({path});
@@ -356,7 +335,7 @@ TEST_CASE("after a rename and request_reopen, new records land in a new file at 
 }
 
 TEST_CASE("stop writes every record still buffered") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("access.log");
     AccessLogWriter writer({path});
     auto& first_shard = writer.add_buffer(1024);
@@ -373,7 +352,7 @@ TEST_CASE("stop writes every record still buffered") {
 }
 
 TEST_CASE("stop without start still writes what was pushed") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("access.log");
     {
         AccessLogWriter writer({path});
@@ -389,7 +368,7 @@ TEST_CASE("100k records from a producer thread are each written exactly once, in
     // written + dropped must account for every push.
     std::size_t capacity = GENERATE(std::size_t{131'072}, std::size_t{64});
     CAPTURE(capacity);
-    TempDir dir;
+    TempDir dir("ringlb-access");
     std::string path = dir.file("access.log");
     AccessLogWriter writer({path});
     auto& buffer = writer.add_buffer(capacity);
@@ -474,7 +453,7 @@ TEST_CASE("stderr gets whole lines, in writes no larger than PIPE_BUF") {
 TEST_CASE(
     "add_destination opens a file while the writer runs; a name open already keeps its "
     "index") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     AccessLogWriter writer({dir.file("a.log")});
     auto& buffer = writer.add_buffer(64);
     writer.start();
@@ -492,7 +471,7 @@ TEST_CASE(
 }
 
 TEST_CASE("keep_only writes what was buffered for a file, closes it and frees its index") {
-    TempDir dir;
+    TempDir dir("ringlb-access");
     AccessLogWriter writer({dir.file("a.log"), dir.file("b.log")});
     auto& buffer = writer.add_buffer(64);
     writer.start();

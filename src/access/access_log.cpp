@@ -316,17 +316,36 @@ std::uint16_t AccessLogWriter::add_destination(const std::string& name) {
     return static_cast<std::uint16_t>(destinations_.size() - 1);
 }
 
-void AccessLogWriter::keep_only(const std::vector<std::string>& names) noexcept {
+std::vector<std::string> AccessLogWriter::keep_only(const std::vector<std::string>& names) {
+    std::vector<std::string> closed;
     std::lock_guard lock(mutex_);
+    for (const auto& destination : destinations_) {
+        if (!destination.name.empty() &&
+            std::find(names.begin(), names.end(), destination.name) == names.end()) {
+            closed.push_back(destination.name);
+        }
+    }
+    if (closed.empty()) {
+        return closed;
+    }
     // Whatever is buffered was pushed while its destination was named: write it first.
     drain_all();
     for (auto& destination : destinations_) {
-        if (!destination.name.empty() &&
-            std::find(names.begin(), names.end(), destination.name) == names.end()) {
+        if (std::find(closed.begin(), closed.end(), destination.name) != closed.end()) {
             destination.name.clear();
             destination.file.reset();
         }
     }
+    return closed;
+}
+
+std::vector<std::string> AccessLogWriter::destinations() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> names;
+    for (const auto& destination : destinations_) {
+        names.push_back(destination.name);
+    }
+    return names;
 }
 
 AccessLogWriter::~AccessLogWriter() {

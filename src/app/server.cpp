@@ -146,6 +146,10 @@ class Server final {
     void open_access_logs(const std::vector<std::string>& destinations);
     // Closes the access log files that no generation in use names any more.
     void close_unused_access_logs() noexcept;
+    // The writer's destinations by index, for a new generation ("" where none is open).
+    std::vector<std::string> writer_destinations() const {
+        return access_log_ ? access_log_->destinations() : std::vector<std::string>{};
+    }
     // A reload's new [admin]: stops the running endpoint and starts one with the new
     // settings, on `fresh` when the address changed, else on the old socket (whose queued
     // clients are then served by the new endpoint). Without `admin` the endpoint closes.
@@ -160,7 +164,6 @@ class Server final {
     EpochDomain epochs_;
     Control control_;
     std::map<std::string, SocketAddress> bound_;  // listener key -> address bound
-    std::vector<std::string> access_logs_;        // by writer index; "" for a closed one
     std::unique_ptr<AccessLogWriter> access_log_;
     std::vector<AccessLogBuffer*> access_buffers_;  // by shard, once the writer exists
     std::unique_ptr<ClientTable> clients_;
@@ -261,7 +264,7 @@ int Server::run(const config::Config& config) {
         control_.clients = clients_.get();
         control_.max_connections.store(max_connections);
 
-        auto generation = std::make_shared<Generation>(config, nullptr, access_logs_,
+        auto generation = std::make_shared<Generation>(config, nullptr, writer_destinations(),
                                                        next_generation_++, monotonic_ms());
         for (const auto& pool : generation->pools) {
             log_info("pool {} algorithm={} backends={} health={}", pool->name(),
@@ -452,8 +455,8 @@ bool Server::load_new_generation() {
         // New access log files are opened now (one that cannot be fails the reload); files
         // no generation names any more are closed by housekeeping.
         open_access_logs(access_log_destinations(config));
-        auto generation = std::make_shared<Generation>(config, previous.get(), access_logs_,
-                                                       next_generation_, monotonic_ms());
+        auto generation = std::make_shared<Generation>(
+            config, previous.get(), writer_destinations(), next_generation_, monotonic_ms());
         auto updates = updates_for(*generation, sockets);
         ++next_generation_;
         for (const auto& [key, bound] : sockets) {
@@ -525,7 +528,7 @@ void Server::housekeeping() noexcept {
 
 void Server::open_access_logs(const std::vector<std::string>& destinations) {
     for (const std::string& name : destinations) {
-        if (std::find(access_logs_.begin(), access_logs_.end(), name) != access_logs_.end()) {
+        if (access_log_ && access_log_->find_destination(name)) {
             continue;
         }
         if (!access_log_) {
@@ -539,11 +542,7 @@ void Server::open_access_logs(const std::vector<std::string>& destinations) {
             access_buffers_ = std::move(buffers);
             control_.access_log.store(access_log_.get(), std::memory_order_release);
         }
-        const std::uint16_t index = access_log_->add_destination(name);
-        if (access_logs_.size() <= index) {
-            access_logs_.resize(index + 1u);
-        }
-        access_logs_[index] = name;
+        access_log_->add_destination(name);
         log_info("access log open destination={}", name);
     }
 }
@@ -565,16 +564,8 @@ void Server::close_unused_access_logs() noexcept {
         for (const auto& generation : retired_) {
             collect(*generation);
         }
-        bool closing = false;
-        for (std::string& name : access_logs_) {
-            if (!name.empty() && std::find(named.begin(), named.end(), name) == named.end()) {
-                log_info("access log closed destination={}", name);
-                name.clear();
-                closing = true;
-            }
-        }
-        if (closing) {
-            access_log_->keep_only(named);
+        for (const std::string& name : access_log_->keep_only(named)) {
+            log_info("access log closed destination={}", name);
         }
     } catch (const std::exception& error) {
         log_warn("access log: cannot work out which files are still in use: {}", error.what());

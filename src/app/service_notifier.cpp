@@ -60,9 +60,6 @@ ServiceNotifier ServiceNotifier::from_environment() {
 }
 
 void ServiceNotifier::ready(std::string_view status) noexcept {
-    if (!active()) {
-        return;
-    }
     std::array<char, 512> message{};
     auto end = fmt::format_to_n(message.data(), message.size(), "READY=1\nMAINPID={}\nSTATUS={}",
                                 ::getpid(), status);
@@ -70,9 +67,6 @@ void ServiceNotifier::ready(std::string_view status) noexcept {
 }
 
 void ServiceNotifier::reloading() noexcept {
-    if (!active()) {
-        return;
-    }
     std::array<char, 64> message{};
     auto end = fmt::format_to_n(message.data(), message.size(), "RELOADING=1\nMONOTONIC_USEC={}",
                                 monotonic_ns() / 1000);
@@ -80,13 +74,13 @@ void ServiceNotifier::reloading() noexcept {
 }
 
 void ServiceNotifier::stopping() noexcept {
-    if (!active()) {
-        return;
-    }
     send("STOPPING=1");
 }
 
 void ServiceNotifier::send(std::string_view message) noexcept {
+    if (!active()) {
+        return;  // not under a service manager
+    }
     ssize_t sent;
     do {
         sent = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL);

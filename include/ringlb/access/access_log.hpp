@@ -126,11 +126,13 @@ class AccessLogWriter final {
     // Closes every destination not named in `names`, after writing the lines already
     // buffered for it; its index may then be reused by add_destination, and records still
     // naming it are dropped and counted. Any thread: for the files no configuration in
-    // force names any more.
-    void keep_only(const std::vector<std::string>& names) noexcept;
+    // force names any more. Returns the names it closed.
+    std::vector<std::string> keep_only(const std::vector<std::string>& names);
     // The index to put in AccessRecord::destination for a destination string, if open.
     [[nodiscard]] std::optional<std::uint16_t> find_destination(
         std::string_view destination) const noexcept;
+    // The open destinations by index; "" at an index that is free.
+    [[nodiscard]] std::vector<std::string> destinations() const;
 
     // Lines formatted and handed to write(2) so far.
     [[nodiscard]] std::uint64_t lines_written() const noexcept {

@@ -92,12 +92,13 @@ class Connection final {
 
     Progress admit(RelayContext& context) noexcept;
     Progress read_proxy_header(RelayContext& context) noexcept;
-    void arm_proxy_wait(RelayContext& context) noexcept;
+    Progress arm_proxy_wait(RelayContext& context) noexcept;
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
     bool send_proxy_header(RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;
-    void arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    Progress ring_full(RelayContext& context) noexcept;
     void cancel_in_flight(RelayContext& context) noexcept;
     void release_backend() noexcept;
     void log_access(RelayContext& context) noexcept;

@@ -111,7 +111,7 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
         "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\"}}",
-        escape(backend.name), escape(backend.address().to_string()),
+        escape(backend.name), escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),

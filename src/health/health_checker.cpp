@@ -203,7 +203,7 @@ void HealthChecker::resolve_due(std::uint64_t now) {
             log_info("backend address changed pool={} backend={} from={} to={}",
                      target->pool->name(), backend.name, backend.address().to_string(),
                      address->to_string());
-            backend.set_address(*address);
+            backend.set_address(*address, epochs_);
         }
     }
 }

@@ -213,8 +213,10 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     }
     backend_ = &pool.backend(backend_index_);
     ++attempts_;
-    const SocketAddress& target = backend_->address();
-    int fd = make_stream_socket(target.family());
+    // The kernel reads the address when the queue is submitted, possibly after this loop
+    // pass, when a re-resolved backend's old address may be gone: connect from a copy.
+    store_address(backend_address_, backend_->address());
+    int fd = make_stream_socket(backend_address_.base.sa_family);
     if (fd < 0) {
         ShardStats::add(context.stats.errors, 1);
         log_debug("pool {}: backend socket: {}", pool.name(), std::strerror(-fd));
@@ -228,8 +230,9 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     }
     set_timespec(timeout_, pool.config().connect_timeout_ms);
     io_uring_sqe* sqe = context.ring.next_sqe();
-    // The address lives in the ResolvedAddress, which stays valid for this loop pass.
-    io_uring_prep_connect(sqe, fd, target.data(), target.length());
+    io_uring_prep_connect(
+        sqe, fd, &backend_address_.base,
+        backend_address_.base.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::connect, index_));
     sqe->flags |= IOSQE_IO_LINK;
     sqe = context.ring.next_sqe();

@@ -126,6 +126,7 @@ class Connection final {
     std::uint64_t proxy_deadline_ms_ = 0;
     Address client_{};             // the client: the peer, or the source of its PROXY header
     Address local_{};              // where the client connected to (or the header's destination)
+    Address backend_address_{};    // the backend's address, read by the kernel at submission
     __kernel_timespec timeout_{};  // read by the kernel at submission
 };
 

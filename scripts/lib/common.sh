@@ -5,7 +5,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian 12 packages needed to build ringlb and run its tests.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli11-dev
-                libtomlplusplus-dev catch2 iproute2 nftables util-linux python3)
+                libtomlplusplus-dev catch2 iproute2 nftables util-linux python3 strace)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

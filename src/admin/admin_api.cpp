@@ -304,10 +304,12 @@ std::string render_metrics(const Control& control) {
     std::uint64_t open = 0;
     std::uint64_t idle_timeouts = 0;
     std::uint64_t errors = 0;
+    std::uint64_t ring_full = 0;
     for (const ShardStats* stats : control.shard_stats) {
         open += stats->active.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
+        ring_full += stats->ring_full.load(std::memory_order_relaxed);
     }
     family(out, "ringlb_connections_open", "gauge", "Client connections open in the process.");
     fmt::format_to(std::back_inserter(out), "ringlb_connections_open {}\n", open);
@@ -319,6 +321,10 @@ std::string render_metrics(const Control& control) {
     family(out, "ringlb_connection_errors_total", "counter",
            "Connections ended by an I/O error (a reset, no socket or pipe to be had).");
     fmt::format_to(std::back_inserter(out), "ringlb_connection_errors_total {}\n", errors);
+    family(out, "ringlb_ring_full_total", "counter",
+           "Requests that found a worker's io_uring submission queue full and could not flush "
+           "it (each ended its connection, or was retried).");
+    fmt::format_to(std::back_inserter(out), "ringlb_ring_full_total {}\n", ring_full);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());

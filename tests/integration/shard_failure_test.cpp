@@ -156,3 +156,44 @@ TEST_CASE("a shard stuck in the kernel fails a reload within its bound and ringl
     REQUIRE(status.has_value());
     CHECK(status->exited_with(1));
 }
+
+// Kills the children of a process (strace's tracee) when it goes out of scope: if strace
+// ended first, an orphaned ringlb would keep the output pipes open and the test would wait.
+struct KillChildren final {
+    pid_t parent;
+    ~KillChildren() {
+        std::ifstream children("/proc/" + std::to_string(parent) + "/task/" +
+                               std::to_string(parent) + "/children");
+        pid_t child = 0;
+        while (children >> child) {
+            ::kill(child, SIGKILL);
+        }
+    }
+};
+
+TEST_CASE("a shard whose ring cannot be set up fails the start-up: exit 1, reason, no hang") {
+    const std::string strace = find_on_path("strace");
+    REQUIRE_FALSE(strace.empty());
+    Backend backend = start_reply_backend("r");
+    TempFile config(SimpleConfig({backend.address()}).workers(2).text());
+    // strace counts calls per thread: the first io_uring_setup of each thread fails, as the
+    // kernel fails it when memory is short. Main's probe then falls back to its next flags;
+    // shard 0, which sets up its own ring in its thread, cannot. strace exits with ringlb's
+    // status.
+    Process traced(
+        "strace(ringlb)",
+        {strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=io_uring_setup", "-e",
+         "inject=io_uring_setup:error=ENOMEM:when=1", ringlb_binary(), "--config", config.path()});
+    const KillChildren guard{traced.pid()};
+    const std::optional<ExitStatus> status = traced.wait_exit(20s);
+    INFO("ringlb output:\n" << traced.tail());
+    REQUIRE(status.has_value());
+    CHECK(status->exited_with(1));
+    CHECK_FALSE(
+        traced.find_lines(R"(io_uring set-up flags 0x\w+ refused \(Cannot allocate memory\))")
+            .empty());
+    CHECK_FALSE(
+        traced.find_lines(R"(error +start-up failed: io_uring_queue_init: Cannot allocate memory$)")
+            .empty());
+    CHECK(traced.find_lines(R"(\bready workers=)").empty());
+}

@@ -13,7 +13,9 @@ constexpr std::uint64_t kLogEveryMs = 1000;
 }  // namespace
 
 AuthGuard::AuthGuard(unsigned failures_per_s, std::uint64_t delay_ms, std::size_t capacity)
-    : failures_per_s_(failures_per_s), delay_ms_(delay_ms), entries_(std::max<std::size_t>(capacity, 1)) {}
+    : failures_per_s_(failures_per_s),
+      delay_ms_(delay_ms),
+      entries_(std::max<std::size_t>(capacity, 1)) {}
 
 AuthGuard::Key AuthGuard::key_of(const SocketAddress& peer) noexcept {
     Key key;

@@ -246,8 +246,7 @@ class AdminLoop final {
     // The response for a well-formed request when tokens are set and it has none that
     // allows it; nullopt when it may go to the handler.
     std::optional<HttpResponse> refuse_unauthorised(const Client& client,
-                                                    const HttpRequest& request,
-                                                    std::uint64_t now);
+                                                    const HttpRequest& request, std::uint64_t now);
     HttpResponse call_handler(const HttpRequest& request, const Client& client) noexcept;
     enum class Flush { done, blocked, failed };
     Flush flush(Client& client) noexcept;
@@ -713,16 +712,18 @@ std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
     const AuthGuard::Verdict verdict = guard_.record_failure(client.peer, now);
     const std::string address = peer_name(client.peer);
     if (verdict.log) {
-        log_warn("admin: authentication failed client={} request=\"{} {}\" reason={} "
-                 "({} more from this address since the last such line)",
-                 address.substr(0, address.rfind(':')), request.method, request.path,
-                 request.authorization.empty() ? "no-token" : "wrong-token", verdict.suppressed);
+        log_warn(
+            "admin: authentication failed client={} request=\"{} {}\" reason={} "
+            "({} more from this address since the last such line)",
+            address.substr(0, address.rfind(':')), request.method, request.path,
+            request.authorization.empty() ? "no-token" : "wrong-token", verdict.suppressed);
     }
     if (verdict.started_holding) {
-        log_warn("admin: client={} failed authentication more than {} times in a second: its "
-                 "requests are answered {} ms late until it stops",
-                 address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
-                 limits_.auth_delay_ms);
+        log_warn(
+            "admin: client={} failed authentication more than {} times in a second: its "
+            "requests are answered {} ms late until it stops",
+            address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
+            limits_.auth_delay_ms);
     }
     HttpResponse response = text_response(401, "a bearer token is required");
     response.headers.emplace_back("WWW-Authenticate",
@@ -985,8 +986,9 @@ HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
             continue;
         }
         // An empty token would accept "Bearer " alone; spaces or controls could never match.
-        bool visible = !(*token)->empty() && std::all_of((*token)->begin(), (*token)->end(),
-                                                         [](char c) { return c > 0x20 && c < 0x7f; });
+        bool visible =
+            !(*token)->empty() && std::all_of((*token)->begin(), (*token)->end(),
+                                              [](char c) { return c > 0x20 && c < 0x7f; });
         if (!visible) {
             throw std::invalid_argument(
                 "admin HTTP server: a bearer token must be non-empty visible ASCII");

@@ -33,7 +33,8 @@ std::unique_ptr<BIO, BioDeleter> memory_bio(std::string_view text) {
     if (text.size() > INT_MAX) {
         throw TlsError("PEM text too large", false);
     }
-    std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    std::unique_ptr<BIO, BioDeleter> bio(
+        BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     if (!bio) {
         throw TlsError(tls_error_text("out of memory"), false);
     }
@@ -128,8 +129,8 @@ std::unique_ptr<TlsContext> TlsContext::from_pem(std::string_view cert_pem,
     }
     // The loop ends on "no start line" at the end of the text: that is not an error.
     const unsigned long last = ERR_peek_last_error();
-    if (last != 0 && !(ERR_GET_LIB(last) == ERR_LIB_PEM &&
-                       ERR_GET_REASON(last) == PEM_R_NO_START_LINE)) {
+    if (last != 0 &&
+        !(ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE)) {
         throw TlsError(tls_error_text("malformed chain certificate"), false);
     }
     ERR_clear_error();
@@ -141,6 +142,10 @@ std::unique_ptr<TlsContext> TlsContext::from_pem(std::string_view cert_pem,
         throw TlsError(tls_error_text("no PEM private key found") +
                            " (the key must be PEM and not encrypted with a passphrase)",
                        true);
+    }
+    if (X509_check_private_key(leaf.get(), key.get()) != 1) {
+        ERR_clear_error();
+        throw TlsError("the private key does not match the certificate", true);
     }
     if (SSL_CTX_use_PrivateKey(context.get(), key.get()) != 1) {
         throw TlsError(tls_error_text("the private key cannot be used"), true);

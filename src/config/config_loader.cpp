@@ -97,8 +97,9 @@ constexpr std::size_t kMaxPemFileBytes = 1024 * 1024;
 constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 constexpr std::string_view kGlobalKeys[] = {
     "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group", "max_connections"};
-constexpr std::string_view kAdminKeys[] = {"bind",         "token_file",   "read_token_file",
-                                           "allow_without_token", "tls_cert_file", "tls_key_file"};
+constexpr std::string_view kAdminKeys[] = {
+    "bind",          "token_file",  "read_token_file", "allow_without_token",
+    "tls_cert_file", "tls_key_file"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "bind",
                                               "pool",
@@ -729,8 +730,8 @@ class Loader final {
         }
         read_bool(*table, "allow_without_token", scope, loaded.allow_without_token);
         const toml::node* bind_node = table->get("bind");
-        if (bind_node != nullptr && loaded.bind.family() != AF_UNSPEC &&
-            loaded.open_to_network() && !loaded.allow_without_token) {
+        if (bind_node != nullptr && loaded.bind.family() != AF_UNSPEC && loaded.open_to_network() &&
+            !loaded.allow_without_token) {
             add_error(place_of(*bind_node),
                       fmt::format("admin bind {} is not a loopback address and no token is "
                                   "set: anyone who reaches it could drain or disable every "
@@ -762,9 +763,10 @@ class Loader final {
         }
         if (auto problem = tls_check_pair(admin.tls_cert_pem, admin.tls_key_pem)) {
             const auto& at = problem->in_key() ? *key : *cert;
-            add_error(place_of(at), fmt::format("admin {} \"{}\": {}",
-                                                problem->in_key() ? "tls_key_file" : "tls_cert_file",
-                                                at.get(), problem->what()));
+            add_error(place_of(at),
+                      fmt::format("admin {} \"{}\": {}",
+                                  problem->in_key() ? "tls_key_file" : "tls_cert_file", at.get(),
+                                  problem->what()));
             return;
         }
         admin.tls_cert_file = cert->get();

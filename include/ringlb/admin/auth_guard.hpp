@@ -20,7 +20,7 @@ class AuthGuard final {
     AuthGuard(unsigned failures_per_s, std::uint64_t delay_ms, std::size_t capacity = 1024);
 
     struct Verdict final {
-        bool log = false;             // log this failure (at most once a second per address)
+        bool log = false;              // log this failure (at most once a second per address)
         std::uint64_t suppressed = 0;  // failures of the address not logged since the last line
         bool started_holding = false;  // this failure put the address in the held-back state
     };

@@ -24,7 +24,8 @@ using UniqueSsl = std::unique_ptr<ssl_st, SslDeleter>;
 // rather than the certificate chain.
 class TlsError final : public std::runtime_error {
   public:
-    TlsError(const std::string& message, bool in_key) : std::runtime_error(message), in_key_(in_key) {}
+    TlsError(const std::string& message, bool in_key)
+        : std::runtime_error(message), in_key_(in_key) {}
     [[nodiscard]] bool in_key() const noexcept { return in_key_; }
 
   private:

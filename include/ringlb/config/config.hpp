@@ -47,10 +47,10 @@ struct AdminConfig final {
     std::string token;                      // read from token_file at load (whitespace trimmed)
     std::optional<std::string> read_token_file;  // the same for a token that may only read
     std::string read_token;                      // (GET and HEAD)
-    bool allow_without_token = false;  // a non-loopback bind without any token is allowed
-    std::optional<std::string> tls_cert_file;  // PEM chain: serve TLS (with tls_key_file)
-    std::optional<std::string> tls_key_file;   // PEM private key, unencrypted
-    std::string tls_cert_pem;                  // both read and checked as a pair at load
+    bool allow_without_token = false;            // a non-loopback bind without any token is allowed
+    std::optional<std::string> tls_cert_file;    // PEM chain: serve TLS (with tls_key_file)
+    std::optional<std::string> tls_key_file;     // PEM private key, unencrypted
+    std::string tls_cert_pem;                    // both read and checked as a pair at load
     std::string tls_key_pem;
 
     // Whether anyone who can reach `bind` from another host may use the API unauthenticated

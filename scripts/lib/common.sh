@@ -4,8 +4,12 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian 12 packages needed to build ringlb and run its tests.
+# libssl-dev: the admin endpoint's TLS; openssl and curl: its tests; systemd: systemd-analyze
+# (the unit's verify and security checks, the syscall-filter groups); libseccomp-dev: the
+# test helper that runs ringlb under the unit's system call filter.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli11-dev
-                libtomlplusplus-dev catch2 iproute2 nftables util-linux python3)
+                libtomlplusplus-dev catch2 iproute2 nftables util-linux python3
+                libssl-dev openssl curl systemd libseccomp-dev)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -3,9 +3,16 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
-# Debian 12 packages needed to build ringlb and run its tests.
+# Debian 12 packages needed to configure and build ringlb and its tests: libssl-dev for the
+# admin endpoint's TLS, Catch2 and libseccomp-dev (the helper that runs ringlb under the
+# unit's system call filter) for the tests.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli11-dev
-                libtomlplusplus-dev catch2 iproute2 nftables util-linux python3 strace)
+                libtomlplusplus-dev libssl-dev catch2 libseccomp-dev)
+# And the tools the tests run: network namespaces, nft rules, prlimit/unshare, scripts;
+# openssl and curl for the admin TLS tests; systemd for systemd-analyze (the unit's verify
+# and security checks, the syscall-filter groups); strace to inject kernel errors into a
+# shard (shard_failure).
+TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -26,8 +33,8 @@ ensure_packages() {
         "${missing[@]}" >&2
 }
 
-# build DIR [MESON-OPTION...]: configures DIR once (or reconfigures it) and builds it.
-build() {
+# configure DIR [MESON-OPTION...]: configures DIR once (or reconfigures it).
+configure() {
     local dir=$1
     shift
     if [ -f "$dir/build.ninja" ]; then
@@ -35,5 +42,17 @@ build() {
     else
         meson setup "$dir" "$ROOT" "$@" >&2
     fi
-    ninja -C "$dir" >&2
+}
+
+# build DIR [MESON-OPTION...]: configures DIR and builds everything in it.
+build() {
+    configure "$@"
+    ninja -C "$1" >&2
+}
+
+# build_targets DIR TARGET... : builds only these targets of a configured DIR.
+build_targets() {
+    local dir=$1
+    shift
+    ninja -C "$dir" "$@" >&2
 }

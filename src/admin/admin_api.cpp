@@ -312,6 +312,14 @@ std::string render_metrics(const Control& control) {
         fmt::format_to(std::back_inserter(out), "ringlb_access_log_dropped_total {}\n",
                        access_log->dropped());
     }
+    family(out, "ringlb_admin_auth_failures_total", "counter",
+           "Admin requests refused 401: no bearer token, or a wrong one.");
+    fmt::format_to(std::back_inserter(out), "ringlb_admin_auth_failures_total {}\n",
+                   control.admin_stats.auth_failures.load(std::memory_order_relaxed));
+    family(out, "ringlb_admin_tls_handshake_failures_total", "counter",
+           "Admin TLS handshakes that failed or did not finish in time.");
+    fmt::format_to(std::back_inserter(out), "ringlb_admin_tls_handshake_failures_total {}\n",
+                   control.admin_stats.tls_handshake_failures.load(std::memory_order_relaxed));
     if (control.clients != nullptr) {
         family(out, "ringlb_client_table_overflows_total", "counter",
                "Clients admitted without per-client limits because the table was full.");
@@ -321,10 +329,23 @@ std::string render_metrics(const Control& control) {
     return out;
 }
 
+namespace {
+// GET /: what there is to ask (the read token allows the GETs, the operator's token all).
+constexpr std::string_view kIndex =
+    "ringlb admin API\n"
+    "GET  /metrics   Prometheus text exposition\n"
+    "GET  /status    JSON: listeners, pools, backends\n"
+    "GET  /healthz   200 ok, 503 while shutting down\n"
+    "POST /pools/{pool}/backends/{address}/drain|enable|disable|weight?value=N\n";
+}  // namespace
+
 HttpHandler make_admin_handler(Control& control) {
     return [&control](const HttpRequest& request) -> HttpResponse {
         const std::vector<std::string_view> parts = split_path(request.path);
         const bool read_only = request.method == "GET" || request.method == "HEAD";
+        if (parts.empty() && read_only) {
+            return text(200, std::string(kIndex));
+        }
         if (parts.size() == 1 &&
             (parts[0] == "metrics" || parts[0] == "healthz" || parts[0] == "status")) {
             if (!read_only) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The admin HTTP server's thread: a poll(2) loop over the listener, a stop eventfd and up to
-// max_clients non-blocking connections, each with its own deadline.
+// max_clients non-blocking connections (clear text or TLS), each with its own deadline.
 #include "ringlb/admin/http_server.hpp"
 
 #include <fcntl.h>
@@ -10,6 +10,9 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <array>
@@ -23,6 +26,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "ringlb/admin/auth_guard.hpp"
 #include "ringlb/clock.hpp"
 #include "ringlb/io/socket_address.hpp"
 #include "ringlb/log.hpp"
@@ -48,13 +52,16 @@ constexpr std::string_view kDefaultContentType = "text/plain; charset=utf-8";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 enum class Phase {
-    reading,     // waiting for (the rest of) a request
-    responding,  // sending a response; not reading, so pipelined requests wait in the kernel
-    lingering,   // response sent, write side shut: dropping input until EOF or the deadline
+    handshaking,  // TLS only: the handshake is not done yet
+    reading,      // waiting for (the rest of) a request
+    held,         // a whole request from an address held back: answered at the deadline
+    responding,   // sending a response; not reading, so pipelined requests wait in the kernel
+    lingering,    // response sent, write side shut: dropping input until EOF or the deadline
 };
 
 struct Client {
     UniqueFd fd;
+    UniqueSsl ssl;  // TLS state (declared after fd: freed before the socket closes); or null
     SocketAddress peer;
     Phase phase = Phase::reading;
     std::uint64_t deadline_ms = 0;  // meaning depends on phase (see HttpServerLimits)
@@ -64,7 +71,21 @@ struct Client {
     bool close_after_response = false;
     bool continue_sent = false;  // "100 Continue" already sent for the current request
     bool peer_closed = false;    // read EOF: answer what is complete, then close
+    bool released = false;       // the current request was held back already
+    bool tls_failed = false;     // a fatal TLS error: nothing more may go through `ssl`
+    // What the socket must become before reading / writing can go on. Always POLLIN and
+    // POLLOUT in clear text; TLS may need to write to read (and the converse).
+    short read_wants = POLLIN;
+    short write_wants = POLLOUT;
     std::size_t lingered_bytes = 0;
+};
+
+// What one receive or send did.
+enum class Io {
+    data,     // moved some bytes
+    blocked,  // nothing now; wait for the events in read_wants / write_wants
+    eof,      // the peer ended its stream (TLS: close_notify, or a TCP EOF)
+    failed,   // an error: close the connection
 };
 
 // Constant time in the content of `given` for a fixed `expected`: the loop always runs over
@@ -195,25 +216,37 @@ bool is_transient_accept_error(int error) noexcept {
 // Everything the admin thread owns while it runs: connections and the accept state.
 class AdminLoop final {
   public:
-    AdminLoop(int listener, int wake, const std::optional<std::string>& bearer_token,
-              const HttpHandler& handler, const HttpServerLimits& limits,
-              const std::atomic<bool>& stopping) noexcept
+    AdminLoop(int listener, int wake, const HttpAuth& auth, const HttpHandler& handler,
+              const HttpServerLimits& limits, const TlsContext* tls, HttpServerStats& stats,
+              const std::atomic<bool>& stopping)
         : listener_(listener),
           wake_(wake),
-          bearer_token_(bearer_token),
+          auth_(auth),
           handler_(handler),
           limits_(limits),
-          stopping_(stopping) {}
+          tls_(tls),
+          stats_(stats),
+          stopping_(stopping),
+          guard_(limits.auth_failures_per_s, limits.auth_delay_ms) {}
 
     void run();
 
   private:
     void accept_clients(std::uint64_t now);
     void refuse(UniqueFd fd, const SocketAddress& peer) noexcept;
+    void dispatch(Client& client, short revents, std::uint64_t now);
+    void handshake(Client& client, std::uint64_t now);
     void on_readable(Client& client, std::uint64_t now);
+    [[nodiscard]] bool read_available(Client& client);
+    Io receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept;
+    Io send_some(Client& client, const char* data, std::size_t size, std::size_t& sent) noexcept;
     void on_writable(Client& client, std::uint64_t now);
     void advance(Client& client, std::uint64_t now);
     void respond(Client& client, HttpParse result, const HttpRequest& request, std::uint64_t now);
+    // The response for a well-formed request when tokens are set and it has none that
+    // allows it; nullopt when it may go to the handler.
+    std::optional<HttpResponse> refuse_unauthorised(const Client& client,
+                                                    const HttpRequest& request, std::uint64_t now);
     HttpResponse call_handler(const HttpRequest& request, const Client& client) noexcept;
     enum class Flush { done, blocked, failed };
     Flush flush(Client& client) noexcept;
@@ -226,10 +259,13 @@ class AdminLoop final {
 
     int listener_;
     int wake_;
-    const std::optional<std::string>& bearer_token_;
+    const HttpAuth& auth_;
     const HttpHandler& handler_;
     const HttpServerLimits& limits_;
+    const TlsContext* tls_;  // null: clear text
+    HttpServerStats& stats_;
     const std::atomic<bool>& stopping_;
+    AuthGuard guard_;
     std::vector<std::unique_ptr<Client>> clients_;
     std::uint64_t accept_paused_until_ms_ = 0;
     RateLimiter warn_limiter_{1000};
@@ -294,14 +330,7 @@ void AdminLoop::run() {
                 continue;
             }
             try {
-                bool wants_write = client.out_sent < client.out.size();
-                if (wants_write && (revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-                    on_writable(client, now);
-                }
-                if (client.fd && client.phase != Phase::responding &&
-                    (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
-                    on_readable(client, now);
-                }
+                dispatch(client, revents, now);
             } catch (const std::exception& error) {
                 log_warn("admin: client {}: {}", peer_name(client.peer), error.what());
                 close(client, "internal error");
@@ -312,11 +341,50 @@ void AdminLoop::run() {
 }
 
 short AdminLoop::events_for(const Client& client) noexcept {
-    short events = client.phase == Phase::responding ? 0 : POLLIN;
-    if (client.out_sent < client.out.size()) {
-        events |= POLLOUT;
+    switch (client.phase) {
+        case Phase::handshaking:
+            return client.read_wants;
+        case Phase::reading:
+            return static_cast<short>(
+                client.read_wants | (client.out_sent < client.out.size() ? client.write_wants : 0));
+        case Phase::held:
+            return 0;  // errors and hang-ups are reported anyway
+        case Phase::responding:
+            return client.write_wants;
+        case Phase::lingering:
+            return POLLIN;
     }
-    return events;
+    return 0;
+}
+
+void AdminLoop::dispatch(Client& client, short revents, std::uint64_t now) {
+    constexpr short kTrouble = POLLERR | POLLHUP | POLLNVAL;
+    switch (client.phase) {
+        case Phase::handshaking:
+            handshake(client, now);
+            return;
+        case Phase::reading:
+            if (client.out_sent < client.out.size() &&
+                (revents & (client.write_wants | kTrouble)) != 0) {
+                on_writable(client, now);  // a "100 Continue"
+            }
+            if (client.fd && client.phase == Phase::reading &&
+                (revents & (client.read_wants | kTrouble)) != 0) {
+                on_readable(client, now);
+            }
+            return;
+        case Phase::held:
+            if ((revents & kTrouble) != 0) {
+                close(client, "connection lost while held back");
+            }
+            return;
+        case Phase::responding:
+            advance(client, now);
+            return;
+        case Phase::lingering:
+            drain(client);
+            return;
+    }
 }
 
 void AdminLoop::accept_clients(std::uint64_t now) {
@@ -348,20 +416,31 @@ void AdminLoop::accept_clients(std::uint64_t now) {
         // Each response leaves in one send(); Nagle would only delay the tail of a large one.
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         auto client = std::make_unique<Client>();
-        client->fd = std::move(connection);
         client->peer = peer;
-        client->deadline_ms = now + limits_.request_timeout_ms;
+        if (tls_ != nullptr) {
+            client->ssl = tls_->accept_on(fd);
+            client->phase = Phase::handshaking;
+            client->deadline_ms =
+                now + std::min(limits_.handshake_timeout_ms, limits_.request_timeout_ms);
+        } else {
+            client->deadline_ms = now + limits_.request_timeout_ms;
+        }
+        client->fd = std::move(connection);
         clients_.push_back(std::move(client));
     }
 }
 
 // Best-effort 503: whatever the client sent already is read first, so that closing does not
-// reset the connection over unread bytes before the answer arrives.
+// reset the connection over unread bytes before the answer arrives. With TLS there is no
+// handshake to spend on a client that cannot be served: it is closed at once.
 void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ms(), suppressed)) {
+    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
         log_warn("admin: {} clients already, refusing {} ({} similar messages suppressed)",
                  limits_.max_clients, peer_name(peer), suppressed);
+    }
+    if (tls_ != nullptr) {
+        return;
     }
     std::array<char, 4096> scratch{};
     (void)!::recv(fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
@@ -375,35 +454,161 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     ::shutdown(fd.get(), SHUT_WR);
 }
 
+// Drives a TLS handshake as far as the socket allows; once done, reads what may already be
+// there (a TLS 1.3 client sends its request right behind its Finished message).
+void AdminLoop::handshake(Client& client, std::uint64_t now) {
+    ERR_clear_error();
+    const int result = SSL_accept(client.ssl.get());
+    if (result == 1) {
+        client.phase = Phase::reading;
+        client.read_wants = POLLIN;
+        client.write_wants = POLLOUT;
+        client.deadline_ms = now + limits_.request_timeout_ms;
+        on_readable(client, now);
+        return;
+    }
+    switch (SSL_get_error(client.ssl.get(), result)) {
+        case SSL_ERROR_WANT_READ:
+            client.read_wants = POLLIN;
+            return;
+        case SSL_ERROR_WANT_WRITE:
+            client.read_wants = POLLOUT;
+            return;
+        default:
+            break;
+    }
+    client.tls_failed = true;
+    stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    const std::string why = tls_error_text("TLS handshake failed");
+    close(client, why);
+}
+
+Io AdminLoop::receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept {
+    got = 0;
+    if (!client.ssl) {
+        ssize_t received = ::recv(client.fd.get(), buffer, size, 0);
+        if (received > 0) {
+            got = static_cast<std::size_t>(received);
+            return Io::data;
+        }
+        if (received == 0) {
+            return Io::eof;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return Io::blocked;
+        }
+        if (errno != ECONNRESET) {
+            warn_limited("recv", errno);
+        }
+        return Io::failed;
+    }
+    ERR_clear_error();
+    const int received =
+        SSL_read(client.ssl.get(), buffer,
+                 static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
+    if (received > 0) {
+        got = static_cast<std::size_t>(received);
+        client.read_wants = POLLIN;
+        return Io::data;
+    }
+    switch (SSL_get_error(client.ssl.get(), received)) {
+        case SSL_ERROR_WANT_READ:
+            client.read_wants = POLLIN;
+            return Io::blocked;
+        case SSL_ERROR_WANT_WRITE:
+            client.read_wants = POLLOUT;
+            return Io::blocked;
+        case SSL_ERROR_ZERO_RETURN:
+            return Io::eof;
+        default:
+            client.tls_failed = true;
+            ERR_clear_error();
+            return Io::failed;
+    }
+}
+
+Io AdminLoop::send_some(Client& client, const char* data, std::size_t size,
+                        std::size_t& sent) noexcept {
+    sent = 0;
+    if (!client.ssl) {
+        ssize_t result = ::send(client.fd.get(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (result >= 0) {
+            sent = static_cast<std::size_t>(result);
+            return Io::data;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return Io::blocked;
+        }
+        if (errno != EPIPE && errno != ECONNRESET) {
+            warn_limited("send", errno);
+        }
+        return Io::failed;
+    }
+    if (client.tls_failed) {
+        return Io::failed;
+    }
+    ERR_clear_error();
+    const int result =
+        SSL_write(client.ssl.get(), data,
+                  static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
+    if (result > 0) {
+        sent = static_cast<std::size_t>(result);
+        client.write_wants = POLLOUT;
+        return Io::data;
+    }
+    switch (SSL_get_error(client.ssl.get(), result)) {
+        case SSL_ERROR_WANT_WRITE:
+            client.write_wants = POLLOUT;
+            return Io::blocked;
+        case SSL_ERROR_WANT_READ:
+            client.write_wants = POLLIN;
+            return Io::blocked;
+        default:
+            client.tls_failed = true;
+            ERR_clear_error();
+            return Io::failed;
+    }
+}
+
+// Reads whatever is available (up to the receive limit) into client.in; true when it got
+// bytes or the stream ended, false when nothing could be read now. Closes on errors.
+bool AdminLoop::read_available(Client& client) {
+    bool progress = false;
+    std::array<char, 4096> chunk{};
+    while (client.fd && !client.peer_closed) {
+        std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
+        if (room == 0) {
+            return progress;
+        }
+        std::size_t got = 0;
+        switch (receive(client, chunk.data(), std::min(room, chunk.size()), got)) {
+            case Io::data:
+                client.in.append(chunk.data(), got);
+                progress = true;
+                break;
+            case Io::blocked:
+                return progress;
+            case Io::eof:
+                client.peer_closed = true;
+                return true;
+            case Io::failed:
+                close(client, client.ssl ? "TLS error" : "receive error");
+                return true;
+        }
+    }
+    return progress;
+}
+
 void AdminLoop::on_readable(Client& client, std::uint64_t now) {
     if (client.phase == Phase::lingering) {
         drain(client);
         return;
     }
-    std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
-    if (room == 0) {
+    if (client.in.size() >= kReceiveLimit) {
         advance(client, now);  // a zero-length recv() would read as EOF; let the parser judge
         return;
     }
-    std::array<char, 4096> chunk{};
-    ssize_t received = ::recv(client.fd.get(), chunk.data(), std::min(room, chunk.size()), 0);
-    if (received < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return;
-        }
-        if (errno == ECONNRESET) {
-            close(client, "reset by peer");
-        } else {
-            warn_limited("recv", errno);
-            close(client, "receive error");
-        }
-        return;
-    }
-    if (received == 0) {
-        client.peer_closed = true;
-    } else {
-        client.in.append(chunk.data(), static_cast<std::size_t>(received));
-    }
+    (void)read_available(client);
     advance(client, now);
 }
 
@@ -426,6 +631,11 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
             HttpRequest request;
             HttpParse result = parse_http_request(client.in, request);
             if (result == HttpParse::incomplete) {
+                // TLS may hold decrypted bytes the socket will never signal again.
+                if (client.ssl && !client.peer_closed && SSL_has_pending(client.ssl.get()) == 1 &&
+                    client.in.size() < kReceiveLimit && read_available(client)) {
+                    continue;
+                }
                 if (client.peer_closed) {
                     close(client,
                           client.in.empty() ? "client closed" : "client closed mid-request");
@@ -447,6 +657,14 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
                 }
                 return;
             }
+            if (!client.released && guard_.held(client.peer, now)) {
+                // Too many failed authentications from this address: answer later, without
+                // reading further; the loop serves everyone else meanwhile.
+                client.phase = Phase::held;
+                client.deadline_ms = now + guard_.delay_ms();
+                return;
+            }
+            client.released = false;
             respond(client, result, request, now);
         } else if (client.phase == Phase::responding) {
             switch (flush(client)) {
@@ -471,6 +689,50 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
     }
 }
 
+std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
+                                                           const HttpRequest& request,
+                                                           std::uint64_t now) {
+    if (!auth_.token && !auth_.read_token) {
+        return std::nullopt;
+    }
+    // Both comparisons run whatever the first found, so timing does not tell which matched.
+    const bool full = auth_.token && bearer_matches(request.authorization, *auth_.token);
+    const bool read = auth_.read_token && bearer_matches(request.authorization, *auth_.read_token);
+    if (full) {
+        return std::nullopt;
+    }
+    if (read) {
+        if (request.method == "GET" || request.method == "HEAD") {
+            return std::nullopt;
+        }
+        HttpResponse response = text_response(403, "the read token allows only GET and HEAD");
+        return response;
+    }
+    stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    const AuthGuard::Verdict verdict = guard_.record_failure(client.peer, now);
+    const std::string address = peer_name(client.peer);
+    if (verdict.log) {
+        log_warn(
+            "admin: authentication failed client={} request=\"{} {}\" reason={} "
+            "({} more from this address since the last such line)",
+            address.substr(0, address.rfind(':')), request.method, request.path,
+            request.authorization.empty() ? "no-token" : "wrong-token", verdict.suppressed);
+    }
+    if (verdict.started_holding) {
+        log_warn(
+            "admin: client={} failed authentication more than {} times in a second: its "
+            "requests are answered {} ms late until it stops",
+            address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
+            limits_.auth_delay_ms);
+    }
+    HttpResponse response = text_response(401, "a bearer token is required");
+    response.headers.emplace_back("WWW-Authenticate",
+                                  request.authorization.empty()
+                                      ? R"(Bearer realm="ringlb")"
+                                      : R"(Bearer realm="ringlb", error="invalid_token")");
+    return response;
+}
+
 // Turns a parse verdict into a queued response; consumes the request's bytes.
 void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& request,
                         std::uint64_t now) {
@@ -483,13 +745,9 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
     } else {
         consumed = request.size;
         close_after = !request.keep_alive || client.peer_closed;
-        if (bearer_token_ && !bearer_matches(request.authorization, *bearer_token_)) {
+        if (std::optional<HttpResponse> refusal = refuse_unauthorised(client, request, now)) {
             authorised = false;
-            response = text_response(401, "a bearer token is required");
-            response.headers.emplace_back("WWW-Authenticate",
-                                          request.authorization.empty()
-                                              ? R"(Bearer realm="ringlb")"
-                                              : R"(Bearer realm="ringlb", error="invalid_token")");
+            response = std::move(*refusal);
         } else {
             response = call_handler(request, client);
         }
@@ -503,7 +761,7 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
         if (result == HttpParse::complete) {
             log_debug("admin: {} \"{} {}\" {} {}{}", peer_name(client.peer), request.method,
                       request.path, response.status, response.body.size(),
-                      authorised ? "" : " (no valid token)");
+                      authorised ? "" : " (not authorised)");
         } else {
             log_debug("admin: {} rejected: {} {}", peer_name(client.peer), response.status,
                       request.reject_reason);
@@ -542,21 +800,18 @@ HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& c
 
 AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
     while (client.out_sent < client.out.size()) {
-        ssize_t sent = ::send(client.fd.get(), client.out.data() + client.out_sent,
-                              client.out.size() - client.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        std::size_t sent = 0;
+        switch (send_some(client, client.out.data() + client.out_sent,
+                          client.out.size() - client.out_sent, sent)) {
+            case Io::data:
+                client.out_sent += sent;
+                break;
+            case Io::blocked:
                 return Flush::blocked;
-            }
-            if (errno != EPIPE && errno != ECONNRESET) {
-                warn_limited("send", errno);
-            }
-            return Flush::failed;
+            case Io::eof:
+            case Io::failed:
+                return Flush::failed;
         }
-        client.out_sent += static_cast<std::size_t>(sent);
     }
     client.out.clear();
     client.out_sent = 0;
@@ -564,6 +819,12 @@ AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
 }
 
 void AdminLoop::start_lingering(Client& client, std::uint64_t now) noexcept {
+    if (client.ssl && !client.tls_failed) {
+        // One try at close_notify: a client that does not take it just sees the TCP FIN.
+        ERR_clear_error();
+        (void)SSL_shutdown(client.ssl.get());
+        ERR_clear_error();
+    }
     ::shutdown(client.fd.get(), SHUT_WR);
     client.phase = Phase::lingering;
     client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
@@ -598,7 +859,19 @@ void AdminLoop::expire(std::uint64_t now) noexcept {
         if (!client.fd || now < client.deadline_ms) {
             continue;
         }
-        if (client.phase == Phase::reading && !client.in.empty()) {
+        if (client.phase == Phase::held) {
+            client.phase = Phase::reading;
+            client.released = true;
+            client.deadline_ms = now + limits_.request_timeout_ms;
+            try {
+                advance(client, now);
+            } catch (const std::exception&) {
+                close(client, "no memory for the response");
+            }
+        } else if (client.phase == Phase::handshaking) {
+            stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+            close(client, "TLS handshake not done in time");
+        } else if (client.phase == Phase::reading && !client.in.empty()) {
             HttpRequest timed_out;
             timed_out.reject_status = 408;
             timed_out.reject_reason = "request not received in time";
@@ -621,12 +894,13 @@ void AdminLoop::close(Client& client, std::string_view why) noexcept {
     if (log_enabled(LogLevel::debug)) {
         log_debug("admin: {} closed: {}", peer_name(client.peer), why);
     }
+    client.ssl.reset();
     client.fd.reset();
 }
 
 void AdminLoop::warn_limited(std::string_view what, int error) noexcept {
     std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ms(), suppressed)) {
+    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
         log_warn("admin: {}: {} ({} similar messages suppressed)", what, std::strerror(error),
                  suppressed);
     }
@@ -686,30 +960,38 @@ std::string_view http_reason_phrase(int status) noexcept {
                                           : kClasses[0];
 }
 
-HttpServer::HttpServer(UniqueFd listener, std::optional<std::string> bearer_token,
-                       HttpHandler handler, HttpServerLimits limits)
+HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
+                       HttpServerLimits limits, std::unique_ptr<TlsContext> tls,
+                       HttpServerStats* stats)
     : listener_(std::move(listener)),
-      bearer_token_(std::move(bearer_token)),
+      auth_(std::move(auth)),
       handler_(std::move(handler)),
-      limits_(limits) {
+      limits_(limits),
+      tls_(std::move(tls)),
+      stats_(stats != nullptr ? stats : &own_stats_) {
     if (!listener_) {
         throw std::invalid_argument("admin HTTP server: no listening socket");
     }
     if (!handler_) {
         throw std::invalid_argument("admin HTTP server: no request handler");
     }
-    if (limits_.max_clients == 0 || limits_.request_timeout_ms == 0) {
+    if (limits_.max_clients == 0 || limits_.request_timeout_ms == 0 ||
+        limits_.handshake_timeout_ms == 0) {
         throw std::invalid_argument(
-            "admin HTTP server: max_clients and request_timeout_ms must be > 0");
+            "admin HTTP server: max_clients, request_timeout_ms and handshake_timeout_ms must "
+            "be > 0");
     }
-    if (bearer_token_) {
+    for (const std::optional<std::string>* token : {&auth_.token, &auth_.read_token}) {
+        if (!*token) {
+            continue;
+        }
         // An empty token would accept "Bearer " alone; spaces or controls could never match.
         bool visible =
-            !bearer_token_->empty() && std::all_of(bearer_token_->begin(), bearer_token_->end(),
-                                                   [](char c) { return c > 0x20 && c < 0x7f; });
+            !(*token)->empty() && std::all_of((*token)->begin(), (*token)->end(),
+                                              [](char c) { return c > 0x20 && c < 0x7f; });
         if (!visible) {
             throw std::invalid_argument(
-                "admin HTTP server: the bearer token must be non-empty visible ASCII");
+                "admin HTTP server: a bearer token must be non-empty visible ASCII");
         }
     }
     int flags = ::fcntl(listener_.get(), F_GETFL);
@@ -760,7 +1042,8 @@ void HttpServer::run() noexcept {
     pthread_setname_np(pthread_self(), "ringlb-admin");
     t_running_server = this;
     try {
-        AdminLoop loop(listener_.get(), wake_.get(), bearer_token_, handler_, limits_, stopping_);
+        AdminLoop loop(listener_.get(), wake_.get(), auth_, handler_, limits_, tls_.get(), *stats_,
+                       stopping_);
         loop.run();
     } catch (const std::exception& error) {
         log_error("admin endpoint stopped: {}", error.what());

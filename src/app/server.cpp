@@ -118,6 +118,25 @@ std::string listener_key(const config::ListenerConfig& listener) {
     return listener.bind.to_string();
 }
 
+// What the operator must hear at every start and reload about the admin endpoint's exposure.
+void warn_about_admin(const std::optional<config::AdminConfig>& admin) {
+    if (!admin || admin->bind.is_loopback()) {
+        return;
+    }
+    if (admin->open_to_network()) {
+        log_warn(
+            "admin endpoint on {} is open to the network without a token "
+            "(allow_without_token = true): anyone who reaches it can drain or disable every "
+            "backend",
+            admin->bind.to_string());
+    } else if (!admin->tls()) {
+        log_warn(
+            "admin endpoint on {} is not on loopback and speaks clear text: tokens cross the "
+            "network readable; set admin.tls_cert_file and admin.tls_key_file",
+            admin->bind.to_string());
+    }
+}
+
 // Everything run_server starts, and the reload that swaps generations under it.
 class Server final {
   public:
@@ -297,6 +316,7 @@ int Server::run(const config::Config& config) {
         auto sockets = bind_new(config);
         if (config.admin) {
             admin_ = make_admin(make_listener(config.admin->bind, kAdminBacklog), *config.admin);
+            warn_about_admin(config.admin);
         }
 
         // Everything that needs root (binding, the fd limit) is done: give root up.
@@ -451,13 +471,25 @@ int Server::fail(const std::string& why) noexcept {
 }
 
 std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::AdminConfig& admin) {
-    log_info("admin listening address={} token={}", local_address(socket.get()).to_string(),
-             admin.token_file ? "required" : "none");
-    std::optional<std::string> token;
+    const std::string address = local_address(socket.get()).to_string();
+    HttpAuth auth;
     if (admin.token_file) {
-        token = admin.token;
+        auth.token = admin.token;
     }
-    return std::make_unique<HttpServer>(std::move(socket), token, make_admin_handler(control_));
+    if (admin.read_token_file) {
+        auth.read_token = admin.read_token;
+    }
+    std::unique_ptr<TlsContext> tls;
+    if (admin.tls()) {
+        tls = TlsContext::from_pem(admin.tls_cert_pem, admin.tls_key_pem);
+    }
+    auto server = std::make_unique<HttpServer>(std::move(socket), std::move(auth),
+                                               make_admin_handler(control_), HttpServerLimits{},
+                                               std::move(tls), &control_.admin_stats);
+    log_info("admin listening address={} tls={} token={} read_token={}", address,
+             admin.tls() ? "on" : "off", admin.token_file ? "required" : "none",
+             admin.read_token_file ? "set" : "none");
+    return server;
 }
 
 void Server::replace_admin(const std::optional<config::AdminConfig>& admin,
@@ -529,11 +561,16 @@ bool Server::load_new_generation() {
         config.global.user != old.global.user || config.global.group != old.global.group) {
         log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
     }
+    // Token and certificate files are read again by every load: a rotated file is a change.
     const bool admin_changed =
         config.admin.has_value() != old.admin.has_value() ||
         (config.admin &&
          (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token ||
-          config.admin->token_file.has_value() != old.admin->token_file.has_value()));
+          config.admin->token_file.has_value() != old.admin->token_file.has_value() ||
+          config.admin->read_token != old.admin->read_token ||
+          config.admin->read_token_file.has_value() != old.admin->read_token_file.has_value() ||
+          config.admin->tls_cert_pem != old.admin->tls_cert_pem ||
+          config.admin->tls_key_pem != old.admin->tls_key_pem));
     try {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
@@ -599,6 +636,7 @@ bool Server::load_new_generation() {
         }
         log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
                  generation->id, generation->listeners.size(), generation->pools.size(), backends);
+        warn_about_admin(config.admin);
         return true;
     } catch (const std::exception& error) {
         control_.reloads_failed.fetch_add(1);

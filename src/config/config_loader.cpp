@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "ringlb/admin/tls.hpp"
 #include "ringlb/escape.hpp"
 #include "ringlb/io/unique_fd.hpp"
 
@@ -87,6 +88,8 @@ namespace {
 constexpr std::size_t kMaxFileBytes = 16 * 1024 * 1024;
 // A token is one line; the cap keeps a wrong path (a log file, an image) from being read whole.
 constexpr std::size_t kMaxTokenFileBytes = 65536;
+// A certificate chain or a key in PEM; a long chain is a few tens of kilobytes.
+constexpr std::size_t kMaxPemFileBytes = 1024 * 1024;
 
 // The schema: every key each table accepts. The loader rejects any other key with these tables,
 // and known_keys() lists them, so that a key cannot be accepted without being listed (and,
@@ -95,7 +98,9 @@ constexpr std::size_t kMaxTokenFileBytes = 65536;
 constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 constexpr std::string_view kGlobalKeys[] = {
     "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group", "max_connections"};
-constexpr std::string_view kAdminKeys[] = {"bind", "token_file"};
+constexpr std::string_view kAdminKeys[] = {
+    "bind",          "token_file",  "read_token_file", "allow_without_token",
+    "tls_cert_file", "tls_key_file"};
 constexpr std::string_view kListenerKeys[] = {"name",
                                               "bind",
                                               "pool",
@@ -708,35 +713,110 @@ class Loader final {
         } else if (table->get("bind") == nullptr) {
             report_missing(*table, "bind", scope);
         }
-        if (const auto* token_file = string_at(*table, "token_file", scope)) {
+        const toml::value<std::string>* token_file = string_at(*table, "token_file", scope);
+        if (token_file != nullptr) {
             loaded.token_file = token_file->get();
-            read_token(*token_file, loaded.token);
+            read_token(*token_file, "token_file", loaded.token);
         }
+        const toml::value<std::string>* read_token_file =
+            string_at(*table, "read_token_file", scope);
+        if (read_token_file != nullptr) {
+            loaded.read_token_file = read_token_file->get();
+            read_token(*read_token_file, "read_token_file", loaded.read_token);
+            if (!loaded.read_token.empty() && loaded.read_token == loaded.token) {
+                add_error(place_of(*read_token_file),
+                          "admin read_token_file holds the same token as token_file: the read "
+                          "token must differ, or it would allow everything");
+            }
+        }
+        read_bool(*table, "allow_without_token", scope, loaded.allow_without_token);
+        const toml::node* bind_node = table->get("bind");
+        if (bind_node != nullptr && loaded.bind.family() != AF_UNSPEC && loaded.open_to_network() &&
+            !loaded.allow_without_token) {
+            add_error(place_of(*bind_node),
+                      fmt::format("admin bind {} is not a loopback address and no token is "
+                                  "set: anyone who reaches it could drain or disable every "
+                                  "backend. Set token_file (and read_token_file for scrapers), "
+                                  "or write allow_without_token = true to serve it open",
+                                  loaded.bind.to_string()));
+        }
+        load_admin_tls(*table, scope, loaded);
         admin = std::move(loaded);
     }
 
-    // Reads the bearer token from the file named at `path_node` into `token`.
-    void read_token(const toml::value<std::string>& path_node, std::string& token) {
+    // tls_cert_file and tls_key_file: both or neither, read and checked as a pair.
+    void load_admin_tls(const toml::table& table, const Scope& scope, AdminConfig& admin) {
+        const toml::value<std::string>* cert = string_at(table, "tls_cert_file", scope);
+        const toml::value<std::string>* key = string_at(table, "tls_key_file", scope);
+        if (cert != nullptr && key == nullptr && table.get("tls_key_file") == nullptr) {
+            add_error(place_of(*cert), "admin tls_cert_file needs tls_key_file as well");
+        }
+        if (key != nullptr && cert == nullptr && table.get("tls_cert_file") == nullptr) {
+            add_error(place_of(*key), "admin tls_key_file needs tls_cert_file as well");
+        }
+        if (cert == nullptr || key == nullptr) {
+            return;
+        }
+        bool cert_read = read_pem(*cert, "tls_cert_file", admin.tls_cert_pem);
+        bool key_read = read_pem(*key, "tls_key_file", admin.tls_key_pem);
+        if (!cert_read || !key_read) {
+            return;
+        }
+        if (auto problem = tls_check_pair(admin.tls_cert_pem, admin.tls_key_pem)) {
+            const auto& at = problem->in_key() ? *key : *cert;
+            add_error(place_of(at),
+                      fmt::format("admin {} \"{}\": {}",
+                                  problem->in_key() ? "tls_key_file" : "tls_cert_file", at.get(),
+                                  problem->what()));
+            return;
+        }
+        admin.tls_cert_file = cert->get();
+        admin.tls_key_file = key->get();
+    }
+
+    // Reads a PEM file named at `path_node` into `text`; false (with the error added) when it
+    // cannot be read.
+    bool read_pem(const toml::value<std::string>& path_node, std::string_view key,
+                  std::string& text) {
+        const std::string& path = path_node.get();
+        if (path.empty() || path.find('\0') != std::string::npos) {
+            add_error(place_of(path_node),
+                      fmt::format("admin {} must be a path without NUL characters", key));
+            return false;
+        }
+        if (std::string problem = read_file(path, text, kMaxPemFileBytes, true); !problem.empty()) {
+            add_error(place_of(path_node),
+                      fmt::format("admin {} \"{}\": cannot read: {}", key, path, problem));
+            return false;
+        }
+        return true;
+    }
+
+    // Reads the bearer token from the file named at `path_node` (the value of `key`) into
+    // `token`.
+    void read_token(const toml::value<std::string>& path_node, std::string_view key,
+                    std::string& token) {
         const std::string& path = path_node.get();
         if (path.empty()) {
-            add_error(place_of(path_node), "admin token_file must not be empty");
+            add_error(place_of(path_node), fmt::format("admin {} must not be empty", key));
             return;
         }
         if (path.find('\0') != std::string::npos) {
-            add_error(place_of(path_node), "admin token_file must not contain a NUL character");
+            add_error(place_of(path_node),
+                      fmt::format("admin {} must not contain a NUL character", key));
             return;
         }
         std::string text;
         if (std::string problem = read_file(path, text, kMaxTokenFileBytes, true);
             !problem.empty()) {
             add_error(place_of(path_node),
-                      fmt::format("admin token_file \"{}\": cannot read: {}", path, problem));
+                      fmt::format("admin {} \"{}\": cannot read: {}", key, path, problem));
             return;
         }
         std::string_view line = first_line_trimmed(text);
         if (line.empty()) {
             add_error(place_of(path_node),
-                      fmt::format("admin token_file \"{}\": the first line holds no token", path));
+                      fmt::format("admin {} \"{}\": the first line holds no token", key, path));
             return;
         }
         // The token is compared with an HTTP header value: it must survive being typed there.
@@ -744,9 +824,9 @@ class Loader final {
             std::all_of(line.begin(), line.end(), [](char c) { return c > ' ' && c < '\x7f'; });
         if (!printable) {
             add_error(place_of(path_node),
-                      fmt::format("admin token_file \"{}\": the token must be printable ASCII "
+                      fmt::format("admin {} \"{}\": the token must be printable ASCII "
                                   "without spaces",
-                                  path));
+                                  key, path));
             return;
         }
         token = std::string(line);

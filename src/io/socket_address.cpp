@@ -90,6 +90,21 @@ unsigned SocketAddress::port() const noexcept {
     return 0;
 }
 
+bool SocketAddress::is_loopback() const noexcept {
+    if (family() == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (family() == AF_INET6) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
+        if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
+            return true;
+        }
+        return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
 std::string SocketAddress::to_string() const {
     char host[INET6_ADDRSTRLEN] = {};
     if (family() == AF_INET) {

@@ -41,6 +41,13 @@ double denied_count(const AdminClient& admin, const std::string& listener, doubl
 class Checker final {
   public:
     Checker(Ringlb& lb, OwnedListener& backend) : lb_(lb), backend_(backend) {}
+    Checker(const Checker&) = delete;
+    Checker& operator=(const Checker&) = delete;
+    // The admitted connections end before ringlb is stopped.
+    ~Checker() {
+        clients_.clear();
+        backend_.close_held();
+    }
 
     // The client's bytes reach the backend, and the client is not closed.
     void admitted(const std::string& listener, const std::string& source,

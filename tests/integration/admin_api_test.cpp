@@ -375,10 +375,14 @@ TEST_CASE("malformed requests get 400, unknown paths 404, oversized ones are cut
     }
 
     for (const char* path :
-         {"/", "/nope", "/metrics/extra", "/pools", "/pools/p/backends", "/status.json"}) {
+         {"/nope", "/metrics/extra", "/pools", "/pools/p/backends", "/status.json"}) {
         INFO("GET " << path);
         CHECK(admin.get(path).status == 404);
     }
+    // GET / lists the routes.
+    const HttpReply index = admin.get("/");
+    CHECK(index.status == 200);
+    CHECK(index.body.find("GET  /metrics") != std::string::npos);
 
     // 64 KiB of header fields: refused (413/431) or the connection is closed, never served
     // and never left hanging; the endpoint answers the next client right away.

@@ -26,29 +26,6 @@ constexpr int kFdLimit = 256;
 constexpr auto kVerdictWithin = 5s;
 constexpr std::size_t kMaxWarnings = 5;
 
-// ringlb started under `prlimit --nofile=LIMIT:LIMIT`; prlimit execs ringlb, so the pid is
-// ringlb's own.
-struct LimitedRinglb final {
-    std::unique_ptr<TempFile> config;
-    std::unique_ptr<Process> process;
-    std::uint16_t port = 0;
-};
-
-LimitedRinglb start_limited_ringlb(const std::string& prlimit, const std::string& config_text) {
-    LimitedRinglb lb;
-    lb.config = std::make_unique<TempFile>(config_text);
-    lb.process = std::make_unique<Process>(
-        "ringlb",
-        std::vector<std::string>{
-            prlimit, "--nofile=" + std::to_string(kFdLimit) + ":" + std::to_string(kFdLimit), "--",
-            ringlb_binary(), "--config", lb.config->path()});
-    lb.process->wait_for_line(R"(\bready workers=\d+)", 10s);
-    const auto match =
-        lb.process->wait_for_line(R"(\blistening listener=in address=\S*:(\d+) pool=\S+)", 2s);
-    lb.port = static_cast<std::uint16_t>(std::stoul(match.groups[1]));
-    return lb;
-}
-
 enum class State { connecting, waiting, served, closed };
 
 struct Client final {
@@ -123,14 +100,13 @@ void step(Client& client, short revents) {
 TEST_CASE(
     "under a 256-fd limit, 1,000 clients at once are each served or turned away within "
     "5 s, the warning is rate-limited, and ringlb serves normally afterwards") {
-    const std::string prlimit = find_on_path("prlimit");
-    if (prlimit.empty()) {
-        WARN("prlimit (util-linux) is not installed: the fd limit cannot be set");
-        std::exit(77);  // meson: skipped
-    }
+    const std::string prlimit = require_command("prlimit", "util-linux");
     raise_fd_limit(kClients * 2 + 256);
     Backend echo = start_backend("echo");
-    LimitedRinglb lb = start_limited_ringlb(prlimit, SimpleConfig({echo.address()}).text());
+    // prlimit execs ringlb, so the pid is ringlb's own.
+    const std::string limit = std::to_string(kFdLimit);
+    Ringlb lb = start_ringlb_under({prlimit, "--nofile=" + limit + ":" + limit, "--"},
+                                   SimpleConfig({echo.address()}).text());
     const pid_t pid = lb.process->pid();
     lb.process->wait_for_line("fd_limit=" + std::to_string(kFdLimit) + "\\b", 1s);
     const FdTable fds_before = fd_table(pid);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Host-name backends: resolved at start-up and used; re-resolved every pool.resolve_interval_ms.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -87,17 +86,11 @@ TEST_CASE("a backend named localhost:PORT is resolved at start-up and relayed to
 // To change what a name resolves to without touching the system's /etc/hosts, ringlb runs in
 // a private mount namespace where a temp file is bind-mounted over /etc/hosts (and one over
 // /etc/resolv.conf, pointing DNS at a closed local port so that a miss fails fast). Needs
-// root (CAP_SYS_ADMIN) and unshare(1); the test is skipped with a warning otherwise.
+// root (CAP_SYS_ADMIN) and unshare(1) from util-linux.
 TEST_CASE("a host-name backend is resolved again every resolve_interval_ms") {
-    const std::string unshare = find_on_path("unshare");
-    const std::string shell = find_on_path("sh");
-    if (::geteuid() != 0 || unshare.empty() || shell.empty() ||
-        !run_process({unshare, "-m", "--propagation", "private", shell, "-c",
-                      "mount --bind /etc/hosts /etc/hosts"})
-             .status.exited_with(0)) {
-        WARN("skipped: needs root, unshare(1) and bind mounts in a private mount namespace");
-        return;
-    }
+    require_root("a private mount namespace with its own /etc/hosts");
+    const std::string unshare = require_command("unshare", "util-linux");
+    const std::string shell = require_command("sh", "dash");
 
     constexpr const char* kName = "ringlb-backend.test";
     Backend first = start_reply_backend("first");
@@ -113,15 +106,15 @@ TEST_CASE("a host-name backend is resolved again every resolve_interval_ms") {
         "[[listener]]\nname = \"in\"\nbind = \"127.0.0.1:0\"\npool = \"p\"\n\n"
         "[[pool]]\nname = \"p\"\nretries = 0\nresolve_interval_ms = 1000\n{}",
         backends_toml({fmt::format("{}:{}", kName, port)}));
-    TempFile config_file(config);
-    Process lb("ringlb", {unshare, "-m", "--propagation", "private", shell, "-c",
-                          "mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" /etc/resolv.conf "
-                          "&& exec \"$2\" --config \"$3\"",
-                          hosts.path(), resolv.path(), ringlb_binary(), config_file.path()});
-    lb.wait_for_line(R"(\bready workers=\d+)", 10000ms);
-    const auto listening =
-        lb.wait_for_line(R"(\blistening listener=in address=\S*:(\d+) pool=p)", 2000ms);
-    const auto lb_port = static_cast<std::uint16_t>(std::stoul(listening.groups[1]));
+    // sh mounts, then execs ringlb (the rest of its arguments), so the pid is ringlb's.
+    Ringlb ringlb = start_ringlb_under(
+        {unshare, "-m", "--propagation", "private", shell, "-c",
+         "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/resolv.conf && shift 2 && "
+         "exec \"$@\"",
+         "sh", hosts.path(), resolv.path()},
+        config);
+    Process& lb = *ringlb.process;
+    const std::uint16_t lb_port = ringlb.port;
     INFO("ringlb output:\n" << lb.tail());
 
     CHECK(fetch(lb_port) == "first\n");

@@ -3,6 +3,7 @@
 // with traffic is not, and idle_timeout_ms = 0 never closes.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 
 #include "harness.hpp"
@@ -10,29 +11,52 @@
 using namespace ringlb::test;
 using namespace std::chrono_literals;
 
+// Timing: the idle connection's close is waited for (deadline: ten timeouts) and must not come
+// before the timeout (a lower bound, which load cannot break). The busy connection exchanges
+// bytes back to back on its own thread, so it is never idle for longer than one round trip:
+// it would be closed only if the machine stalled this process for the whole 600 ms.
 TEST_CASE("a connection idle for idle_timeout_ms is closed while a busy one stays open") {
+    constexpr auto kIdleTimeout = 600ms;
     Backend echo = start_backend("echo");
-    Ringlb lb = start_ringlb(SimpleConfig({echo.address()}).pool("idle_timeout_ms = 600").text());
+    Ringlb lb = start_ringlb(SimpleConfig({echo.address()})
+                                 .pool("idle_timeout_ms = " + std::to_string(kIdleTimeout.count()))
+                                 .text());
 
     ringlb::UniqueFd idle = connect_to(lb.port);
     ringlb::UniqueFd busy = connect_to(lb.port);
     send_all(idle.get(), "x", deadline_in(5s));
     REQUIRE(read_exact(idle.get(), 1, deadline_in(5s)) == "x");
+    const auto last_traffic = Clock::now();
 
-    // The busy connection exchanges a byte every 100 ms for 1.5 s: far past the timeout in
-    // total, never idle for long.
-    const auto started = Clock::now();
-    while (Clock::now() - started < 1500ms) {
-        send_all(busy.get(), "y", deadline_in(5s));
-        REQUIRE(read_exact(busy.get(), 1, deadline_in(5s)) == "y");
-        std::this_thread::sleep_for(100ms);
-    }
-    // By now the idle one has had no traffic for more than twice its timeout.
-    const ReadResult idle_end = read_until_close(idle.get(), deadline_in(2s));
+    std::atomic<bool> stop{false};
+    std::string busy_error;
+    std::uint64_t exchanges = 0;
+    std::thread busy_thread([&] {
+        try {
+            while (!stop.load()) {
+                send_all(busy.get(), "y", deadline_in(5s));
+                if (read_exact(busy.get(), 1, deadline_in(5s)) != "y") {
+                    throw HarnessError("the busy connection echoed something else");
+                }
+                ++exchanges;
+            }
+        } catch (const std::exception& error) {
+            busy_error = error.what();
+        }
+    });
+    const ReadResult idle_end = read_until_close(idle.get(), deadline_in(10 * kIdleTimeout));
+    const auto idle_for = Clock::now() - last_traffic;
+    stop.store(true);
+    busy_thread.join();
+
     INFO("ringlb output:\n" << lb.process->tail());
+    INFO("idle connection ended after "
+         << std::chrono::duration_cast<milliseconds>(idle_for).count() << " ms; busy exchanges "
+         << exchanges);
     CHECK(idle_end.closed());
     CHECK(idle_end.data.empty());
-
+    CHECK(idle_for >= kIdleTimeout);
+    CHECK(busy_error.empty());
     send_all(busy.get(), "z", deadline_in(5s));
     CHECK(read_exact(busy.get(), 1, deadline_in(5s)) == "z");
 }

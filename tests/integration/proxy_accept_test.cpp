@@ -46,6 +46,7 @@ void expect_backend_saw_only_probe(Ringlb& lb, OwnedListener& backend) {
     send_all(probe.get(), "probe!", deadline_in(2s));
     CHECK(backend.accept_and_read(6, deadline_in(3s)) == "probe!");
     CHECK(backend.idle());
+    backend.close_held();
 }
 
 }  // namespace

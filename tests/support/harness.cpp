@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -169,8 +171,73 @@ Process::Process(std::string name, std::vector<std::string> argv) : name_(std::m
 }
 
 Process::~Process() {
-    kill();
+    const bool judged_by_test = finished_.has_value();
+    const std::string problems = finish();
+    if (!problems.empty() && !judged_by_test) {
+        // Reported through Catch2 without throwing (this may run while a failed REQUIRE
+        // unwinds): the running test case fails and the others go on.
+        FAIL_CHECK(fmt::format("{} (pid {}) ended badly: {}\n--- last lines of its output ---\n{}",
+                               name_, pid_, problems, tail(60)));
+    }
+}
+
+std::string Process::finish() {
+    if (finished_) {
+        return *finished_;
+    }
+    std::string problems;
+    if (pid_ > 0 && clean_stop_timeout_ && !reap(WNOHANG)) {
+        ::kill(pid_, SIGTERM);
+        const Deadline deadline = deadline_in(*clean_stop_timeout_);
+        while (!reap(WNOHANG) && Clock::now() < deadline) {
+            std::this_thread::sleep_for(milliseconds(2));
+        }
+        if (!status_) {
+            problems += fmt::format("it did not exit within {} ms of SIGTERM; ",
+                                    clean_stop_timeout_->count());
+        } else if (!status_->exited_with(0)) {
+            problems +=
+                fmt::format("SIGTERM ended it with {}, not exit status 0; ", status_->to_string());
+        }
+    } else if (pid_ > 0 && clean_stop_timeout_ && status_ && !status_seen_ &&
+               !status_->exited_with(0)) {
+        // It ended before the test was over and the test never looked at how.
+        problems += fmt::format("it ended by itself with {}; ", status_->to_string());
+    }
+    if (pid_ > 0 && !reap(WNOHANG)) {
+        ::kill(pid_, SIGKILL);
+        reap(0);
+    }
     join_reader();
+    const std::string report = sanitizer_report(lines());
+    if (!report.empty()) {
+        problems += "its stderr holds a sanitizer report:\n" + report;
+    }
+    finished_ = problems;
+    return problems;
+}
+
+std::string sanitizer_report(const std::vector<OutputLine>& output) {
+    // The first line of every report each sanitizer prints ("==PID==ERROR: AddressSanitizer:",
+    // "WARNING: ThreadSanitizer:", "FILE:LINE:COL: runtime error:" from UBSan) and the
+    // "SUMMARY:" line that ends it; everything from the first such line on is the report.
+    static const std::regex start(
+        R"((ERROR|WARNING): (Address|Leak|Thread|UndefinedBehavior|Memory)Sanitizer\b|)"
+        R"(: runtime error: |^SUMMARY: \w*Sanitizer\b)");
+    std::string report;
+    bool in_report = false;
+    std::size_t kept = 0;
+    for (const OutputLine& line : output) {
+        if (!line.from_stderr) {
+            continue;
+        }
+        in_report = in_report || std::regex_search(line.text, start);
+        if (in_report && kept < 80) {
+            report += "  " + line.text + "\n";
+            ++kept;
+        }
+    }
+    return report;
 }
 
 void Process::read_output(int out_fd, int err_fd) {
@@ -371,6 +438,7 @@ std::optional<ExitStatus> Process::wait_exit(milliseconds timeout) {
         std::this_thread::sleep_for(milliseconds(2));
     }
     join_reader();
+    status_seen_ = true;
     return status_;
 }
 
@@ -388,6 +456,7 @@ void Process::kill() {
         reap(0);
     }
     join_reader();
+    status_seen_ = true;
 }
 
 RunResult run_process(const std::vector<std::string>& argv, milliseconds timeout) {
@@ -470,6 +539,18 @@ std::string Backend::address() const {
     return fmt::format("127.0.0.1:{}", port);
 }
 
+void Backend::pause() {
+    const std::size_t from = process->line_count();
+    process->signal(SIGUSR1);
+    process->wait_for_line("^paused$", milliseconds(5000), from);
+}
+
+void Backend::resume() {
+    const std::size_t from = process->line_count();
+    process->signal(SIGUSR2);
+    process->wait_for_line("^resumed$", milliseconds(5000), from);
+}
+
 Backend start_backend(const BackendOptions& options) {
     std::vector<std::string> argv = {backend_binary(), "--mode", options.mode, "--listen",
                                      fmt::format("127.0.0.1:{}", options.port)};
@@ -527,16 +608,23 @@ std::uint16_t Ringlb::port_of(const std::string& listener) const {
 
 Ringlb start_ringlb(const std::string& config_text, const std::vector<std::string>& extra_args,
                     milliseconds timeout, const std::vector<std::string>& environment) {
+    std::vector<std::string> wrapper;
+    if (!environment.empty()) {
+        wrapper.push_back(find_on_path("env"));
+        wrapper.insert(wrapper.end(), environment.begin(), environment.end());
+    }
+    return start_ringlb_under(wrapper, config_text, extra_args, timeout);
+}
+
+Ringlb start_ringlb_under(const std::vector<std::string>& wrapper, const std::string& config_text,
+                          const std::vector<std::string>& extra_args, milliseconds timeout) {
     Ringlb ringlb;
     ringlb.config = std::make_unique<TempFile>(config_text);
-    std::vector<std::string> argv;
-    if (!environment.empty()) {
-        argv.push_back(find_on_path("env"));
-        argv.insert(argv.end(), environment.begin(), environment.end());
-    }
+    std::vector<std::string> argv = wrapper;
     argv.insert(argv.end(), {ringlb_binary(), "--config", ringlb.config->path()});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     ringlb.process = std::make_unique<Process>("ringlb", argv);
+    ringlb.process->expect_clean_stop();
     ringlb.process->wait_for_line(R"(\bready workers=\d+)", timeout);
 
     // One "listening" line per [[listener]] table of the config.
@@ -1133,6 +1221,23 @@ std::size_t thread_count(pid_t pid) {
 
 std::size_t fd_count(pid_t pid) {
     return count_entries(fmt::format("/proc/{}/fd", pid));
+}
+
+void require_root(const std::string& why) {
+    if (::geteuid() != 0) {
+        throw HarnessError("this test needs root (" + why +
+                           "): run it as root, as scripts/test and CI do");
+    }
+}
+
+std::string require_command(const std::string& command, const std::string& package) {
+    std::string path = find_on_path(command);
+    if (path.empty()) {
+        throw HarnessError(command +
+                           " is not installed: scripts/test installs it (Debian package " +
+                           package + ")");
+    }
+    return path;
 }
 
 std::string find_on_path(const std::string& command) {

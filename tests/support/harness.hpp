@@ -73,13 +73,32 @@ struct ExitStatus final {
 // A child process whose stdout and stderr are read into a line list by a reader thread.
 // The child gets default signal dispositions and an empty signal mask whatever the test
 // process has, and SIGKILL if the spawning thread dies (so spawn from the test's main
-// thread, not from a helper thread that ends early). Destruction kills and reaps it.
+// thread, not from a helper thread that ends early).
+//
+// Destruction ends the child and then checks how it ended (end_problems): a sanitizer report
+// (ASan, UBSan, TSan, LeakSanitizer) anywhere in its stderr fails the running test case, and
+// so does, after expect_clean_stop(), an unclean stop. Without expect_clean_stop the child
+// is killed with SIGKILL.
 class Process final {
   public:
     Process(std::string name, std::vector<std::string> argv);
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
     ~Process();
+
+    // At destruction, a child still running gets SIGTERM and must exit with status 0 within
+    // `timeout`, so that its own exit-time checks (LeakSanitizer) run and a crash or hang on
+    // the way out fails the test. Every ringlb a test starts is stopped this way. A child the
+    // test reaped itself (require_exit, wait_exit, kill) is the test's business; its stderr
+    // is still checked.
+    void expect_clean_stop(milliseconds timeout = milliseconds(30000)) noexcept {
+        clean_stop_timeout_ = timeout;
+    }
+    // Ends the child as the destructor does (SIGTERM and a wait after expect_clean_stop, else
+    // SIGKILL) and returns what is wrong with how it ended, "" if nothing: the failures the
+    // destructor would report. A test that calls it judges the result itself; the destructor
+    // then reports nothing. Idempotent.
+    [[nodiscard]] std::string finish();
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -120,12 +139,19 @@ class Process final {
     std::string name_;
     pid_t pid_ = -1;
     std::optional<ExitStatus> status_;
+    bool status_seen_ = false;  // the test waited for or killed the child itself
+    std::optional<milliseconds> clean_stop_timeout_;
+    std::optional<std::string> finished_;  // finish()'s result, once it ran
     mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<OutputLine> lines_;  // guarded by mutex_
     bool output_closed_ = false;     // guarded by mutex_: both pipes reached EOF
     std::thread reader_;
 };
+
+// The lines of `output` that are part of a sanitizer report (AddressSanitizer,
+// LeakSanitizer, ThreadSanitizer, UndefinedBehaviorSanitizer), "" when there is none.
+[[nodiscard]] std::string sanitizer_report(const std::vector<OutputLine>& output);
 
 // Runs a process to completion (for CLI tests). Throws HarnessError on timeout.
 struct RunResult final {
@@ -216,6 +242,12 @@ struct Backend final {
     std::unique_ptr<Process> process;
     std::uint16_t port = 0;
     [[nodiscard]] std::string address() const;  // "127.0.0.1:PORT"
+    // Stops listening while keeping the port (connects are refused, as by a backend that is
+    // down; open connections go on), and listens again on it: a backend down and back up
+    // without the risk that someone else takes its port meanwhile. Each waits for the
+    // backend to confirm.
+    void pause();
+    void resume();
 };
 
 // Starts ringlb-testbackend and waits for its "listening" line.
@@ -245,6 +277,13 @@ struct Ringlb final {
                                   const std::vector<std::string>& extra_args = {},
                                   milliseconds timeout = milliseconds(10000),
                                   const std::vector<std::string>& environment = {});
+// The same with ringlb run by a command that execs it in its own process, so that the pid
+// is ringlb's: `prlimit --nofile=N:N --`, `ip netns exec NS`, `unshare -m sh -c '... exec
+// "$@"' sh`. The command line is `wrapper... ringlb --config FILE extra_args...`.
+[[nodiscard]] Ringlb start_ringlb_under(const std::vector<std::string>& wrapper,
+                                        const std::string& config_text,
+                                        const std::vector<std::string>& extra_args = {},
+                                        milliseconds timeout = milliseconds(10000));
 
 // Replaces ringlb's config file with `config_text`, sends SIGHUP and waits for the
 // "reloaded ... generation=N" line; throws HarnessError on "reload failed" or timeout.
@@ -386,6 +425,15 @@ struct HeldConnection final {
 [[nodiscard]] std::size_t fd_count(pid_t pid);
 // The full path of an executable found on $PATH (Process uses execv, not execvp), or "".
 [[nodiscard]] std::string find_on_path(const std::string& command);
+
+// Preconditions. A test never skips and never passes without checking: what it needs and
+// lacks is a failure that says why (CI runs as root with every tool scripts/test installs).
+// Fails the running test (HarnessError) unless this process runs as root: network
+// namespaces, nft rules, bind mounts and privilege drops need it.
+void require_root(const std::string& why);
+// The full path of `command` on $PATH, or a HarnessError naming the Debian package that
+// scripts/test installs it from.
+[[nodiscard]] std::string require_command(const std::string& command, const std::string& package);
 // The process's resident set in KiB (VmRSS of /proc/PID/status); throws if absent.
 [[nodiscard]] std::size_t vm_rss_kib(pid_t pid);
 // fd number -> what it refers to ("socket:[123]", "pipe:[45]", "anon_inode:[io_uring]"...).

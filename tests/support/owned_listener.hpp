@@ -81,6 +81,11 @@ class OwnedListener final {
     // Stops listening: connections still queued are reset, new ones refused.
     void close() noexcept { fd_.reset(); }
 
+    // Closes the connections accepted so far. A test calls it when it is done with them, so
+    // that ringlb's connections end before ringlb is stopped (held ones would keep it waiting
+    // for its shutdown grace period).
+    void close_held() noexcept { held_.clear(); }
+
   private:
     UniqueFd fd_;
     std::uint16_t port_ = 0;

@@ -3,9 +3,11 @@
 // the integration tests and scripts/demo put behind ringlb.
 //
 // It prints "listening ADDRESS" once the socket listens (port 0 is replaced by the real one),
-// then serves until SIGTERM or SIGINT and exits 0. Every socket is non-blocking and every
-// connection only does what the kernel lets it do right now, so one slow client never holds
-// up the others; 5,000 concurrent connections cost only their buffered bytes.
+// then serves until SIGTERM or SIGINT and exits 0. SIGUSR1 and SIGUSR2 stop and restart
+// listening on the same port, so a test can take a backend down and up without losing it. Every
+// socket is non-blocking and every connection only does what the kernel lets it do right now, so
+// one slow client never holds up the others; 5,000 concurrent connections cost only their buffered
+// bytes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -163,7 +165,18 @@ class Server final {
             for (int i = 0; i < n; ++i) {
                 const std::uint64_t id = events[i].data.u64;
                 if (id == kSignalId) {
-                    return 0;
+                    signalfd_siginfo info{};
+                    if (read(signals_.get(), &info, sizeof info) != sizeof info) {
+                        continue;
+                    }
+                    if (info.ssi_signo == SIGUSR1) {
+                        pause();
+                    } else if (info.ssi_signo == SIGUSR2) {
+                        resume();
+                    } else {
+                        return 0;
+                    }
+                    continue;
                 }
                 if (id == kListenerId) {
                     accept_all();
@@ -206,10 +219,41 @@ class Server final {
             return;
         }
         accepting_ = on;
+        watch_listener();
+    }
+
+    void watch_listener() {
         epoll_event event{};
-        event.events = on ? static_cast<std::uint32_t>(EPOLLIN) : 0U;
+        event.events = accepting_ && !paused_ ? static_cast<std::uint32_t>(EPOLLIN) : 0U;
         event.data.u64 = kListenerId;
         (void)epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listener_.get(), &event);
+    }
+
+    // SIGUSR1: stop listening but keep the port (the socket was bound to an explicit port,
+    // so the kernel keeps it reserved): connects are refused, as by a backend that is down,
+    // and nobody else can take the port. Connections already accepted go on.
+    void pause() {
+        if (!paused_) {
+            (void)shutdown(listener_.get(), SHUT_RD);
+            paused_ = true;
+            watch_listener();
+        }
+        std::printf("paused\n");
+        std::fflush(stdout);
+    }
+
+    // SIGUSR2: listen again on the same port.
+    void resume() {
+        if (paused_) {
+            if (listen(listener_.get(), 4096) < 0) {
+                std::perror("ringlb-testbackend: listen again");
+                return;
+            }
+            paused_ = false;
+            watch_listener();
+        }
+        std::printf("resumed\n");
+        std::fflush(stdout);
     }
 
     // Moves whatever bytes can move now, advances the connection's state and either closes
@@ -433,7 +477,46 @@ class Server final {
     std::string scratch_ = std::string(kScratchSize, '\0');
     std::uint64_t next_id_ = 2;
     bool accepting_ = true;
+    bool paused_ = false;
 };
+
+// A socket bound to `address`. SO_REUSEADDR lets a test restart a backend on the port of one
+// it just killed. Port 0 is turned into an explicit port (found by a first bind to port 0,
+// then bound again by number while the first socket still holds it), because only a port
+// bound by number stays reserved while the listener is paused (pause()). Invalid fd on error.
+UniqueFd bind_listener(sockaddr_storage address, socklen_t length) {
+    const int one = 1;
+    auto make = [&] {
+        UniqueFd fd(
+            socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+        if (fd) {
+            (void)setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        }
+        return fd;
+    };
+    UniqueFd first = make();
+    if (!first || bind(first.get(), reinterpret_cast<const sockaddr*>(&address), length) < 0) {
+        return UniqueFd();
+    }
+    auto* port = address.ss_family == AF_INET6
+                     ? &reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
+                     : &reinterpret_cast<sockaddr_in*>(&address)->sin_port;
+    if (*port != 0) {
+        return first;
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    if (getsockname(first.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length) < 0) {
+        return UniqueFd();
+    }
+    *port = address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port;
+    UniqueFd second = make();
+    if (!second || bind(second.get(), reinterpret_cast<const sockaddr*>(&address), length) < 0) {
+        return UniqueFd();
+    }
+    return second;
+}
 
 int serve(Options options) {
     raise_fd_limit();
@@ -448,16 +531,8 @@ int serve(Options options) {
                      options.listen.c_str());
         return 2;
     }
-    UniqueFd listener(
-        socket(address->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+    UniqueFd listener = bind_listener(*address, length);
     if (!listener) {
-        std::perror("ringlb-testbackend: socket");
-        return 1;
-    }
-    // SO_REUSEADDR lets a test restart a backend on the port of one it just killed.
-    const int one = 1;
-    (void)setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(listener.get(), reinterpret_cast<const sockaddr*>(&*address), length) < 0) {
         std::fprintf(stderr, "ringlb-testbackend: bind %s: %s\n", options.listen.c_str(),
                      std::strerror(errno));
         return 1;
@@ -478,6 +553,8 @@ int serve(Options options) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGUSR1);
+    sigaddset(&stop_signals, SIGUSR2);
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
     UniqueFd signals(signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
     UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
@@ -511,7 +588,9 @@ int main(int argc, char** argv) {
         "  reply   writes TEXT and a newline, then closes\n"
         "  source  writes N bytes of the stream SEED, then closes\n"
         "  sink    reads until EOF, then writes \"<bytes> <fnv1a-64 hex>\" and closes\n"
-        "Prints \"listening ADDRESS\" when ready; SIGTERM or SIGINT stops it (exit 0)."};
+        "Prints \"listening ADDRESS\" when ready; SIGTERM or SIGINT stops it (exit 0).\n"
+        "SIGUSR1 stops listening but keeps the port (connects are refused; prints \"paused\"),\n"
+        "SIGUSR2 listens again (prints \"resumed\")."};
     Options options;
     const std::map<std::string, Mode> modes = {{"echo", Mode::echo},
                                                {"greet", Mode::greet},

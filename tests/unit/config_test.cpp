@@ -1230,6 +1230,125 @@ TEST_CASE("an admin table without token_file has no token") {
     CHECK(result.config->admin->token.empty());
 }
 
+TEST_CASE("an admin bind off loopback needs a token, or allow_without_token = true") {
+    TempFile token("operator-token\n");
+    TempFile read_token("read-token\n");
+    auto load_admin = [](std::initializer_list<std::string_view> admin_lines) {
+        // Lines 1-3 the listener, 4-7 the pool, 8 [admin], 9 onwards `admin_lines`.
+        std::string text = with_pool_api({
+            "[[listener]]",
+            "bind = \"127.0.0.1:8080\"",
+            "pool = \"api\"",
+        });
+        text += "[admin]\n" + lines(admin_lines);
+        return load(text);
+    };
+    const std::string open_error =
+        "is not a loopback address and no token is set: anyone who reaches it could drain or "
+        "disable every backend. Set token_file (and read_token_file for scrapers), or write "
+        "allow_without_token = true to serve it open";
+    CHECK(errors_of(load_admin({"bind = \"0.0.0.0:9900\""})) ==
+          std::vector<std::string>{"test.toml:9:8: admin bind 0.0.0.0:9900 " + open_error});
+    CHECK(errors_of(load_admin({"bind = \"[::]:9900\""})) ==
+          std::vector<std::string>{"test.toml:9:8: admin bind [::]:9900 " + open_error});
+    CHECK(errors_of(load_admin({"bind = \"10.1.2.3:9900\"", "allow_without_token = false"})) ==
+          std::vector<std::string>{"test.toml:9:8: admin bind 10.1.2.3:9900 " + open_error});
+    for (const char* loopback :
+         {"127.0.0.1:9900", "127.200.0.1:0", "[::1]:9900", "[::ffff:127.0.0.1]:9900"}) {
+        INFO(loopback);
+        auto result = load_admin({"bind = \"" + std::string(loopback) + "\""});
+        CHECK(errors_of(result).empty());
+        REQUIRE(result.config);
+        CHECK_FALSE(result.config->admin->open_to_network());
+    }
+    auto open = load_admin({"bind = \"0.0.0.0:9900\"", "allow_without_token = true"});
+    REQUIRE(errors_of(open).empty());
+    CHECK(open.config->admin->allow_without_token);
+    CHECK(open.config->admin->open_to_network());
+
+    auto with_token =
+        load_admin({"bind = \"0.0.0.0:9900\"", "token_file = \"" + token.path() + "\""});
+    REQUIRE(errors_of(with_token).empty());
+    CHECK(with_token.config->admin->token == "operator-token");
+    CHECK_FALSE(with_token.config->admin->open_to_network());
+
+    auto read_only =
+        load_admin({"bind = \"0.0.0.0:9900\"", "read_token_file = \"" + read_token.path() + "\""});
+    REQUIRE(errors_of(read_only).empty());
+    CHECK(read_only.config->admin->read_token == "read-token");
+    CHECK_FALSE(read_only.config->admin->token_file);
+
+    CHECK(errors_of(load_admin({"bind = \"127.0.0.1:9900\"", "allow_without_token = \"yes\""})) ==
+          std::vector<std::string>{"test.toml:10:23: admin key \"allow_without_token\" must be a "
+                                   "boolean (true or false), got string"});
+}
+
+TEST_CASE("read_token_file: read like token_file, and never the operator's token") {
+    TempFile token("same-token\n");
+    TempFile same(" same-token \n");
+    auto result = load(with_pool_api({
+        "[[listener]]",                               // 1
+        "bind = \"127.0.0.1:8080\"",                  // 2
+        "pool = \"api\"",                             // 3
+        "[admin]",                                    // 4
+        "bind = \"127.0.0.1:9900\"",                  // 5
+        "token_file = \"" + token.path() + "\"",      // 6
+        "read_token_file = \"" + same.path() + "\"",  // 7
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:7:19: admin read_token_file holds the same token as token_file: the "
+              "read token must differ, or it would allow everything"});
+    auto missing = load(with_pool_api({
+        "[[listener]]",                             // 1
+        "bind = \"127.0.0.1:8080\"",                // 2
+        "pool = \"api\"",                           // 3
+        "[admin]",                                  // 4
+        "bind = \"127.0.0.1:9900\"",                // 5
+        "read_token_file = \"/nonexistent/read\"",  // 6
+    }));
+    CHECK(errors_of(missing) ==
+          std::vector<std::string>{"test.toml:6:19: admin read_token_file \"/nonexistent/read\": "
+                                   "cannot read: No such file or directory"});
+}
+
+TEST_CASE("tls_cert_file and tls_key_file: both or neither, readable, PEM, a matching pair") {
+    TempFile not_pem("this is not a certificate\n");
+    auto load_tls = [](std::initializer_list<std::string_view> admin_lines) {
+        // Lines 1-3 the listener, 4-7 the pool, 8-9 [admin] and its bind, then `admin_lines`.
+        std::string text = with_pool_api({
+            "[[listener]]",
+            "bind = \"127.0.0.1:8080\"",
+            "pool = \"api\"",
+        });
+        text += "[admin]\nbind = \"127.0.0.1:9900\"\n" + lines(admin_lines);
+        return load(text);
+    };
+    CHECK(errors_of(load_tls({"tls_cert_file = \"" + not_pem.path() + "\""})) ==
+          std::vector<std::string>{
+              "test.toml:10:17: admin tls_cert_file needs tls_key_file as well"});
+    CHECK(errors_of(load_tls({"tls_key_file = \"" + not_pem.path() + "\""})) ==
+          std::vector<std::string>{
+              "test.toml:10:16: admin tls_key_file needs tls_cert_file as well"});
+    CHECK(errors_of(load_tls(
+              {"tls_cert_file = \"/nonexistent/crt\"", "tls_key_file = \"/nonexistent/key\""})) ==
+          std::vector<std::string>{
+              "test.toml:10:17: admin tls_cert_file \"/nonexistent/crt\": cannot read: No such "
+              "file or directory",
+              "test.toml:11:16: admin tls_key_file \"/nonexistent/key\": cannot read: No such "
+              "file or directory"});
+    auto garbage = load_tls({"tls_cert_file = \"" + not_pem.path() + "\"",
+                             "tls_key_file = \"" + not_pem.path() + "\""});
+    REQUIRE(errors_of(garbage).size() == 1);
+    CHECK(errors_of(garbage)[0].rfind("test.toml:10:17: admin tls_cert_file \"" + not_pem.path() +
+                                          "\": no PEM certificate found",
+                                      0) == 0);
+    CHECK(errors_of(load_tls({"tls_cert_file = \"/etc\"", "tls_key_file = \"/etc\""})) ==
+          std::vector<std::string>{
+              "test.toml:10:17: admin tls_cert_file \"/etc\": cannot read: not a regular file",
+              "test.toml:11:16: admin tls_key_file \"/etc\": cannot read: not a regular file"});
+}
+
 TEST_CASE("admin errors are reported at their key: bind, unknown keys, a listener's address") {
     auto result = load(with_pool_api({
         "[[listener]]",               // 1
@@ -1906,7 +2025,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 38);
+    CHECK(keys.size() == 42);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

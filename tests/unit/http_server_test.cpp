@@ -64,7 +64,7 @@ struct TestServer {
     explicit TestServer(HttpHandler handler, std::optional<std::string> token = std::nullopt,
                         HttpServerLimits limits = {}) {
         UniqueFd listener = loopback_listener(port);
-        server = std::make_unique<HttpServer>(std::move(listener), std::move(token),
+        server = std::make_unique<HttpServer>(std::move(listener), ringlb::HttpAuth{token, {}},
                                               std::move(handler), limits);
         server->start();
     }
@@ -635,12 +635,17 @@ TEST_CASE("the server thread is named ringlb-admin") {
 TEST_CASE("invalid set-up is refused at construction") {
     unsigned port = 0;
     auto handler = [](const HttpRequest&) { return ok("x"); };
-    CHECK_THROWS_AS(HttpServer(loopback_listener(port), std::string(""), handler),
+    using ringlb::HttpAuth;
+    CHECK_THROWS_AS(HttpServer(loopback_listener(port), HttpAuth{std::string(""), {}}, handler),
                     std::invalid_argument);
-    CHECK_THROWS_AS(HttpServer(loopback_listener(port), std::string("two words"), handler),
-                    std::invalid_argument);
-    CHECK_THROWS_AS(HttpServer(UniqueFd(), std::nullopt, handler), std::invalid_argument);
-    CHECK_THROWS_AS(HttpServer(loopback_listener(port), std::nullopt, HttpHandler()),
+    CHECK_THROWS_AS(
+        HttpServer(loopback_listener(port), HttpAuth{std::string("two words"), {}}, handler),
+        std::invalid_argument);
+    CHECK_THROWS_AS(
+        HttpServer(loopback_listener(port), HttpAuth{{}, std::string("two words")}, handler),
+        std::invalid_argument);
+    CHECK_THROWS_AS(HttpServer(UniqueFd(), HttpAuth{}, handler), std::invalid_argument);
+    CHECK_THROWS_AS(HttpServer(loopback_listener(port), HttpAuth{}, HttpHandler()),
                     std::invalid_argument);
     CHECK(ringlb::http_reason_phrase(431) == "Request Header Fields Too Large");
     CHECK(ringlb::http_reason_phrase(499) == "Client Error");

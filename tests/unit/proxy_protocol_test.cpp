@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -531,8 +532,9 @@ TEST_CASE("v2 TLVs after the addresses are skipped") {
 }
 
 TEST_CASE("v2 headers longer than kProxyHeaderMax are invalid") {
-    Bytes block(12, 1);
-    block.resize(kProxyHeaderMax - 16, 0);
+    // 12 address bytes of 1, then zeros up to the largest length a header may have.
+    Bytes block(kProxyHeaderMax - 16, 0);
+    std::fill_n(block.begin(), 12, 1);
     ProxyHeader header;
     REQUIRE(parse(v2_raw(0x21, 0x11, block), header) == ProxyParse::complete);
     CHECK(header.length == kProxyHeaderMax);

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
-// HttpServer: the admin endpoint's HTTP/1.1 transport on its own poll(2) thread, with limits,
-// timeouts and bearer-token auth; routes are the handler's business.
+// HttpServer: the admin endpoint's HTTP/1.1 transport (clear text or TLS) on its own poll(2)
+// thread, with limits, timeouts and bearer-token roles; routes are the handler's business.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "ringlb/admin/http_request.hpp"
+#include "ringlb/admin/tls.hpp"
 #include "ringlb/io/unique_fd.hpp"
 
 namespace ringlb {
@@ -46,8 +48,32 @@ struct HttpServerLimits {
     // drops) what the client still sends for at most this long, so that unread bytes do not
     // turn the close into a reset that destroys the response in flight.
     std::uint64_t linger_ms = 2000;
-    // Connections served at once; more are accepted, answered 503 best-effort and closed.
+    // Connections served at once; more are accepted, answered 503 best-effort and closed
+    // (with TLS: closed at once).
     std::size_t max_clients = 64;
+    // With TLS, the handshake must be done within this time from accept.
+    std::uint64_t handshake_timeout_ms = 5000;
+    // A client address with more than `auth_failures_per_s` failed authentications within
+    // a second gets each of its next requests answered only this long after it arrived,
+    // until it has gone this long without a failure. Nothing sleeps: the request waits
+    // in its connection while the loop serves everyone else.
+    unsigned auth_failures_per_s = 10;
+    std::uint64_t auth_delay_ms = 2000;
+};
+
+// Who may do what. Without either token every request is served. With one, a request must
+// carry "Authorization: Bearer <token>": `token` allows every request, `read_token` only GET
+// and HEAD (anything else is 403). A missing or wrong token is 401.
+struct HttpAuth final {
+    std::optional<std::string> token;
+    std::optional<std::string> read_token;
+};
+
+// Counters that outlive one server (a reload replaces the server, not its history). Written by
+// the admin thread, read by anyone.
+struct HttpServerStats final {
+    std::atomic<std::uint64_t> auth_failures{0};           // 401s: no token, or a wrong one
+    std::atomic<std::uint64_t> tls_handshake_failures{0};  // failed or timed-out handshakes
 };
 
 // The reason phrase for a status ("Not Found"), or a generic one for its class.
@@ -55,12 +81,13 @@ struct HttpServerLimits {
 
 class HttpServer final {
   public:
-    // `listener`: a bound and listening TCP socket (made non-blocking here). With a
-    // `bearer_token`, every request needs "Authorization: Bearer <token>" (else 401). Throws
-    // std::invalid_argument on an invalid listener, an empty handler or a token that is empty
-    // or not visible ASCII; std::system_error when the kernel refuses (eventfd, fcntl).
-    HttpServer(UniqueFd listener, std::optional<std::string> bearer_token, HttpHandler handler,
-               HttpServerLimits limits = {});
+    // `listener`: a bound and listening TCP socket (made non-blocking here). `auth`: see
+    // HttpAuth. With `tls`, every connection speaks TLS (the context is shared with no one
+    // else). `stats`, when given, must outlive the server. Throws std::invalid_argument on an
+    // invalid listener, an empty handler or a token that is empty or not visible ASCII;
+    // std::system_error when the kernel refuses (eventfd, fcntl).
+    HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler, HttpServerLimits limits = {},
+               std::unique_ptr<TlsContext> tls = nullptr, HttpServerStats* stats = nullptr);
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;
     ~HttpServer();
@@ -79,9 +106,12 @@ class HttpServer final {
     void run() noexcept;
 
     UniqueFd listener_;
-    std::optional<std::string> bearer_token_;
+    HttpAuth auth_;
     HttpHandler handler_;
     HttpServerLimits limits_;
+    std::unique_ptr<TlsContext> tls_;
+    HttpServerStats own_stats_;  // used when the caller keeps none
+    HttpServerStats* stats_;
     UniqueFd wake_;  // eventfd: stop() writes it to end poll() early
     std::atomic<bool> stopping_{false};
     std::mutex lifecycle_mutex_;  // serialises start() and stop(): one joins, others wait

@@ -11,6 +11,7 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
+#include "ringlb/admin/http_server.hpp"
 #include "ringlb/pool/epoch.hpp"
 #include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/shard_stats.hpp"
@@ -39,6 +40,7 @@ struct Control final {
     std::atomic<std::uint64_t> reloads_succeeded{0};
     std::atomic<std::uint64_t> reloads_failed{0};
     std::atomic<bool> shutting_down{false};
+    HttpServerStats admin_stats;  // kept across the admin servers that reloads replace
 
   private:
     mutable std::mutex generation_lock;  // never taken by a shard

@@ -45,6 +45,20 @@ struct AdminConfig final {
     SocketAddress bind;                     // numeric address; port 0 = the kernel picks
     std::optional<std::string> token_file;  // file whose first line is the bearer token
     std::string token;                      // read from token_file at load (whitespace trimmed)
+    std::optional<std::string> read_token_file;  // the same for a token that may only read
+    std::string read_token;                      // (GET and HEAD)
+    bool allow_without_token = false;            // a non-loopback bind without any token is allowed
+    std::optional<std::string> tls_cert_file;    // PEM chain: serve TLS (with tls_key_file)
+    std::optional<std::string> tls_key_file;     // PEM private key, unencrypted
+    std::string tls_cert_pem;                    // both read and checked as a pair at load
+    std::string tls_key_pem;
+
+    // Whether anyone who can reach `bind` from another host may use the API unauthenticated
+    // (only possible with allow_without_token = true).
+    [[nodiscard]] bool open_to_network() const noexcept {
+        return !bind.is_loopback() && !token_file && !read_token_file;
+    }
+    [[nodiscard]] bool tls() const noexcept { return tls_cert_file.has_value(); }
 };
 
 struct ListenerConfig final {

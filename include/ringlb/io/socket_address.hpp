@@ -30,6 +30,8 @@ class SocketAddress final {
     [[nodiscard]] unsigned port() const noexcept;
     // "127.0.0.1:8080" or "[::1]:8080".
     [[nodiscard]] std::string to_string() const;
+    // 127.0.0.0/8, ::1, or an IPv4-mapped 127.0.0.0/8: reachable from this host only.
+    [[nodiscard]] bool is_loopback() const noexcept;
 
     friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
 

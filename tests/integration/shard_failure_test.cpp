@@ -61,10 +61,8 @@ pid_t thread_named(pid_t pid, const std::string& name) {
 // strace attached to one thread, injecting `fault` (strace's -e inject= syntax after the
 // syscall name) into its io_uring_enter calls. Waits until strace is attached.
 std::unique_ptr<Process> inject_into(pid_t thread, const std::string& fault) {
-    const std::string strace = find_on_path("strace");
-    // A failed precondition is a failure, never a skip: scripts/test installs strace.
-    REQUIRE_FALSE(strace.empty());
-    REQUIRE(::geteuid() == 0);  // to ptrace a process that is not our child
+    require_root("to ptrace a shard of a process that is not our child");
+    const std::string strace = require_command("strace", "strace");
     auto tracer = std::make_unique<Process>(
         "strace",
         std::vector<std::string>{strace, "-p", std::to_string(thread), "-e", "trace=io_uring_enter",
@@ -172,8 +170,7 @@ struct KillChildren final {
 };
 
 TEST_CASE("a shard whose ring cannot be set up fails the start-up: exit 1, reason, no hang") {
-    const std::string strace = find_on_path("strace");
-    REQUIRE_FALSE(strace.empty());
+    const std::string strace = require_command("strace", "strace");
     Backend backend = start_reply_backend("r");
     TempFile config(SimpleConfig({backend.address()}).workers(2).text());
     // strace counts calls per thread: the first io_uring_setup of each thread fails, as the

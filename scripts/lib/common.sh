@@ -10,8 +10,9 @@ BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli1
                 libtomlplusplus-dev libssl-dev catch2 libseccomp-dev)
 # And the tools the tests run: network namespaces, nft rules, prlimit/unshare, scripts;
 # openssl and curl for the admin TLS tests; systemd for systemd-analyze (the unit's verify
-# and security checks, the syscall-filter groups).
-TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd)
+# and security checks, the syscall-filter groups); strace to inject kernel errors into a
+# shard (shard_failure).
+TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

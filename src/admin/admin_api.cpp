@@ -9,38 +9,12 @@
 #include <fmt/format.h>
 
 #include "ringlb/clock.hpp"
+#include "ringlb/escape.hpp"
 #include "ringlb/log.hpp"
 
 namespace ringlb {
 
 namespace {
-
-// A label value or JSON string with \, " and newlines escaped (the same three matter in both;
-// JSON also needs control characters escaped).
-std::string escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '"':
-                out += "\\\"";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out;
-}
 
 // Percent-decodes a path segment ("%5B%3A%3A1%5D%3A80" -> "[::1]:80"); nullopt when malformed.
 std::optional<std::string> decode_segment(std::string_view segment) {
@@ -99,7 +73,7 @@ HttpResponse json(int status, std::string body) {
 }
 
 HttpResponse error_json(int status, std::string_view message) {
-    return json(status, fmt::format("{{\"error\":\"{}\"}}\n", escape(message)));
+    return json(status, fmt::format("{{\"error\":\"{}\"}}\n", json_escape(message)));
 }
 
 void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
@@ -111,11 +85,11 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
         "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\"}}",
-        escape(backend.name), escape(backend.address().to_string()),
+        json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
-        escape(pool.name()));
+        json_escape(pool.name()));
 }
 
 std::string render_status(const Control& control) {
@@ -134,9 +108,9 @@ std::string render_status(const Control& control) {
     for (const ListenerRuntime& listener : generation->listeners) {
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{}}}",
-                       first ? "" : ",", escape(listener.config.name),
-                       escape(listener.config.bind.to_string()), escape(listener.config.pool),
-                       listener.stats->accepted.load());
+                       first ? "" : ",", json_escape(listener.config.name),
+                       json_escape(listener.config.bind.to_string()),
+                       json_escape(listener.config.pool), listener.stats->accepted.load());
         first = false;
     }
     out += "],\"pools\":[";
@@ -145,7 +119,7 @@ std::string render_status(const Control& control) {
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
                        "\"live\":{},\"backends\":[",
-                       first ? "" : ",", escape(pool->name()),
+                       first ? "" : ",", json_escape(pool->name()),
                        config::algorithm_name(pool->config().algorithm),
                        pool->config().health ? "true" : "false", pool->live_count());
         first = false;
@@ -228,7 +202,7 @@ std::string render_metrics(const Control& control) {
            "Client connections accepted, by listener.");
     for (const ListenerRuntime& listener : generation->listeners) {
         line("ringlb_connections_accepted_total",
-             fmt::format("listener=\"{}\"", escape(listener.config.name)),
+             fmt::format("listener=\"{}\"", prometheus_escape(listener.config.name)),
              listener.stats->accepted.load(std::memory_order_relaxed));
     }
     family(out, "ringlb_connections_rejected_total", "counter",
@@ -236,7 +210,8 @@ std::string render_metrics(const Control& control) {
     for (const ListenerRuntime& listener : generation->listeners) {
         for (std::size_t i = 0; i < static_cast<std::size_t>(Rejection::count_); ++i) {
             line("ringlb_connections_rejected_total",
-                 fmt::format("listener=\"{}\",reason=\"{}\"", escape(listener.config.name),
+                 fmt::format("listener=\"{}\",reason=\"{}\"",
+                             prometheus_escape(listener.config.name),
                              rejection_name(static_cast<Rejection>(i))),
                  listener.stats->rejected[i].load(std::memory_order_relaxed));
         }
@@ -248,8 +223,9 @@ std::string render_metrics(const Control& control) {
         for (const auto& pool : generation->pools) {
             for (std::uint32_t i = 0; i < pool->size(); ++i) {
                 const Backend& backend = pool->backend(i);
-                const std::string labels = fmt::format("pool=\"{}\",backend=\"{}\"",
-                                                       escape(pool->name()), escape(backend.name));
+                const std::string labels =
+                    fmt::format("pool=\"{}\",backend=\"{}\"", prometheus_escape(pool->name()),
+                                prometheus_escape(backend.name));
                 emit(labels, backend);
             }
         }
@@ -304,10 +280,12 @@ std::string render_metrics(const Control& control) {
     std::uint64_t open = 0;
     std::uint64_t idle_timeouts = 0;
     std::uint64_t errors = 0;
+    std::uint64_t ring_full = 0;
     for (const ShardStats* stats : control.shard_stats) {
         open += stats->active.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
+        ring_full += stats->ring_full.load(std::memory_order_relaxed);
     }
     family(out, "ringlb_connections_open", "gauge", "Client connections open in the process.");
     fmt::format_to(std::back_inserter(out), "ringlb_connections_open {}\n", open);
@@ -319,6 +297,10 @@ std::string render_metrics(const Control& control) {
     family(out, "ringlb_connection_errors_total", "counter",
            "Connections ended by an I/O error (a reset, no socket or pipe to be had).");
     fmt::format_to(std::back_inserter(out), "ringlb_connection_errors_total {}\n", errors);
+    family(out, "ringlb_ring_full_total", "counter",
+           "Requests that found a worker's io_uring submission queue full and could not flush "
+           "it (each ended its connection, or was retried).");
+    fmt::format_to(std::back_inserter(out), "ringlb_ring_full_total {}\n", ring_full);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -34,8 +35,15 @@ constexpr int kListenBacklog = 4096;
 constexpr int kAdminBacklog = 64;
 constexpr std::size_t kMaxSlotsPerShard = 65536;
 constexpr std::size_t kClientTableSize = 65536;
-// How often the main thread looks for retired generations to free.
+// How often the main thread looks for retired generations to free and for dead shards.
 constexpr long kHousekeepingNs = 200 * 1000000L;
+// A shard answers main within these, or it is taken for stuck (fatal, as a dead one is): its
+// start-up (ring set-up, first accepts), a new configuration of a reload (adopted at its next
+// loop pass, which comes at least every 100 ms), and the end of its thread once the
+// grace period of a stop is over (cancelling and closing what is left).
+constexpr std::uint64_t kShardStartMs = 10000;
+constexpr std::uint64_t kShardAdoptMs = 10000;
+constexpr std::uint64_t kShardStopMarginMs = 5000;
 
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -176,6 +184,20 @@ class Server final {
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
+    // Why a shard can no longer serve ("" while every shard is well): one died (its thread
+    // ended although nobody asked it to stop), or one did not answer main in time.
+    std::string broken_shard() const;
+    // Waits a moment for a shard that main is waiting for; false (with broken_ set) when it
+    // died or `deadline_ms` has passed.
+    bool await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what);
+    // Stops the shards (with the grace period of the configuration in force, or at once) and
+    // then the other threads. A shard that does not end within kShardStopMarginMs of the
+    // grace cannot be joined: the process then exits here with status 1.
+    void stop_threads(bool immediately) noexcept;
+    // A broken shard is fatal: the listeners it holds would leave clients hanging. Logs why,
+    // stops everything at once and returns the exit status (1) for the service manager to
+    // restart ringlb.
+    int fail(const std::string& why) noexcept;
 
     CliOptions options_;
     ServiceNotifier notifier_;
@@ -192,6 +214,7 @@ class Server final {
     std::unique_ptr<HttpServer> admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
+    std::string broken_;  // a shard that did not answer in time (see broken_shard)
 };
 
 std::map<std::string, Server::Bound> Server::bind_new(const config::Config& config) {
@@ -309,7 +332,6 @@ int Server::run(const config::Config& config) {
             shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
             shard_options.features = features;
             shard_options.slots = slots;
-            shard_options.shutdown_grace_ms = config.global.shutdown_grace_ms;
             shard_options.pipe_size = config.global.pipe_size;
             ShardServices services;
             services.clients = clients_.get();
@@ -325,7 +347,7 @@ int Server::run(const config::Config& config) {
             waiters_.wake_fds.push_back(shard->wake_fd());
         }
         for (auto& shard : shards_) {
-            shard->start();
+            shard->start(kShardStartMs);
         }
         control_.set_generation(generation);
         health_ = std::make_unique<HealthChecker>(epochs_);
@@ -338,6 +360,9 @@ int Server::run(const config::Config& config) {
         notifier_.ready(serving_status());
 
         for (;;) {
+            if (std::string broken = broken_shard(); !broken.empty()) {
+                return fail(broken);
+            }
             timespec wait{0, kHousekeepingNs};
             const int signal_number = sigtimedwait(&signals, nullptr, &wait);
             if (signal_number < 0) {
@@ -362,25 +387,87 @@ int Server::run(const config::Config& config) {
             break;
         }
         control_.shutting_down.store(true);
-        for (auto& shard : shards_) {
-            shard->request_stop();
-        }
-        for (auto& shard : shards_) {
-            shard->join();
-        }
-        health_->stop();
-        if (admin_) {
-            admin_->stop();
-        }
-        if (access_log_) {
-            access_log_->stop();
+        stop_threads(false);
+        if (std::string broken = broken_shard(); !broken.empty()) {
+            log_error("stopped with a dead shard: {}", broken);
+            return 1;
         }
         log_info("stopped");
         return 0;
     } catch (const std::exception& error) {
         log_error("start-up failed: {}", error.what());
+        stop_threads(true);  // the shards started so far
         return 1;
     }
+}
+
+std::string Server::broken_shard() const {
+    if (!broken_.empty()) {
+        return broken_;
+    }
+    for (const auto& shard : shards_) {
+        if (shard->finished() && !shard->failure().empty()) {
+            return fmt::format("shard {} died: {}", &shard - shards_.data(), shard->failure());
+        }
+    }
+    return {};
+}
+
+bool Server::await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what) {
+    if (shards_[shard]->finished()) {
+        broken_ = fmt::format(
+            "shard {} died: {}", shard,
+            shards_[shard]->failure().empty() ? "its thread ended" : shards_[shard]->failure());
+        return false;
+    }
+    if (monotonic_ms() >= deadline_ms) {
+        broken_ = fmt::format("shard {} did not {} within {} ms: it is stuck", shard, what,
+                              kShardAdoptMs);
+        return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return true;
+}
+
+void Server::stop_threads(bool immediately) noexcept {
+    for (auto& shard : shards_) {
+        shard->request_stop(immediately);
+    }
+    const std::uint64_t grace = immediately || !control_.generation()
+                                    ? 0
+                                    : control_.generation()->config.global.shutdown_grace_ms;
+    const std::uint64_t deadline = monotonic_ms() + grace + kShardStopMarginMs;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+        while (!shards_[i]->finished()) {
+            if (monotonic_ms() >= deadline) {
+                // Its thread may still use everything the process owns: nothing can be
+                // released safely, so leave without running destructors.
+                log_error("shard {} did not end within {} ms of the stop; exiting without it", i,
+                          grace + kShardStopMarginMs);
+                std::_Exit(1);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        shards_[i]->join();
+    }
+    if (health_) {
+        health_->stop();
+    }
+    if (admin_) {
+        admin_->stop();
+    }
+    if (access_log_) {
+        access_log_->stop();
+    }
+}
+
+int Server::fail(const std::string& why) noexcept {
+    log_error("{}; exiting with status 1 so that the service manager restarts ringlb", why);
+    notifier_.stopping();
+    control_.shutting_down.store(true);
+    stop_threads(true);
+    log_info("stopped");
+    return 1;
 }
 
 std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::AdminConfig& admin) {
@@ -463,6 +550,11 @@ bool Server::load_new_generation() {
     if (options_.log_level) {
         config.global.log_level = *options_.log_level;
     }
+    if (std::string broken = broken_shard(); !broken.empty()) {
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {}", broken);
+        return false;
+    }
     std::shared_ptr<Generation> previous = control_.generation();
     const config::Config& old = previous->config;
     if (workers_of(config) != workers_ || config.global.pipe_size != old.global.pipe_size ||
@@ -510,17 +602,26 @@ bool Server::load_new_generation() {
         });
         set_log_level(config.global.log_level);
         control_.max_connections.store(config.global.max_connections);
-        for (unsigned i = 0; i < workers_; ++i) {
-            // A shard takes one update at a time; the previous one is adopted within a loop
-            // pass, so this waits at most a moment.
-            while (!shards_[i]->post_update(updates[i])) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        // A shard takes one update at a time and adopts it at its next loop pass, so this
+        // waits a moment; a dead or stuck shard fails the reload, and main then exits.
+        const std::uint64_t deadline = monotonic_ms() + kShardAdoptMs;
+        bool adopted = true;
+        for (unsigned i = 0; i < workers_ && adopted; ++i) {
+            while (adopted && !shards_[i]->post_update(updates[i])) {
+                adopted = await_shard(i, deadline, "take the new configuration");
             }
         }
-        for (const auto& shard : shards_) {
-            while (shard->adopted() < generation->id) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        for (unsigned i = 0; i < workers_ && adopted; ++i) {
+            while (adopted && shards_[i]->adopted() < generation->id) {
+                adopted = await_shard(i, deadline, "take the new configuration");
             }
+        }
+        if (!adopted) {
+            // The shards that adopted it use it: it lives as long as the process.
+            retired_.push_back(std::move(generation));
+            control_.reloads_failed.fetch_add(1);
+            log_error("reload failed: {}", broken_);
+            return false;
         }
         control_.set_generation(generation);
         health_->watch(generation);

@@ -81,9 +81,11 @@ void ServiceNotifier::send(std::string_view message) noexcept {
     if (!active()) {
         return;  // not under a service manager
     }
+    // Never wait for the service manager: with its queue full (a stuck manager) a blocking
+    // send would hold main, and with it reloads and the stop, for as long as that lasts.
     ssize_t sent;
     do {
-        sent = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL);
+        sent = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) {
         log_debug("NOTIFY_SOCKET: cannot send \"{}\": {}", message, std::strerror(errno));

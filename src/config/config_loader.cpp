@@ -27,6 +27,7 @@
 #include <toml++/toml.h>
 
 #include "ringlb/admin/tls.hpp"
+#include "ringlb/escape.hpp"
 #include "ringlb/io/unique_fd.hpp"
 
 namespace ringlb::config {
@@ -661,7 +662,7 @@ class Loader final {
             add_error(place_of(node),
                       fmt::format("{}{}{} \"{}\" is not a valid address; expected a numeric "
                                   "\"IPv4:port\" or \"[IPv6]:port\"",
-                                  scope.owner, scope.subject, key, text));
+                                  scope.owner, scope.subject, key, json_escape(text)));
         }
         return address;
     }
@@ -880,6 +881,20 @@ class Loader final {
         }
     }
 
+    // Names go into log lines, Prometheus labels and JSON: a control character in one could
+    // forge a log line or break a scrape (the Prometheus format cannot escape most of them),
+    // so it is an error at the name. Messages show the name JSON-escaped.
+    void check_name_characters(const toml::node& node, const std::string& name,
+                               const Scope& scope) {
+        if (auto found = find_control_character(name)) {
+            add_error(place_of(node),
+                      fmt::format("{}name \"{}\" contains the control character U+{:04X} (byte "
+                                  "{}); names appear in logs and metrics and may not",
+                                  scope.owner, json_escape(name),
+                                  static_cast<unsigned>(found->code_point), found->offset + 1));
+        }
+    }
+
     void load_pool(const toml::table& table, std::size_t index, PoolConfig& pool) {
         Scope scope{fmt::format("pool #{}: ", index + 1), "[[pool]]", ""};
         check_keys(table, kPoolKeys, scope.table);
@@ -888,12 +903,13 @@ class Loader final {
             if (pool.name.empty()) {
                 add_error(place_of(*name), fmt::format("{}name must not be empty", scope.owner));
             } else {
-                scope.owner = fmt::format("pool \"{}\": ", pool.name);
+                check_name_characters(*name, pool.name, scope);
+                scope.owner = fmt::format("pool \"{}\": ", json_escape(pool.name));
                 auto [it, inserted] = pool_names_.try_emplace(pool.name, index, place_of(*name));
                 if (!inserted) {
                     add_error(place_of(*name),
                               fmt::format("duplicate pool name \"{}\" (first at line {})",
-                                          pool.name, it->second.second.line));
+                                          json_escape(pool.name), it->second.second.line));
                 }
             }
         } else if (table.get("name") == nullptr) {
@@ -1088,14 +1104,17 @@ class Loader final {
                               fmt::format("{}name must not be empty", scope.owner));
                 }
             } else {
-                scope.owner = fmt::format("listener \"{}\": ", listener.name);
+                if (name_node == name) {  // a bind text is checked as an address below
+                    check_name_characters(*name, listener.name, scope);
+                }
+                scope.owner = fmt::format("listener \"{}\": ", json_escape(listener.name));
                 auto [it, inserted] =
                     listener_names_.try_emplace(listener.name, place_of(*name_node));
                 if (!inserted) {
                     name_is_unique = false;
                     add_error(place_of(*name_node),
                               fmt::format("duplicate listener name \"{}\" (first at line {}){}",
-                                          listener.name, it->second.line,
+                                          json_escape(listener.name), it->second.line,
                                           name_node == bind ? "; a listener without a name is "
                                                               "named after its bind"
                                                             : ""));
@@ -1129,8 +1148,8 @@ class Loader final {
             listener.pool = pool->get();
             auto it = pool_names_.find(listener.pool);
             if (it == pool_names_.end()) {
-                add_error(place_of(*pool),
-                          fmt::format("{}pool \"{}\" is not defined", scope.owner, listener.pool));
+                add_error(place_of(*pool), fmt::format("{}pool \"{}\" is not defined", scope.owner,
+                                                       json_escape(listener.pool)));
             } else {
                 listener.pool_index = it->second.first;
             }

@@ -47,6 +47,7 @@ struct HealthChecker::Target {
     std::optional<config::HealthConfig> settings;  // absent: no probes
     HealthState state;
     std::uint64_t next_due_ms = 0;      // when the next probe starts
+    std::uint64_t started_ms = 0;       // when the last probe started
     std::uint64_t deadline_ms = 0;      // when the probe in flight times out
     std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
     UniqueFd probe;                     // the probe's socket while one is in flight
@@ -97,15 +98,29 @@ void HealthChecker::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
                 return target && target->backend == backend;
             });
             if (old != targets_.end() && (*old)->settings.has_value() == health.has_value()) {
-                (*old)->pool = pool.get();
-                (*old)->settings = health;
+                Target& kept = **old;
+                kept.pool = pool.get();
+                kept.settings = health;
+                // The new settings apply now: the state keeps its streak under the new
+                // rise/fall; a shorter interval or timeout does not wait for the schedule the
+                // old one set (nor does a shorter re-resolution interval).
+                if (health) {
+                    kept.state.set_thresholds(health->rise, health->fall);
+                    kept.next_due_ms =
+                        std::min(kept.next_due_ms, kept.started_ms + health->interval_ms);
+                    if (kept.probe) {
+                        kept.deadline_ms = kept.started_ms + health->timeout_ms;
+                    }
+                }
+                kept.next_resolve_ms =
+                    std::min(kept.next_resolve_ms, now + pool->config().resolve_interval_ms);
                 targets.push_back(std::move(*old));
                 continue;
             }
             const unsigned rise = health ? health->rise : 1;
             const unsigned fall = health ? health->fall : 1;
             auto target = std::make_unique<Target>(
-                Target{pool.get(), backend, health, HealthState(rise, fall), now, 0,
+                Target{pool.get(), backend, health, HealthState(rise, fall), now, 0, 0,
                        now + pool->config().resolve_interval_ms, UniqueFd{}});
             targets.push_back(std::move(target));
         }
@@ -121,6 +136,7 @@ void HealthChecker::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
 }
 
 void HealthChecker::start_probe(Target& target, std::uint64_t now) {
+    target.started_ms = now;
     target.next_due_ms = now + target.settings->interval_ms;
     if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
         return;  // an operator took it out: no probes until it is enabled again
@@ -203,7 +219,7 @@ void HealthChecker::resolve_due(std::uint64_t now) {
             log_info("backend address changed pool={} backend={} from={} to={}",
                      target->pool->name(), backend.name, backend.address().to_string(),
                      address->to_string());
-            backend.set_address(*address);
+            backend.set_address(*address, epochs_);
         }
     }
 }

@@ -75,12 +75,18 @@ RingFeatures Ring::probe() {
 }
 
 io_uring_sqe* Ring::next_sqe() noexcept {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (sqe == nullptr) {
-        io_uring_submit(&ring_);
-        sqe = io_uring_get_sqe(&ring_);
+    return make_room(1) ? io_uring_get_sqe(&ring_) : nullptr;
+}
+
+bool Ring::make_room(unsigned count) noexcept {
+    for (int attempt = 0; io_uring_sq_space_left(&ring_) < count; ++attempt) {
+        if (attempt == kFlushAttempts) {
+            return false;
+        }
+        // Whatever it returns, the space left says whether the kernel took anything.
+        (void)io_uring_submit(&ring_);
     }
-    return sqe;
+    return true;
 }
 
 int Ring::submit_and_wait(unsigned wait_nr) noexcept {

@@ -94,8 +94,7 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
         }
         state_ = State::proxy_header;
         proxy_deadline_ms_ = context.now_ms + listener.config.proxy_timeout_ms;
-        arm_proxy_wait(context);
-        return Progress::running;
+        return arm_proxy_wait(context);
     }
     return admit(context);
 }
@@ -130,9 +129,9 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
     return connect_next(context);
 }
 
-void Connection::arm_proxy_wait(RelayContext& context) noexcept {
-    if (io_uring_sq_space_left(context.ring.raw()) < 2) {
-        io_uring_submit(context.ring.raw());
+Connection::Progress Connection::arm_proxy_wait(RelayContext& context) noexcept {
+    if (!context.ring.make_room(2)) {  // the poll and its linked timeout go together
+        return ring_full(context);
     }
     const std::uint64_t left =
         proxy_deadline_ms_ > context.now_ms ? proxy_deadline_ms_ - context.now_ms : 1;
@@ -146,6 +145,7 @@ void Connection::arm_proxy_wait(RelayContext& context) noexcept {
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_timeout, index_));
     pending_ += 2;
     armed_ |= bit(Op::proxy_in);
+    return Progress::running;
 }
 
 // Looks at what the client has sent without taking it; once a whole header is there, takes
@@ -155,8 +155,7 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
     ssize_t peeked = ::recv(client_fd_.get(), context.scratch.data(), room, MSG_PEEK);
     if (peeked <= 0) {
         if (peeked < 0 && (errno == EAGAIN || errno == EINTR)) {
-            arm_proxy_wait(context);
-            return Progress::running;
+            return arm_proxy_wait(context);
         }
         listener_->stats->reject(Rejection::proxy_protocol);
         return close(context, Ending::graceful, "proxy_error");
@@ -174,6 +173,9 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
         timeout_.tv_sec = 0;
         timeout_.tv_nsec = kProxyRetryNs;
         io_uring_sqe* sqe = context.ring.next_sqe();
+        if (sqe == nullptr) {
+            return ring_full(context);
+        }
         io_uring_prep_timeout(sqe, &timeout_, 0, 0);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_retry, index_));
         ++pending_;
@@ -211,8 +213,10 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     }
     backend_ = &pool.backend(backend_index_);
     ++attempts_;
-    const SocketAddress& target = backend_->address();
-    int fd = make_stream_socket(target.family());
+    // The kernel reads the address when the queue is submitted, possibly after this loop
+    // pass, when a re-resolved backend's old address may be gone: connect from a copy.
+    store_address(backend_address_, backend_->address());
+    int fd = make_stream_socket(backend_address_.base.sa_family);
     if (fd < 0) {
         ShardStats::add(context.stats.errors, 1);
         log_debug("pool {}: backend socket: {}", pool.name(), std::strerror(-fd));
@@ -221,13 +225,14 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     backend_fd_.reset(fd);
 
     // The connect and its linked timeout must reach the kernel in the same submission.
-    if (io_uring_sq_space_left(context.ring.raw()) < 2) {
-        io_uring_submit(context.ring.raw());
+    if (!context.ring.make_room(2)) {
+        return ring_full(context);
     }
     set_timespec(timeout_, pool.config().connect_timeout_ms);
     io_uring_sqe* sqe = context.ring.next_sqe();
-    // The address lives in the ResolvedAddress, which stays valid for this loop pass.
-    io_uring_prep_connect(sqe, fd, target.data(), target.length());
+    io_uring_prep_connect(
+        sqe, fd, &backend_address_.base,
+        backend_address_.base.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::connect, index_));
     sqe->flags |= IOSQE_IO_LINK;
     sqe = context.ring.next_sqe();
@@ -353,8 +358,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
                 continue;
             }
             if (moved < 0 && errno == EAGAIN) {
-                arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
-                return Progress::running;
+                return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
             }
             ShardStats::add(context.stats.errors, 1);
             return close(context, Ending::reset,
@@ -378,8 +382,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             // wait for readiness now (the poll completes at once if more has arrived).
             direction.drained = false;
             context.pipes.release(direction.pipe, true);
-            arm_poll(direction.read_poll, direction.src, POLLIN, context);
-            return Progress::running;
+            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
         }
         if (!direction.pipe.valid()) {
             int result = context.pipes.acquire(direction.pipe);
@@ -406,8 +409,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
         }
         if (errno == EAGAIN) {
             context.pipes.release(direction.pipe, true);  // idle: hold no pipe
-            arm_poll(direction.read_poll, direction.src, POLLIN, context);
-            return Progress::running;
+            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
         }
         ShardStats::add(context.stats.errors, 1);
         return close(context, Ending::reset, "reset");  // src reset: reset the other side too
@@ -415,29 +417,48 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
     // Budget spent with both sides still ready: a poll that completes at once puts this
     // connection back in line behind the others.
     if (direction.in_pipe > 0) {
-        arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
-    } else {
-        arm_poll(direction.read_poll, direction.src, POLLIN, context);
+        return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
     }
-    return Progress::running;
+    return arm_poll(direction.read_poll, direction.src, POLLIN, context);
 }
 
-void Connection::arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept {
+Connection::Progress Connection::arm_poll(Op op, int fd, unsigned events,
+                                          RelayContext& context) noexcept {
     if ((armed_ & bit(op)) != 0) {
-        return;
+        return Progress::running;
     }
     io_uring_sqe* sqe = context.ring.next_sqe();
+    if (sqe == nullptr) {
+        return ring_full(context);
+    }
     io_uring_prep_poll_add(sqe, fd, events);
     io_uring_sqe_set_data64(sqe, encode_user_data(op, index_));
     armed_ |= bit(op);
     ++pending_;
+    return Progress::running;
+}
+
+// No submission slot for a request this connection needs: it cannot go on. Counted; the
+// client and backend are reset.
+Connection::Progress Connection::ring_full(RelayContext& context) noexcept {
+    ShardStats::add(context.stats.ring_full, 1);
+    ShardStats::add(context.stats.errors, 1);
+    log_debug("connection {}: the ring's submission queue is full; closing it", index_);
+    return close(context, Ending::reset, "error");
 }
 
 void Connection::cancel_in_flight(RelayContext& context) noexcept {
     // The cancel requests count as pending too: the slot and its fds stay ours until the
     // kernel has executed them, so a cancel can never hit a reused fd number.
-    auto submit_cancel = [&](auto&& prepare) {
+    // Without a slot for a cancel, shutting the socket down completes its polls just the
+    // same (they report POLLHUP); a connect and a PROXY wait end by their linked timeouts.
+    auto submit_cancel = [&](int fd, auto&& prepare) {
         io_uring_sqe* sqe = context.ring.next_sqe();
+        if (sqe == nullptr) {
+            ShardStats::add(context.stats.ring_full, 1);
+            ::shutdown(fd, SHUT_RDWR);
+            return;
+        }
         prepare(sqe);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, index_));
         ++pending_;
@@ -446,12 +467,12 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
     const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect);
     if (context.cancel_by_fd) {
         if ((armed_ & client_ops) != 0) {
-            submit_cancel([&](io_uring_sqe* sqe) {
+            submit_cancel(client_fd_.get(), [&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel_fd(sqe, client_fd_.get(), IORING_ASYNC_CANCEL_ALL);
             });
         }
         if ((armed_ & backend_ops) != 0) {
-            submit_cancel([&](io_uring_sqe* sqe) {
+            submit_cancel(backend_fd_.get(), [&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel_fd(sqe, backend_fd_.get(), IORING_ASYNC_CANCEL_ALL);
             });
         }
@@ -461,7 +482,9 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
     for (Op op : {Op::connect, Op::proxy_in, Op::client_in, Op::client_out, Op::backend_in,
                   Op::backend_out}) {
         if ((armed_ & bit(op)) != 0) {
-            submit_cancel([&](io_uring_sqe* sqe) {
+            const bool on_client =
+                op == Op::proxy_in || op == Op::client_in || op == Op::client_out;
+            submit_cancel(on_client ? client_fd_.get() : backend_fd_.get(), [&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel64(sqe, encode_user_data(op, index_), 0);
             });
         }

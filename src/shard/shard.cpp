@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 #include "ringlb/clock.hpp"
@@ -22,6 +24,15 @@ namespace ringlb {
 namespace {
 constexpr unsigned kRingEntries = 4096;
 constexpr std::uint64_t kTickMs = 100;
+// io_uring_enter failing with a transient error (out of memory, a busy completion queue)
+// for this long means the ring will not recover: the shard gives up.
+constexpr std::uint64_t kRingFailureMs = 5000;
+
+// Errors of io_uring_enter that may pass by themselves; any other means the ring is unusable
+// (EBADF, EBADFD, EFAULT, EINVAL, ENXIO, EOWNERDEAD...).
+bool transient_ring_error(int error) noexcept {
+    return error == EAGAIN || error == EBUSY || error == ENOMEM || error == EINTR || error == ETIME;
+}
 }  // namespace
 
 Shard::Shard(ShardOptions options, std::unique_ptr<ShardUpdate> initial, EpochDomain& epochs,
@@ -55,16 +66,22 @@ Shard::~Shard() {
     delete mailbox_.exchange(nullptr);
 }
 
-void Shard::start() {
+void Shard::start(std::uint64_t timeout_ms) {
     std::future<void> started = started_.get_future();
+    finished_.store(false, std::memory_order_relaxed);
     thread_ = std::thread([this] { run(); });
+    if (started.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+        throw ShardStuck(
+            fmt::format("shard {} did not start within {} ms", options_.id, timeout_ms));
+    }
     started.get();  // rethrows a start-up failure of the shard thread
 }
 
-void Shard::request_stop() noexcept {
-    if (stop_requested_.exchange(true)) {
-        return;
+void Shard::request_stop(bool immediately) noexcept {
+    if (immediately) {
+        stop_immediately_.store(true, std::memory_order_relaxed);
     }
+    stop_requested_.store(true);
     std::uint64_t one = 1;
     (void)!::write(wake_fd_.get(), &one, sizeof(one));
 }
@@ -124,19 +141,30 @@ void Shard::run() noexcept {
         apply(std::move(initial_));
         arm_wake();
         arm_tick();
+        if (!wake_armed_ || !tick_armed_) {
+            throw std::runtime_error("the new ring has no room for the shard's own requests");
+        }
         io_uring_submit(ring_->raw());
         started = true;
         started_.set_value();
         loop();
+    } catch (const std::exception& error) {
+        if (!started) {
+            started_.set_exception(std::current_exception());
+        } else {
+            failure_ = error.what();
+            log_error("shard {}: died: {}", options_.id, failure_);
+        }
     } catch (...) {
         if (!started) {
             started_.set_exception(std::current_exception());
-            epochs_.leave(options_.id);
-            return;
+        } else {
+            failure_ = "an unknown exception";
+            log_error("shard {}: died: {}", options_.id, failure_);
         }
-        log_error("shard {}: stopped by an unexpected error", options_.id);
     }
     epochs_.leave(options_.id);
+    finished_.store(true, std::memory_order_release);
 }
 
 void Shard::loop() {
@@ -145,11 +173,12 @@ void Shard::loop() {
         epochs_.leave(options_.id);  // blocking: hold no live set while asleep
         int result = ring_->submit_and_wait(1);
         epochs_.enter(options_.id);
-        if (result < 0 && result != -EINTR && result != -ETIME && result != -EBUSY) {
-            log_error("shard {}: io_uring_submit_and_wait: {}", options_.id,
-                      std::strerror(-result));
-        }
         now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
+        if (result < 0 && result != -EINTR && result != -ETIME) {
+            check_ring_error(-result);
+        } else {
+            failing_since_ms_ = 0;
+        }
         unsigned seen = 0;
         unsigned head;
         io_uring_cqe* cqe;
@@ -158,6 +187,44 @@ void Shard::loop() {
             ++seen;
         }
         io_uring_cq_advance(ring_->raw(), seen);
+        if (!wake_armed_ || !tick_armed_) {
+            rearm_own();
+        }
+    }
+}
+
+// A failed io_uring_enter: a transient error is retried (and logged at a rate limit) for up
+// to kRingFailureMs; anything else, or a transient error that lasts, ends the shard.
+void Shard::check_ring_error(int error) {
+    if (!transient_ring_error(error)) {
+        throw std::system_error(error, std::generic_category(), "io_uring_enter");
+    }
+    if (failing_since_ms_ == 0) {
+        failing_since_ms_ = now_ms_;
+    } else if (now_ms_ - failing_since_ms_ >= kRingFailureMs) {
+        throw std::system_error(
+            error, std::generic_category(),
+            fmt::format("io_uring_enter failed for {} ms in a row", now_ms_ - failing_since_ms_));
+    }
+    std::uint64_t suppressed = 0;
+    if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+        log_error("shard {}: io_uring_enter: {} ({} more since the last report)", options_.id,
+                  std::strerror(error), suppressed);
+    }
+}
+
+// The eventfd read (updates, stop) and the tick (timers, retries) must always be in flight:
+// without a slot for them at the end of a pass, when the queue has just been flushed, the
+// ring is unusable and the shard gives up rather than sleep without them.
+void Shard::rearm_own() {
+    if (!wake_armed_) {
+        arm_wake();
+    }
+    if (!tick_armed_) {
+        arm_tick();
+    }
+    if (!wake_armed_ || !tick_armed_) {
+        throw std::runtime_error("no submission slot for the shard's wake-up or timer");
     }
 }
 
@@ -215,6 +282,10 @@ void Shard::apply(std::unique_ptr<ShardUpdate> update) {
         ListenerSlot& slot = listeners_[i];
         if (kept[i] && slot.armed && slot.multishot == limited) {
             io_uring_sqe* sqe = ring_->next_sqe();
+            if (sqe == nullptr) {
+                ShardStats::add(stats_.ring_full, 1);  // the accept keeps its old mode
+                continue;
+            }
             io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
             io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
         }
@@ -249,6 +320,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
         case Op::accept_cancel:
             return;  // the accept's own final completion settles the listener
         case Op::wake:
+            wake_armed_ = false;
             if (ShardUpdate* update = mailbox_.exchange(nullptr)) {
                 try {
                     apply(std::unique_ptr<ShardUpdate>(update));
@@ -264,6 +336,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             arm_wake();
             return;
         case Op::tick:
+            tick_armed_ = false;
             on_tick();
             return;
         default:
@@ -319,6 +392,10 @@ void Shard::arm_accept(std::uint32_t listener) noexcept {
     }
     const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
     io_uring_sqe* sqe = ring_->next_sqe();
+    if (sqe == nullptr) {
+        ShardStats::add(stats_.ring_full, 1);  // the next tick tries again
+        return;
+    }
     const int fd = slot.fd.get();
     slot.multishot = options_.features.multishot_accept && !limited;
     if (slot.multishot) {
@@ -351,6 +428,13 @@ void Shard::cancel_accept(std::uint32_t listener) noexcept {
         return;
     }
     io_uring_sqe* sqe = ring_->next_sqe();
+    if (sqe == nullptr) {
+        // Shutting the socket down ends its accept just as well (with -EINVAL), and then
+        // on_accept closes it.
+        ShardStats::add(stats_.ring_full, 1);
+        ::shutdown(slot.fd.get(), SHUT_RDWR);
+        return;
+    }
     io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, listener), 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, listener));
 }
@@ -414,14 +498,24 @@ void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
 
 void Shard::arm_wake() noexcept {
     io_uring_sqe* sqe = ring_->next_sqe();
+    if (sqe == nullptr) {
+        ShardStats::add(stats_.ring_full, 1);  // the end of the loop pass tries again
+        return;
+    }
     io_uring_prep_read(sqe, wake_fd_.get(), &wake_value_, sizeof(wake_value_), 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::wake, 0));
+    wake_armed_ = true;
 }
 
 void Shard::arm_tick() noexcept {
     io_uring_sqe* sqe = ring_->next_sqe();
+    if (sqe == nullptr) {
+        ShardStats::add(stats_.ring_full, 1);  // the end of the loop pass tries again
+        return;
+    }
     io_uring_prep_timeout(sqe, &tick_interval_, 0, 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::tick, 0));
+    tick_armed_ = true;
 }
 
 void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexcept {
@@ -456,6 +550,10 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
     } else if (result < 0 && result != -ECANCELED && result != -EMFILE && result != -ENFILE) {
         // An unexpected error: retrying at once could spin; wait a little.
         io_uring_sqe* sqe = ring_->next_sqe();
+        if (sqe == nullptr) {
+            ShardStats::add(stats_.ring_full, 1);  // the next tick re-arms the accept
+            return;
+        }
         io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_retry, listener));
         slot.armed = true;
@@ -496,7 +594,10 @@ void Shard::shed_load(std::uint32_t listener) noexcept {
 
 void Shard::begin_stop() noexcept {
     stopping_ = true;
-    stop_deadline_ms_ = now_ms_ + options_.shutdown_grace_ms;
+    // The grace of the configuration in force: a reload may have changed it.
+    stop_deadline_ms_ = stop_immediately_.load(std::memory_order_relaxed)
+                            ? now_ms_
+                            : now_ms_ + generation_->config.global.shutdown_grace_ms;
     for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
         if (listeners_[i].fd && !listeners_[i].removing) {
             cancel_accept(i);
@@ -508,6 +609,18 @@ void Shard::begin_stop() noexcept {
 
 void Shard::on_tick() noexcept {
     resume_paused();
+    if (stop_immediately_.load(std::memory_order_relaxed) && stopping_) {
+        stop_deadline_ms_ = std::min(stop_deadline_ms_, now_ms_);
+    }
+    if (!stopping_) {
+        // An accept that found no submission slot is armed again here.
+        for (std::uint32_t i = 0; i < listeners_.size(); ++i) {
+            const ListenerSlot& slot = listeners_[i];
+            if (slot.fd && !slot.armed && !slot.parked && !slot.removing) {
+                arm_accept(i);
+            }
+        }
+    }
     if (stopping_ && now_ms_ >= stop_deadline_ms_) {
         // Grace is over: close whatever is still open.
         RelayContext relay = context();

@@ -97,3 +97,43 @@ TEST_CASE("on SIGTERM an idle connection is closed after shutdown_grace_ms and r
     const ReadResult result = read_until_close(fd.get(), deadline_in(1s));
     CHECK(result.closed());
 }
+
+TEST_CASE("SIGINT stops ringlb as SIGTERM does: listeners closed, connections finish, exit 0") {
+    Backend echo = start_backend("echo");
+    Ringlb lb =
+        start_ringlb(SimpleConfig({echo.address()}).global("shutdown_grace_ms = 20000").text());
+
+    ringlb::UniqueFd fd = connect_to(lb.port);
+    send_all(fd.get(), "before", deadline_in(5s));
+    REQUIRE(read_exact(fd.get(), 6, deadline_in(5s)) == "before");
+
+    const std::size_t before_signal = lb.process->line_count();
+    lb.process->signal(SIGINT);
+    lb.process->wait_for_line(R"(\bstopping signal=Interrupt\b)", 2s, before_signal);
+
+    // New clients are refused promptly...
+    int last_error = 0;
+    const Deadline refuse_by = deadline_in(1s);
+    while (Clock::now() < refuse_by) {
+        last_error = try_connect(lb.port, 500ms).error;
+        if (last_error == ECONNREFUSED) {
+            break;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    INFO("last connect to the stopping listener: "
+         << (last_error == 0 ? "accepted" : std::strerror(last_error)));
+    CHECK(last_error == ECONNREFUSED);
+    // ...while the open connection keeps relaying within the grace period.
+    send_all(fd.get(), "after", deadline_in(5s));
+    CHECK(read_exact(fd.get(), 5, deadline_in(5s)) == "after");
+
+    // It ends when the client ends it, and then ringlb has nothing left to wait for.
+    shutdown_write(fd.get());
+    CHECK(read_until_close(fd.get(), deadline_in(5s)).eof);
+    fd.reset();
+    const ExitStatus status = lb.process->require_exit(5s);
+    INFO("ringlb output:\n" << lb.process->tail());
+    CHECK(status.exited_with(0));
+    CHECK_FALSE(lb.process->find_lines(R"(\bstopped$)", before_signal).empty());
+}

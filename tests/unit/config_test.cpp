@@ -630,6 +630,52 @@ TEST_CASE("an empty name is rejected") {
                                });
 }
 
+TEST_CASE("a control character in a listener or pool name is an error at the name") {
+    auto result = load(lines({
+        R"([[listener]])",                  // 1
+        R"(name = "we\tb")",                // 2
+        R"(bind = "127.0.0.1:8080")",       // 3
+        R"(pool = "a\u0001pi")",            // 4
+        R"([[pool]])",                      // 5
+        R"(name = "a\u0001pi")",            // 6
+        R"(  [[pool.backend]])",            // 7
+        R"(  address = "127.0.0.1:9001")",  // 8
+        R"([[listener]])",                  // 9
+        R"(name = "ok\u009b[2J")",          // 10
+        R"(bind = "127.0.0.1:8081")",       // 11
+        R"(pool = "a\u0001pi")",            // 12
+    }));
+    const std::string why = "; names appear in logs and metrics and may not";
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              R"(test.toml:2:8: listener #1: name "we\tb" contains the control character U+0009 )"
+              R"((byte 3))" +
+                  why,
+              R"(test.toml:6:8: pool #1: name "a\u0001pi" contains the control character U+0001 )"
+              R"((byte 2))" +
+                  why,
+              R"(test.toml:10:8: listener #2: name "ok\u009b[2J" contains the control character )"
+              R"(U+009B (byte 3))" +
+                  why,
+          });
+}
+
+TEST_CASE("names with quotes, backslashes and non-ASCII letters are accepted as they are") {
+    auto result = load(lines({
+        R"([[listener]])",                  // 1
+        R"(name = 'we"b\ café ☕')",         // 2
+        R"(bind = "127.0.0.1:8080")",       // 3
+        R"(pool = 'p"o\ol naïve')",         // 4
+        R"([[pool]])",                      // 5
+        R"(name = 'p"o\ol naïve')",         // 6
+        R"(  [[pool.backend]])",            // 7
+        R"(  address = "127.0.0.1:9001")",  // 8
+    }));
+    REQUIRE(errors_of(result).empty());
+    CHECK(result.config->listeners[0].name == "we\"b\\ café ☕");
+    CHECK(result.config->pools[0].name == "p\"o\\ol naïve");
+}
+
 TEST_CASE("a duplicate pool name is reported at the second one") {
     auto result = load(lines({
         "[[listener]]",                    // 1

@@ -52,3 +52,18 @@ TEST_CASE("zero rise or fall is treated as one") {
     CHECK(state.record(false) == Transition::went_down);
     CHECK(state.record(true) == Transition::went_up);
 }
+
+TEST_CASE("new thresholds keep the state and the streak so far") {
+    ringlb::HealthState state(2, 1000);
+    for (int i = 0; i < 5; ++i) {
+        CHECK(state.record(false) == Transition::none);
+    }
+    CHECK(state.streak() == 5);
+    state.set_thresholds(2, 3);  // a reload lowers fall below the streak
+    CHECK(state.up());
+    CHECK(state.record(false) == Transition::went_down);
+    state.set_thresholds(1000, 3);
+    CHECK(state.record(true) == Transition::none);
+    state.set_thresholds(2, 3);  // and rise
+    CHECK(state.record(true) == Transition::went_up);
+}

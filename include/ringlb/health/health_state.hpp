@@ -13,6 +13,13 @@ class HealthState final {
     HealthState(unsigned rise, unsigned fall) noexcept
         : rise_(rise > 0 ? rise : 1), fall_(fall > 0 ? fall : 1) {}
 
+    // A reload's new thresholds: the state and the streak so far are kept, so a streak that
+    // already reaches a lowered threshold changes the state at the next result that extends it.
+    void set_thresholds(unsigned rise, unsigned fall) noexcept {
+        rise_ = rise > 0 ? rise : 1;
+        fall_ = fall > 0 ? fall : 1;
+    }
+
     // Records one probe result and says whether the backend changed state.
     [[nodiscard]] Transition record(bool success) noexcept;
 

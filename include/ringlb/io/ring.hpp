@@ -34,9 +34,15 @@ class Ring final {
     // std::system_error when io_uring is unavailable altogether.
     [[nodiscard]] static RingFeatures probe();
 
-    // Returns a submission slot, flushing the queue to the kernel first if it is full.
-    // Never returns null: if even a flush cannot free a slot the process cannot continue.
+    // Returns a submission slot, flushing the queue to the kernel first if it is full; null
+    // when a few flushes in a row free none (the kernel refuses submissions: out of memory,
+    // an overflowing completion queue, a ring in a bad state). The caller then fails the one
+    // request it wanted the slot for. Bounded: at most kFlushAttempts system calls.
     [[nodiscard]] io_uring_sqe* next_sqe() noexcept;
+    // Makes sure `count` slots are free, flushing as next_sqe does, so that requests that
+    // must reach the kernel together (a request and its linked timeout) get their slots
+    // from next_sqe; false, with nothing taken, when they cannot be had.
+    [[nodiscard]] bool make_room(unsigned count) noexcept;
 
     // Submits what is queued and waits for at least one completion or the timeout.
     int submit_and_wait(unsigned wait_nr) noexcept;
@@ -45,6 +51,9 @@ class Ring final {
     int limit_workers(unsigned bounded, unsigned unbounded) noexcept;
 
     [[nodiscard]] io_uring* raw() noexcept { return &ring_; }
+
+    // Flushes a full queue at most this many times before giving up on a slot.
+    static constexpr int kFlushAttempts = 3;
 
   private:
     io_uring ring_{};

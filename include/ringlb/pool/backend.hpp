@@ -4,19 +4,27 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
+#include <mutex>
 #include <string>
-#include <vector>
 
 #include "ringlb/config/config.hpp"
 #include "ringlb/io/socket_address.hpp"
+#include "ringlb/pool/epoch.hpp"
 
 namespace ringlb {
 
 // An address a backend resolved to; replaced as a whole when a host name re-resolves to
-// something else.
-struct ResolvedAddress final {
-    SocketAddress address;
+// something else, and freed through the EpochDomain once no shard can still read it.
+struct ResolvedAddress final : Retirable {
+    explicit ResolvedAddress(const SocketAddress& resolved) noexcept;
+    ~ResolvedAddress() override;
+    ResolvedAddress(const ResolvedAddress&) = delete;
+    ResolvedAddress& operator=(const ResolvedAddress&) = delete;
+
+    const SocketAddress address;
+
+    // How many exist in the process now: what a backend retains (tests, diagnostics).
+    [[nodiscard]] static std::size_t live() noexcept;
 };
 
 // Shared by every shard (which connect to it and count), the health thread (which probes
@@ -35,14 +43,17 @@ struct Backend final {
     const std::string host;  // non-empty when `name` is a host name that is re-resolved
     const unsigned port;
 
-    // Where to connect; any thread. The reference stays valid as long as the Backend.
+    // Where to connect. A shard may use the reference until its next EpochDomain::leave
+    // (copy it for a request the kernel reads later); the health thread, the only writer,
+    // as long as it likes. Other threads use address_snapshot.
     [[nodiscard]] const SocketAddress& address() const noexcept {
         return address_.load(std::memory_order_acquire)->address;
     }
-    // Health thread only: installs a new address. Earlier ones are kept until the Backend
-    // goes (an address changes rarely; the admin thread may be reading one, and it is not
-    // an epoch reader).
-    void set_address(const SocketAddress& address);
+    // Any thread: a copy of the current address.
+    [[nodiscard]] SocketAddress address_snapshot() const;
+    // Health thread only: installs a new address and retires the old one into `epochs`,
+    // which frees it once no shard can still be reading it.
+    void set_address(const SocketAddress& address, EpochDomain& epochs);
 
     // Hot: written by every shard for each connection to this backend.
     alignas(64) std::atomic<std::uint32_t> active{0};  // connections open now
@@ -80,8 +91,10 @@ struct Backend final {
     }
 
   private:
-    std::atomic<const ResolvedAddress*> address_;
-    std::vector<std::unique_ptr<const ResolvedAddress>> addresses_;  // every one installed
+    std::atomic<const ResolvedAddress*> address_;  // owned; retired when replaced
+    // Between set_address's swap and retire, and address_snapshot's load and copy: so that a
+    // reader outside the epoch domain never copies a retired address. Never taken by shards.
+    mutable std::mutex address_lock_;
 };
 
 }  // namespace ringlb

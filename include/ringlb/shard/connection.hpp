@@ -92,12 +92,13 @@ class Connection final {
 
     Progress admit(RelayContext& context) noexcept;
     Progress read_proxy_header(RelayContext& context) noexcept;
-    void arm_proxy_wait(RelayContext& context) noexcept;
+    Progress arm_proxy_wait(RelayContext& context) noexcept;
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
     bool send_proxy_header(RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;
-    void arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    Progress ring_full(RelayContext& context) noexcept;
     void cancel_in_flight(RelayContext& context) noexcept;
     void release_backend() noexcept;
     void log_access(RelayContext& context) noexcept;
@@ -125,6 +126,7 @@ class Connection final {
     std::uint64_t proxy_deadline_ms_ = 0;
     Address client_{};             // the client: the peer, or the source of its PROXY header
     Address local_{};              // where the client connected to (or the header's destination)
+    Address backend_address_{};    // the backend's address, read by the kernel at submission
     __kernel_timespec timeout_{};  // read by the kernel at submission
 };
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,13 +65,18 @@ struct ShardServices final {
     AcceptWaiters* waiters = nullptr;
 };
 
+// Thrown by Shard::start when the thread has not reported within its time.
+class ShardStuck final : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 struct ShardOptions final {
     unsigned id = 0;           // also this shard's reader slot in the EpochDomain
     int cpu = -1;              // CPU to pin to; -1 = no pinning
     RingFeatures features;     // flags main probed once for all shards
     std::size_t slots = 4096;  // connections this shard can hold at once
-    unsigned shutdown_grace_ms = 10000;
-    unsigned pipe_size = 0;  // bytes asked of each pipe with F_SETPIPE_SZ; 0 = kernel default
+    unsigned pipe_size = 0;    // bytes asked of each pipe with F_SETPIPE_SZ; 0 = kernel default
 };
 
 class Shard final {
@@ -82,13 +88,24 @@ class Shard final {
     ~Shard();
 
     // Starts the thread and waits until it accepts on every listener; throws what stopped
-    // it from getting there (e.g. the ring could not be set up).
-    void start();
-    // Any thread: close the listeners now, let connections finish for the grace period,
-    // then close the rest and end the thread. Returns at once.
-    void request_stop() noexcept;
-    // Waits for the thread to end.
+    // it from getting there (e.g. the ring could not be set up), or a ShardStuck when it has
+    // not got there within `timeout_ms` (the thread then still runs: see finished()).
+    void start(std::uint64_t timeout_ms);
+    // Any thread: close the listeners now, let connections finish for the grace period of
+    // the generation in use (none when `immediately`), then close the rest and end the
+    // thread. Returns at once.
+    void request_stop(bool immediately = false) noexcept;
+    // Waits for the thread to end. Call it once finished() is true, or to wait without a
+    // bound (the destructor does, so a Shard whose thread may never end must not be
+    // destroyed: the process exits instead).
     void join() noexcept;
+    // Whether the thread has ended (or never started), for any reason.
+    [[nodiscard]] bool finished() const noexcept {
+        return finished_.load(std::memory_order_acquire);
+    }
+    // Why the thread ended although it was not asked to stop ("" when it was, or while it
+    // runs): the shard is dead. Valid once finished() is true.
+    [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
 
     // Main thread: hands over a new generation. The shard adopts it at its next loop pass;
     // returns false (and keeps nothing) while a previous update is still waiting.
@@ -127,6 +144,8 @@ class Shard final {
     void return_place() noexcept;
     void arm_wake() noexcept;
     void arm_tick() noexcept;
+    void rearm_own();
+    void check_ring_error(int error);
     void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
     void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
     void on_tick() noexcept;
@@ -142,6 +161,9 @@ class Shard final {
     UniqueFd wake_fd_;     // eventfd: request_stop() and post_update() write it
     UniqueFd reserve_fd_;  // /dev/null, given up for a moment to turn clients away on EMFILE
     std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> stop_immediately_{false};
+    std::atomic<bool> finished_{true};  // false from start() until the thread ends
+    std::string failure_;               // written by the thread before finished_
     std::atomic<ShardUpdate*> mailbox_{nullptr};
     std::atomic<std::uint64_t> adopted_{0};
     std::unique_ptr<ShardUpdate> initial_;
@@ -166,6 +188,9 @@ class Shard final {
     std::size_t listeners_open_ = 0;
     std::size_t parked_ = 0;  // listeners holding a parked client (not accepting meanwhile)
     bool stopping_ = false;
+    bool wake_armed_ = false;             // the eventfd read is in flight
+    bool tick_armed_ = false;             // the tick timeout is in flight
+    std::uint64_t failing_since_ms_ = 0;  // io_uring_enter has failed since then; 0 = it works
     RateLimiter accept_error_log_{5000};
 };
 

@@ -166,8 +166,17 @@ Process::Process(std::string name, std::vector<std::string> argv) : name_(std::m
         errno = error;
         fail_errno(fmt::format("exec {}", argv.front()));
     }
-    reader_ =
-        std::thread([this, out_fd = out[0], err_fd = err[0]] { read_output(out_fd, err_fd); });
+    int stop[2];
+    if (::pipe2(stop, O_CLOEXEC) < 0) {
+        fail_errno("pipe2");
+    }
+    // Both ends live as long as this object: a write to the stop pipe after the reader has
+    // ended must not raise SIGPIPE.
+    stop_read_ = UniqueFd(stop[0]);
+    stop_reader_ = UniqueFd(stop[1]);
+    reader_ = std::thread([this, out_fd = out[0], err_fd = err[0], stop_fd = stop[0]] {
+        read_output(out_fd, err_fd, stop_fd);
+    });
 }
 
 Process::~Process() {
@@ -240,15 +249,33 @@ std::string sanitizer_report(const std::vector<OutputLine>& output) {
     return report;
 }
 
-void Process::read_output(int out_fd, int err_fd) {
-    pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+void Process::read_output(int out_fd, int err_fd, int stop_fd) {
+    pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
     std::string partial[2];
     int open_count = 2;
     char buffer[16384];
     while (open_count > 0) {
-        if (::poll(fds, 2, -1) < 0) {
+        if (::poll(fds, 3, -1) < 0) {
             if (errno == EINTR) {
                 continue;
+            }
+            break;
+        }
+        if (fds[2].revents != 0) {
+            // join_reader gave up waiting for the end of the output: a process the child
+            // left behind still holds the pipes. Keep what was read.
+            std::vector<OutputLine> rest;
+            for (int i = 0; i < 2; ++i) {
+                if (!partial[i].empty()) {
+                    rest.push_back({i == 1, std::move(partial[i])});
+                }
+                if (fds[i].fd >= 0) {
+                    ::close(fds[i].fd);
+                }
+            }
+            std::lock_guard lock(mutex_);
+            for (auto& line : rest) {
+                lines_.push_back(std::move(line));
             }
             break;
         }
@@ -424,9 +451,19 @@ bool Process::running() {
 }
 
 void Process::join_reader() {
-    if (reader_.joinable()) {
-        reader_.join();
+    if (!reader_.joinable()) {
+        return;
     }
+    {
+        // The child is gone; its output ends once every process holding the pipes has closed
+        // them, which a grandchild left running (strace -f's tracee, a shell's background
+        // job) may never do: then stop reading after a while rather than hang the test.
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, milliseconds(5000), [&] { return output_closed_; });
+    }
+    const char byte = 1;
+    (void)!::write(stop_reader_.get(), &byte, 1);
+    reader_.join();
 }
 
 std::optional<ExitStatus> Process::wait_exit(milliseconds timeout) {

@@ -132,7 +132,7 @@ class Process final {
     void kill();
 
   private:
-    void read_output(int out_fd, int err_fd);
+    void read_output(int out_fd, int err_fd, int stop_fd);
     bool reap(int options);
     void join_reader();
 
@@ -146,6 +146,8 @@ class Process final {
     std::condition_variable changed_;
     std::vector<OutputLine> lines_;  // guarded by mutex_
     bool output_closed_ = false;     // guarded by mutex_: both pipes reached EOF
+    UniqueFd stop_read_;             // polled by the reader
+    UniqueFd stop_reader_;           // a byte written here ends the reader (join_reader)
     std::thread reader_;
 };
 

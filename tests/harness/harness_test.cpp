@@ -148,7 +148,6 @@ TEST_CASE("a real sanitizer report from a child fails the test that started it")
         INFO("its output:\n" << result.stdout_text << result.stderr_text);
         CHECK(result.status.exited_with(1));
         CHECK(result.stdout_text.find("holds a sanitizer report") != std::string::npos);
-        CHECK(result.stdout_text.find("Sanitizer") != std::string::npos);
     }
 }
 #endif

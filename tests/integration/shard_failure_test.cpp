@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -56,6 +57,17 @@ pid_t thread_named(pid_t pid, const std::string& name) {
         }
     }
     throw HarnessError("no thread named " + name + " in process " + std::to_string(pid));
+}
+
+// The scheduler state of one thread of `pid` (the third field of /proc/PID/task/TID/stat):
+// 'S' sleeping, 'R' running, 't' stopped by its tracer...
+char thread_state(pid_t pid, pid_t thread) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/task/" + std::to_string(thread) +
+                       "/stat");
+    std::string text;
+    std::getline(stat, text);
+    const auto close = text.rfind(')');  // the name in parentheses may hold spaces
+    return close != std::string::npos && close + 2 < text.size() ? text[close + 2] : '?';
 }
 
 // strace attached to one thread, injecting `fault` (strace's -e inject= syntax after the
@@ -133,6 +145,21 @@ TEST_CASE("a shard stuck in the kernel fails a reload within its bound and ringl
     const pid_t shard = thread_named(lb.process->pid(), "ringlb-shard-1");
     // The shard's next io_uring_enter is held for two minutes: it neither dies nor answers.
     const std::unique_ptr<Process> tracer = inject_into(shard, "delay_enter=120000000:when=1");
+    // It is held once the thread sits in its tracer's stop for good: the io_uring_enter it was
+    // in when strace attached returns by the shard's next tick (at most 1 s) and the next
+    // one is held. (Every traced system call stops the thread for a moment, so one look is
+    // not enough: the stop must last.) A reload sent before that would be adopted in between.
+    const Deadline held_by = deadline_in(10s);
+    auto stopped_since = Clock::now();
+    bool held = false;
+    while (!held && Clock::now() < held_by) {
+        if (thread_state(lb.process->pid(), shard) != 't') {
+            stopped_since = Clock::now();
+        }
+        held = Clock::now() - stopped_since >= 300ms;
+        std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(held);
     const std::size_t before = lb.process->line_count();
     lb.process->signal(SIGHUP);
     // kShardAdoptMs (10 s) for the reload, then kShardStopMarginMs (5 s) for the stop; the

@@ -20,8 +20,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 

@@ -27,9 +27,9 @@
 #include <system_error>
 
 #include "ringlb/admin/auth_guard.hpp"
-#include "ringlb/clock.hpp"
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace ringlb {
 

@@ -18,14 +18,15 @@
 
 #include "ringlb/admin/admin_api.hpp"
 #include "ringlb/admin/http_server.hpp"
-#include "ringlb/app/control.hpp"
 #include "ringlb/app/privileges.hpp"
 #include "ringlb/app/service_notifier.hpp"
-#include "ringlb/clock.hpp"
-#include "ringlb/health/health_checker.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/control/control_thread.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/io/socket.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/loader/loader.hpp"
+#include "ringlb/runtime/control.hpp"
 #include "ringlb/shard/shard.hpp"
 
 namespace ringlb {
@@ -210,7 +211,8 @@ class Server final {
     std::unique_ptr<ClientTable> clients_;
     AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
-    std::unique_ptr<HealthChecker> health_;
+    std::unique_ptr<ControlThread> health_;
+    HttpServerStats admin_stats_;  // kept across the admin servers that reloads replace
     std::unique_ptr<HttpServer> admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
@@ -350,7 +352,7 @@ int Server::run(const config::Config& config) {
             shard->start(kShardStartMs);
         }
         control_.set_generation(generation);
-        health_ = std::make_unique<HealthChecker>(epochs_);
+        health_ = std::make_unique<ControlThread>(epochs_);
         health_->watch(generation);
         health_->start();
         if (admin_) {
@@ -484,8 +486,8 @@ std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::Ad
         tls = TlsContext::from_pem(admin.tls_cert_pem, admin.tls_key_pem);
     }
     auto server = std::make_unique<HttpServer>(std::move(socket), std::move(auth),
-                                               make_admin_handler(control_), HttpServerLimits{},
-                                               std::move(tls), &control_.admin_stats);
+                                               make_admin_handler(control_, admin_stats_),
+                                               HttpServerLimits{}, std::move(tls), &admin_stats_);
     log_info("admin listening address={} tls={} token={} read_token={}", address,
              admin.tls() ? "on" : "off", admin.token_file ? "required" : "none",
              admin.read_token_file ? "set" : "none");

@@ -11,10 +11,10 @@
 
 #include "ringlb/balance/least_connections.hpp"
 #include "ringlb/balance/maglev.hpp"
-#include "ringlb/balance/mix.hpp"
 #include "ringlb/balance/random_two.hpp"
 #include "ringlb/balance/round_robin.hpp"
 #include "ringlb/balance/weighted_round_robin.hpp"
+#include "ringlb/base/hash.hpp"
 
 namespace ringlb {
 
@@ -46,6 +46,44 @@ std::uint32_t walk_table(const LiveSet& set, std::size_t start, std::size_t max_
     // pointed so that the fallback does not always favour the first entry.
     const std::uint32_t pointed = set.table[start % length];
     return first_with_room(set, pointed < count ? pointed : 0);
+}
+
+std::uint32_t acquire(const BackendPool& pool, Balancer& balancer,
+                      const PickContext& context) noexcept {
+    const LiveSet& set = pool.live();
+    const std::size_t count = set.entries.size();
+    const std::uint32_t first = balancer.pick(set, context);
+    if (first == Balancer::kNoPick) {
+        return BackendPool::kNone;
+    }
+    // The pick saw room; another shard may have taken the last place since. Then the next
+    // entries in order are the fallback.
+    for (std::size_t step = 0; step < count; ++step) {
+        const LiveEntry& entry = set.entries[(first + step) % count];
+        if (entry.state->try_acquire()) {
+            return entry.backend;
+        }
+    }
+    return BackendPool::kNone;
+}
+
+std::uint32_t acquire_after(const BackendPool& pool, Balancer& balancer, std::uint32_t failed,
+                            const PickContext& context) noexcept {
+    const LiveSet& set = pool.live();
+    const std::size_t count = set.entries.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (set.entries[i].backend != failed) {
+            continue;
+        }
+        for (std::size_t step = 1; step <= count; ++step) {
+            const LiveEntry& entry = set.entries[(i + step) % count];
+            if (entry.state->try_acquire()) {
+                return entry.backend;
+            }
+        }
+        return BackendPool::kNone;
+    }
+    return acquire(pool, balancer, context);
 }
 
 std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool) {

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "ringlb/balance/mix.hpp"
+#include "ringlb/base/hash.hpp"
 
 namespace ringlb {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <system_error>
 
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 

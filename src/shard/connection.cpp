@@ -10,9 +10,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "ringlb/clock.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 #include "ringlb/io/socket.hpp"
-#include "ringlb/log.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
 
 namespace ringlb {
@@ -201,12 +201,11 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
 
 Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     BackendPool& pool = *listener_->pool;
-    PickContext pick;
-    if (has_client_address_) {
-        pick.client_hash = hash_client(to_socket_address(client_));
-    }
+    const SocketAddress client = to_socket_address(client_);
+    const SocketAddress* known = has_client_address_ ? &client : nullptr;
     release_backend();
-    backend_index_ = attempts_ == 0 ? pool.acquire(pick) : pool.acquire_after(backend_index_, pick);
+    backend_index_ = attempts_ == 0 ? listener_->acquire(known)
+                                    : listener_->acquire_after(backend_index_, known);
     if (backend_index_ == BackendPool::kNone) {
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");

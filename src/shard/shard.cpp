@@ -15,8 +15,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
 
 namespace ringlb {

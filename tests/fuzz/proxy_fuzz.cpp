@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
 
 namespace {

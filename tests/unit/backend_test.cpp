@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "ringlb/base/epoch.hpp"
 #include "ringlb/pool/backend.hpp"
-#include "ringlb/pool/epoch.hpp"
 
 namespace {
 

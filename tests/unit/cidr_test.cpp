@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/config/cidr.hpp"
+#include "ringlb/base/cidr.hpp"
 
 namespace {
 

@@ -16,8 +16,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/socket_address.hpp"
+#include "ringlb/base/unique_fd.hpp"
 
 namespace ringlb {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace ringlb {
 

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "ringlb/admin/http_request.hpp"
-#include "ringlb/admin/tls.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/unique_fd.hpp"
+#include "ringlb/io/tls.hpp"
 
 namespace ringlb {
 

@@ -7,9 +7,9 @@
 #include <mutex>
 #include <string>
 
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/pool/epoch.hpp"
 
 namespace ringlb {
 

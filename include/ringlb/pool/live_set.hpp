@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ringlb/pool/epoch.hpp"
+#include "ringlb/base/epoch.hpp"
 
 namespace ringlb {
 

@@ -15,13 +15,13 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
-#include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/epoch.hpp"
 #include "ringlb/runtime/generation.hpp"
+#include "ringlb/runtime/shard_stats.hpp"
 #include "ringlb/shard/connection.hpp"
-#include "ringlb/shard/shard_stats.hpp"
 
 namespace ringlb {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Parsing and printing of numeric IPv4/IPv6 socket addresses.
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 #include <arpa/inet.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Log line formatting and the process-wide log level.
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Parsing of CIDR address blocks and matching of client addresses against them.
-#include "ringlb/config/cidr.hpp"
+#include "ringlb/base/cidr.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

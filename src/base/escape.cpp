@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // JSON and Prometheus escaping, and the control-character test for names.
-#include "ringlb/escape.hpp"
+#include "ringlb/base/escape.hpp"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// HealthChecker: the control thread that probes backends, ramps slow starts, re-resolves
+// ControlThread: the control thread that probes backends, ramps slow starts, re-resolves
 // host names and publishes pools' live sets.
 #pragma once
 
@@ -9,18 +9,18 @@
 #include <thread>
 #include <vector>
 
-#include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/epoch.hpp"
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "ringlb/runtime/generation.hpp"
 
 namespace ringlb {
 
-class HealthChecker final {
+class ControlThread final {
   public:
-    explicit HealthChecker(EpochDomain& epochs);
-    HealthChecker(const HealthChecker&) = delete;
-    HealthChecker& operator=(const HealthChecker&) = delete;
-    ~HealthChecker();
+    explicit ControlThread(EpochDomain& epochs);
+    ControlThread(const ControlThread&) = delete;
+    ControlThread& operator=(const ControlThread&) = delete;
+    ~ControlThread();
 
     // Any thread: watch the pools of `generation` from now on. Backends carried over from
     // the previous generation keep their probe state.

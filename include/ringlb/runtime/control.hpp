@@ -11,10 +11,9 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
-#include "ringlb/admin/http_server.hpp"
-#include "ringlb/pool/epoch.hpp"
+#include "ringlb/base/epoch.hpp"
 #include "ringlb/runtime/generation.hpp"
-#include "ringlb/shard/shard_stats.hpp"
+#include "ringlb/runtime/shard_stats.hpp"
 
 namespace ringlb {
 
@@ -40,7 +39,6 @@ struct Control final {
     std::atomic<std::uint64_t> reloads_succeeded{0};
     std::atomic<std::uint64_t> reloads_failed{0};
     std::atomic<bool> shutting_down{false};
-    HttpServerStats admin_stats;  // kept across the admin servers that reloads replace
 
   private:
     mutable std::mutex generation_lock;  // never taken by a shard

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The control thread: TCP connect probes on a poll(2) loop, rise/fall, slow-start ramps,
 // host-name re-resolution, live-set publication.
-#include "ringlb/health/health_checker.hpp"
+#include "ringlb/control/control_thread.hpp"
 
 #include <netdb.h>
 #include <poll.h>
@@ -14,10 +14,10 @@
 #include <cstring>
 #include <system_error>
 
-#include "ringlb/clock.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 #include "ringlb/health/health_state.hpp"
 #include "ringlb/io/socket.hpp"
-#include "ringlb/log.hpp"
 
 namespace ringlb {
 
@@ -41,7 +41,7 @@ std::optional<SocketAddress> resolve(const std::string& host, unsigned port) {
 
 // One backend of one pool under watch: probes when the pool has health checks, and/or
 // re-resolution when its address is a host name.
-struct HealthChecker::Target {
+struct ControlThread::Target {
     BackendPool* pool;
     std::shared_ptr<Backend> backend;
     std::optional<config::HealthConfig> settings;  // absent: no probes
@@ -53,18 +53,18 @@ struct HealthChecker::Target {
     UniqueFd probe;                     // the probe's socket while one is in flight
 };
 
-HealthChecker::HealthChecker(EpochDomain& epochs)
+ControlThread::ControlThread(EpochDomain& epochs)
     : epochs_(epochs), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!wake_) {
         throw std::system_error(errno, std::generic_category(), "eventfd");
     }
 }
 
-HealthChecker::~HealthChecker() {
+ControlThread::~ControlThread() {
     stop();
 }
 
-void HealthChecker::watch(std::shared_ptr<Generation> generation) {
+void ControlThread::watch(std::shared_ptr<Generation> generation) {
     {
         std::lock_guard lock(mailbox_lock_);
         mailbox_ = std::move(generation);
@@ -73,11 +73,11 @@ void HealthChecker::watch(std::shared_ptr<Generation> generation) {
     (void)!::write(wake_.get(), &one, sizeof(one));
 }
 
-void HealthChecker::start() {
+void ControlThread::start() {
     thread_ = std::thread([this] { run(); });
 }
 
-void HealthChecker::stop() noexcept {
+void ControlThread::stop() noexcept {
     stopping_.store(true, std::memory_order_relaxed);
     std::uint64_t one = 1;
     (void)!::write(wake_.get(), &one, sizeof(one));
@@ -86,7 +86,7 @@ void HealthChecker::stop() noexcept {
     }
 }
 
-void HealthChecker::adopt(std::shared_ptr<Generation> generation, std::uint64_t now) {
+void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t now) {
     std::vector<std::unique_ptr<Target>> targets;
     for (const auto& pool : generation->pools) {
         const auto& health = pool->config().health;
@@ -135,7 +135,7 @@ void HealthChecker::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
     }
 }
 
-void HealthChecker::start_probe(Target& target, std::uint64_t now) {
+void ControlThread::start_probe(Target& target, std::uint64_t now) {
     target.started_ms = now;
     target.next_due_ms = now + target.settings->interval_ms;
     if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
@@ -157,7 +157,7 @@ void HealthChecker::start_probe(Target& target, std::uint64_t now) {
     }
 }
 
-void HealthChecker::finish_probe(Target& target, int error, std::uint64_t now) {
+void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
     target.probe.reset();
     Backend& backend = *target.backend;
     BackendPool& pool = *target.pool;
@@ -202,7 +202,7 @@ void HealthChecker::finish_probe(Target& target, int error, std::uint64_t now) {
 
 // Host names are looked up here, never on a shard; getaddrinfo may block this thread for a
 // while, which only delays probes.
-void HealthChecker::resolve_due(std::uint64_t now) {
+void ControlThread::resolve_due(std::uint64_t now) {
     for (const auto& target : targets_) {
         Backend& backend = *target->backend;
         if (backend.host.empty() || now < target->next_resolve_ms) {
@@ -224,7 +224,7 @@ void HealthChecker::resolve_due(std::uint64_t now) {
     }
 }
 
-void HealthChecker::refresh_ramps(std::uint64_t now) {
+void ControlThread::refresh_ramps(std::uint64_t now) {
     if (ramping_.empty() || now < next_ramp_ms_) {
         return;
     }
@@ -232,8 +232,8 @@ void HealthChecker::refresh_ramps(std::uint64_t now) {
     std::erase_if(ramping_, [&](BackendPool* pool) { return !pool->refresh(now, epochs_); });
 }
 
-void HealthChecker::run() noexcept {
-    pthread_setname_np(pthread_self(), "ringlb-health");
+void ControlThread::run() noexcept {
+    pthread_setname_np(pthread_self(), "ringlb-control");
     std::vector<pollfd> fds;
     std::vector<Target*> polled;
     while (!stopping_.load(std::memory_order_relaxed)) {

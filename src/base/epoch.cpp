@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Quiescent-state based reclamation for live sets published to the shards.
-#include "ringlb/pool/epoch.hpp"
+#include "ringlb/base/epoch.hpp"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Turns TOML text into a validated Config (schema v1), collecting every problem with its place.
-#include "ringlb/config/config.hpp"
+#include "ringlb/loader/loader.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,51 +26,11 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "ringlb/admin/tls.hpp"
-#include "ringlb/escape.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/escape.hpp"
+#include "ringlb/base/unique_fd.hpp"
+#include "ringlb/io/tls.hpp"
 
 namespace ringlb::config {
-
-std::string_view algorithm_name(Algorithm algorithm) noexcept {
-    switch (algorithm) {
-        case Algorithm::round_robin:
-            return "round_robin";
-        case Algorithm::weighted_round_robin:
-            return "weighted_round_robin";
-        case Algorithm::least_connections:
-            return "least_connections";
-        case Algorithm::random_two:
-            return "random_two";
-        case Algorithm::maglev:
-            return "maglev";
-    }
-    return "?";
-}
-
-std::string_view backend_state_name(BackendState state) noexcept {
-    switch (state) {
-        case BackendState::active:
-            return "active";
-        case BackendState::drain:
-            return "drain";
-        case BackendState::disabled:
-            return "disabled";
-    }
-    return "?";
-}
-
-std::string_view send_proxy_name(SendProxy version) noexcept {
-    switch (version) {
-        case SendProxy::none:
-            return "none";
-        case SendProxy::v1:
-            return "v1";
-        case SendProxy::v2:
-            return "v2";
-    }
-    return "?";
-}
 
 std::string Diagnostic::to_string() const {
     if (line == 0) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // OpenSSL for the admin endpoint: a TLS 1.2+ server context from PEM text held in memory.
-#include "ringlb/admin/tls.hpp"
+#include "ringlb/io/tls.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>

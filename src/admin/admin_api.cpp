@@ -94,10 +94,7 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
 
 std::string render_status(const Control& control) {
     std::shared_ptr<Generation> generation = control.generation();
-    std::uint64_t open = 0;
-    for (const ShardStats* stats : control.shard_stats) {
-        open += stats->active.load(std::memory_order_relaxed);
-    }
+    const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::string out = fmt::format(
         "{{\"version\":\"{}\",\"generation\":{},\"shutting_down\":{},\"connections_open\":{},"
         "\"max_connections\":{},\"reloads_succeeded\":{},\"reloads_failed\":{},\"listeners\":[",
@@ -277,12 +274,11 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
             }
         });
 
-    std::uint64_t open = 0;
+    const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::uint64_t idle_timeouts = 0;
     std::uint64_t errors = 0;
     std::uint64_t ring_full = 0;
     for (const ShardStats* stats : control.shard_stats) {
-        open += stats->active.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
         ring_full += stats->ring_full.load(std::memory_order_relaxed);
@@ -311,6 +307,10 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                "Access log lines dropped because a shard's buffer was full.");
         fmt::format_to(std::back_inserter(out), "ringlb_access_log_dropped_total {}\n",
                        access_log->dropped());
+        family(out, "ringlb_access_log_write_errors_total", "counter",
+               "Writes of access log lines that failed (the lines are lost), e.g. on a full disk.");
+        fmt::format_to(std::back_inserter(out), "ringlb_access_log_write_errors_total {}\n",
+                       access_log->write_errors());
     }
     family(out, "ringlb_admin_auth_failures_total", "counter",
            "Admin requests refused 401: no bearer token, or a wrong one.");

@@ -5,18 +5,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
-namespace ringlb::config {
+namespace ringlb {
 
 namespace {
 
 constexpr std::size_t kV4Bytes = 4;
 constexpr std::size_t kV6Bytes = 16;
-
-// "::ffff:" — the 12-byte prefix of an IPv4-mapped IPv6 address (RFC 4291, 2.5.5.2).
-constexpr std::array<std::uint8_t, 12> kV4MappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 // The prefix length after the '/', written in plain decimal without a sign or leading zero.
 std::optional<unsigned> parse_prefix(std::string_view text, unsigned max) noexcept {
@@ -104,29 +102,18 @@ std::optional<Cidr> parse_cidr(std::string_view text) noexcept {
 }
 
 bool cidr_contains(const Cidr& block, const sockaddr* address) noexcept {
-    if (address == nullptr) {
-        return false;
-    }
     // The client in both forms when it has both: an IPv4 client also is ::ffff:a.b.c.d, and an
     // IPv4-mapped IPv6 client (a dual-stack socket accepting IPv4) also is a.b.c.d.
-    std::array<std::uint8_t, kV6Bytes> v6{};
+    const IpBytes ip = ip_bytes_of(address);
+    const bool has_v4 = ip.size == kV4Bytes;
     std::array<std::uint8_t, kV4Bytes> v4{};
-    bool has_v4 = false;
-    if (address->sa_family == AF_INET) {
-        sockaddr_in in4{};
-        std::memcpy(&in4, address, sizeof(in4));
-        std::memcpy(v4.data(), &in4.sin_addr, kV4Bytes);
-        std::memcpy(v6.data(), kV4MappedPrefix.data(), kV4MappedPrefix.size());
-        std::memcpy(v6.data() + kV4MappedPrefix.size(), v4.data(), kV4Bytes);
-        has_v4 = true;
-    } else if (address->sa_family == AF_INET6) {
-        sockaddr_in6 in6{};
-        std::memcpy(&in6, address, sizeof(in6));
-        std::memcpy(v6.data(), &in6.sin6_addr, kV6Bytes);
-        if (std::memcmp(v6.data(), kV4MappedPrefix.data(), kV4MappedPrefix.size()) == 0) {
-            std::memcpy(v4.data(), v6.data() + kV4MappedPrefix.size(), kV4Bytes);
-            has_v4 = true;
-        }
+    std::array<std::uint8_t, kV6Bytes> v6{};
+    if (has_v4) {
+        std::copy_n(ip.bytes.begin(), kV4Bytes, v4.begin());
+        std::copy(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), v6.begin());
+        std::copy_n(ip.bytes.begin(), kV4Bytes, v6.begin() + kV4MappedPrefix.size());
+    } else if (ip.size == kV6Bytes) {
+        v6 = ip.bytes;
     } else {
         return false;
     }
@@ -150,4 +137,4 @@ bool any_contains(const std::vector<Cidr>& blocks, const sockaddr* address) noex
     return false;
 }
 
-}  // namespace ringlb::config
+}  // namespace ringlb

@@ -21,22 +21,16 @@ void EpochDomain::retire(std::unique_ptr<Retirable> old) {
     reclaim();
 }
 
-bool EpochDomain::passed(std::uint64_t epoch) const noexcept {
-    for (std::size_t i = 0; i < readers_; ++i) {
-        if (slots_[i].epoch.load(std::memory_order_seq_cst) < epoch) {
-            return false;
-        }
-    }
-    return true;
-}
-
 std::size_t EpochDomain::reclaim() noexcept {
     std::uint64_t oldest = kOffline;
     for (std::size_t i = 0; i < readers_; ++i) {
         oldest = std::min(oldest, slots_[i].epoch.load(std::memory_order_seq_cst));
     }
     std::lock_guard lock(writers_);
-    std::erase_if(retired_, [oldest](const Retired& retired) { return retired.epoch <= oldest; });
+    freed_.fetch_add(
+        std::erase_if(retired_,
+                      [oldest](const Retired& retired) { return retired.epoch <= oldest; }),
+        std::memory_order_relaxed);
     return retired_.size();
 }
 

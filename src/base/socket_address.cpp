@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -90,19 +91,36 @@ unsigned SocketAddress::port() const noexcept {
     return 0;
 }
 
-bool SocketAddress::is_loopback() const noexcept {
-    if (family() == AF_INET) {
-        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage_);
-        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+IpBytes ip_bytes_of(const sockaddr* address) noexcept {
+    IpBytes ip;
+    if (address == nullptr) {
+        return ip;
     }
-    if (family() == AF_INET6) {
-        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
-        if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) {
-            return true;
+    if (address->sa_family == AF_INET) {
+        sockaddr_in v4{};
+        std::memcpy(&v4, address, sizeof v4);
+        std::memcpy(ip.bytes.data(), &v4.sin_addr, 4);
+        ip.size = 4;
+    } else if (address->sa_family == AF_INET6) {
+        sockaddr_in6 v6{};
+        std::memcpy(&v6, address, sizeof v6);
+        const std::uint8_t* bytes = v6.sin6_addr.s6_addr;
+        if (std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), bytes)) {
+            std::memcpy(ip.bytes.data(), bytes + kV4MappedPrefix.size(), 4);
+            ip.size = 4;
+        } else {
+            std::memcpy(ip.bytes.data(), bytes, 16);
+            ip.size = 16;
         }
-        return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
     }
-    return false;
+    return ip;
+}
+
+bool SocketAddress::is_loopback() const noexcept {
+    static constexpr std::array<std::uint8_t, 16> kV6Loopback{0, 0, 0, 0, 0, 0, 0, 0,
+                                                              0, 0, 0, 0, 0, 0, 0, 1};
+    const IpBytes ip = ip_bytes();
+    return (ip.size == 4 && ip.bytes[0] == 127) || (ip.size == 16 && ip.bytes == kV6Loopback);
 }
 
 std::string SocketAddress::to_string() const {

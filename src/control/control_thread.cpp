@@ -16,6 +16,7 @@
 
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
+#include "ringlb/base/name_lookup.hpp"
 #include "ringlb/health/health_state.hpp"
 #include "ringlb/io/socket.hpp"
 
@@ -24,19 +25,6 @@ namespace ringlb {
 namespace {
 constexpr std::uint64_t kRampStepMs = 100;
 
-// The first TCP address `host` resolves to, with `port`; nullopt when it does not resolve.
-std::optional<SocketAddress> resolve(const std::string& host, unsigned port) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 ||
-        found == nullptr) {
-        return std::nullopt;
-    }
-    SocketAddress address = SocketAddress::from_sockaddr(found->ai_addr, found->ai_addrlen);
-    freeaddrinfo(found);
-    return address;
-}
 }  // namespace
 
 // One backend of one pool under watch: probes when the pool has health checks, and/or
@@ -209,10 +197,11 @@ void ControlThread::resolve_due(std::uint64_t now) {
             continue;
         }
         target->next_resolve_ms = now + target->pool->config().resolve_interval_ms;
-        std::optional<SocketAddress> address = resolve(backend.host, backend.port);
-        if (!address) {
-            log_warn("pool {} backend {}: cannot resolve; keeping {}", target->pool->name(),
-                     backend.name, backend.address().to_string());
+        const auto looked_up = look_up_host(backend.host, backend.port);
+        const auto* address = std::get_if<SocketAddress>(&looked_up);
+        if (address == nullptr) {
+            log_warn("pool {} backend {}: cannot resolve; keeping {} ({})", target->pool->name(),
+                     backend.name, backend.address().to_string(), std::get<std::string>(looked_up));
             continue;
         }
         if (!(*address == backend.address())) {

@@ -27,6 +27,8 @@
 #include <toml++/toml.h>
 
 #include "ringlb/base/escape.hpp"
+#include "ringlb/base/name_lookup.hpp"
+#include "ringlb/base/primes.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/tls.hpp"
 
@@ -283,28 +285,6 @@ std::string read_file(const std::string& path, std::string& text,
     }
 }
 
-// Whether `value` is prime; trial division is plenty for numbers up to a million.
-bool is_prime(std::int64_t value) noexcept {
-    if (value < 2) {
-        return false;
-    }
-    for (std::int64_t divisor = 2; divisor * divisor <= value; ++divisor) {
-        if (value % divisor == 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// The smallest prime above `value`, to suggest one in a message.
-std::int64_t next_prime(std::int64_t value) noexcept {
-    std::int64_t candidate = value + 1;
-    while (!is_prime(candidate)) {
-        ++candidate;
-    }
-    return candidate;
-}
-
 // Whether `host` is a DNS name (RFC 1123 labels; '_' too, which container networks use). A
 // last label of digits only is not a name but a malformed IPv4 address ("10.0.0.300",
 // "127.1"), which getaddrinfo would otherwise accept in inet_aton's legacy forms.
@@ -342,26 +322,6 @@ std::string lowercase(std::string_view text) {
         return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     });
     return out;
-}
-
-// The first address `host` resolves to for a TCP connect to `port`, or the resolver's reason.
-// Blocking: only the loader calls it, at start-up and on reload, never a shard.
-std::variant<SocketAddress, std::string> resolve(const std::string& host, unsigned port) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    std::string service = std::to_string(port);
-    int status = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
-    if (status != 0) {
-        return std::string(status == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(status));
-    }
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
-    if (found == nullptr || found->ai_addr == nullptr) {
-        return std::string("no address");
-    }
-    return SocketAddress::from_sockaddr(found->ai_addr, found->ai_addrlen);
 }
 
 // The token on the first line of a token file's text, surrounding whitespace removed.
@@ -1009,7 +969,7 @@ class Loader final {
         if (host_names_ == HostNames::keep_unresolved) {
             return true;  // tests and fuzzing: no resolver traffic
         }
-        auto resolved = resolve(backend.host, backend.port);
+        auto resolved = look_up_host(backend.host, backend.port);
         if (const auto* reason = std::get_if<std::string>(&resolved)) {
             add_error(place_of(node), fmt::format("{}cannot resolve host \"{}\": {}", scope.owner,
                                                   backend.host, *reason));

@@ -56,14 +56,12 @@ SocketAddress address_of(int family, const std::uint8_t* address, unsigned port)
 }
 
 bool is_v4_mapped(const Endpoint& endpoint) noexcept {
-    static constexpr std::array<std::uint8_t, 12> kMappedPrefix = {0, 0, 0, 0, 0,    0,
-                                                                   0, 0, 0, 0, 0xff, 0xff};
     return endpoint.family == AF_INET6 &&
-           std::equal(kMappedPrefix.begin(), kMappedPrefix.end(), endpoint.address.begin());
+           std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), endpoint.address.begin());
 }
 
 void unmap(Endpoint& endpoint) noexcept {
-    std::memmove(endpoint.address.data(), endpoint.address.data() + 12, 4);
+    std::memmove(endpoint.address.data(), endpoint.address.data() + kV4MappedPrefix.size(), 4);
     std::fill(endpoint.address.begin() + 4, endpoint.address.end(), 0);
     endpoint.family = AF_INET;
 }

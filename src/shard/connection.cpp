@@ -72,7 +72,6 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
     upstream_ = Direction{};
     downstream_ = Direction{};
     state_ = State::connecting;
-    ShardStats::add(context.stats.active, 1);
     listener.stats->accepted.fetch_add(1, std::memory_order_relaxed);
 
     if (listener.needs_peer) {
@@ -86,7 +85,7 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
         has_client_address_ = true;
     }
     if (listener.config.accept_proxy) {
-        if (!config::any_contains(listener.config.proxy_trusted, &client_.base)) {
+        if (!any_contains(listener.config.proxy_trusted, &client_.base)) {
             listener.stats->reject(Rejection::proxy_protocol);
             log_debug("listener {}: PROXY header from untrusted peer {}", listener.config.name,
                       to_socket_address(client_).to_string());
@@ -104,8 +103,8 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
 Connection::Progress Connection::admit(RelayContext& context) noexcept {
     const config::ListenerConfig& rules = listener_->config;
     if (has_client_address_) {
-        if (config::any_contains(rules.deny, &client_.base) ||
-            (!rules.allow.empty() && !config::any_contains(rules.allow, &client_.base))) {
+        if (any_contains(rules.deny, &client_.base) ||
+            (!rules.allow.empty() && !any_contains(rules.allow, &client_.base))) {
             listener_->stats->reject(Rejection::denied);
             return close(context, Ending::graceful, "denied");
         }
@@ -556,7 +555,6 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     generation_ = nullptr;
     listener_ = nullptr;
     state_ = State::free;
-    ShardStats::sub(context.stats.active, 1);
     return Progress::finished;
 }
 

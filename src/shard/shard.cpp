@@ -168,8 +168,7 @@ void Shard::run() noexcept {
 }
 
 void Shard::loop() {
-    while (!(stopping_ && listeners_open_ == 0 &&
-             stats_.active.load(std::memory_order_relaxed) == 0)) {
+    while (!(stopping_ && listeners_open_ == 0 && free_slots_.size() == slab_.size())) {
         epochs_.leave(options_.id);  // blocking: hold no live set while asleep
         int result = ring_->submit_and_wait(1);
         epochs_.enter(options_.id);
@@ -281,13 +280,7 @@ void Shard::apply(std::unique_ptr<ShardUpdate> update) {
     for (std::uint32_t i = 0; i < kept.size(); ++i) {
         ListenerSlot& slot = listeners_[i];
         if (kept[i] && slot.armed && slot.multishot == limited) {
-            io_uring_sqe* sqe = ring_->next_sqe();
-            if (sqe == nullptr) {
-                ShardStats::add(stats_.ring_full, 1);  // the accept keeps its old mode
-                continue;
-            }
-            io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
-            io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
+            (void)submit_accept_cancel(i);  // on failure the accept keeps its old mode
         }
     }
     std::uint64_t shortest_idle = UINT64_MAX;
@@ -427,16 +420,22 @@ void Shard::cancel_accept(std::uint32_t listener) noexcept {
         close_listener(listener);
         return;
     }
-    io_uring_sqe* sqe = ring_->next_sqe();
-    if (sqe == nullptr) {
+    if (!submit_accept_cancel(listener)) {
         // Shutting the socket down ends its accept just as well (with -EINVAL), and then
         // on_accept closes it.
-        ShardStats::add(stats_.ring_full, 1);
         ::shutdown(slot.fd.get(), SHUT_RDWR);
-        return;
+    }
+}
+
+bool Shard::submit_accept_cancel(std::uint32_t listener) noexcept {
+    io_uring_sqe* sqe = ring_->next_sqe();
+    if (sqe == nullptr) {
+        ShardStats::add(stats_.ring_full, 1);
+        return false;
     }
     io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, listener), 0);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, listener));
+    return true;
 }
 
 void Shard::close_listener(std::uint32_t listener) noexcept {
@@ -604,7 +603,7 @@ void Shard::begin_stop() noexcept {
         }
     }
     log_debug("shard {}: stopping with {} connections open", options_.id,
-              stats_.active.load(std::memory_order_relaxed));
+              slab_.size() - free_slots_.size());
 }
 
 void Shard::on_tick() noexcept {

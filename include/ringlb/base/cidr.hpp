@@ -11,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
-namespace ringlb::config {
+#include "ringlb/base/socket_address.hpp"
+
+namespace ringlb {
 
 // An address block "a.b.c.d/n" or "v6/n"; a bare address means /32 or /128.
 struct Cidr final {
@@ -34,4 +36,4 @@ struct Cidr final {
 // Whether any block of `blocks` contains `address`.
 [[nodiscard]] bool any_contains(const std::vector<Cidr>& blocks, const sockaddr* address) noexcept;
 
-}  // namespace ringlb::config
+}  // namespace ringlb

@@ -16,6 +16,14 @@ class Retirable {
     virtual ~Retirable() = default;
 };
 
+// A value that readers reach through an atomic pointer and that is replaced as a whole (a
+// backend's resolved address): the old one is retired, never changed in place.
+template <class T>
+struct Published final : Retirable {
+    explicit Published(const T& initial) : value(initial) {}
+    const T value;
+};
+
 // How it works: a writer swaps a shared pointer, then advances the global epoch to E and
 // retires the old object tagged E. Each reader (shard) publishes, at the start of every loop
 // pass, the epoch it saw before it loads any shared pointer, and publishes "offline" before
@@ -44,14 +52,15 @@ class EpochDomain final {
     // Writer side: frees every retired object no reader can still hold. Returns how many
     // are still waiting.
     std::size_t reclaim() noexcept;
-    // Whether every reader has passed a quiescent point since `epoch` (from advance()).
-    [[nodiscard]] bool passed(std::uint64_t epoch) const noexcept;
-    // Writer side: starts a new epoch and returns it, for callers that track their own
-    // retired objects (e.g. whole configurations) with passed().
-    std::uint64_t advance() noexcept { return global_.fetch_add(1, std::memory_order_seq_cst) + 1; }
+    // How many retired objects have been freed so far (diagnostics, tests).
+    [[nodiscard]] std::uint64_t freed() const noexcept {
+        return freed_.load(std::memory_order_relaxed);
+    }
 
   private:
     static constexpr std::uint64_t kOffline = UINT64_MAX;
+    // Starts a new epoch and returns it.
+    std::uint64_t advance() noexcept { return global_.fetch_add(1, std::memory_order_seq_cst) + 1; }
     struct alignas(64) Slot {
         std::atomic<std::uint64_t> epoch{kOffline};
     };
@@ -65,6 +74,7 @@ class EpochDomain final {
     std::size_t readers_;
     std::mutex writers_;            // control plane only: shards never take it
     std::vector<Retired> retired_;  // guarded by writers_
+    std::atomic<std::uint64_t> freed_{0};
 };
 
 }  // namespace ringlb

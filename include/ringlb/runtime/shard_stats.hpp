@@ -13,7 +13,6 @@ namespace ringlb {
 struct alignas(64) ShardStats final {
     std::atomic<std::uint64_t> idle_timeouts{0};  // connections closed for idleness
     std::atomic<std::uint64_t> errors{0};         // connections ended by an I/O error
-    std::atomic<std::uint64_t> active{0};         // connections holding a slot now
     // Requests that found the ring's submission queue full and unflushable (Ring::next_sqe
     // returned null): each ended its connection, or was retried at the next tick.
     std::atomic<std::uint64_t> ring_full{0};

@@ -58,7 +58,9 @@ struct AcceptWaiters final {
 struct ShardServices final {
     ClientTable* clients = nullptr;
     AccessLogBuffer* access_log = nullptr;  // this shard's buffer; null when no access log
-    // Connections open in the whole process, plus accepts armed while a limit is set.
+    // Connections open in the whole process: each takes its place when its accept completes
+    // and gives it back when its slot is free again. What global.max_connections limits,
+    // and what the metrics report.
     std::atomic<std::uint64_t>* open_connections = nullptr;
     // global.max_connections; 0 = no limit. Changed by reloads.
     std::atomic<std::uint64_t>* max_connections = nullptr;
@@ -136,6 +138,9 @@ class Shard final {
     void apply(std::unique_ptr<ShardUpdate> update);
     void arm_accept(std::uint32_t listener) noexcept;
     void cancel_accept(std::uint32_t listener) noexcept;
+    // Asks the kernel to cancel the listener's accept (its final completion then comes as
+    // Op::accept_cancel's); false, counted in ring_full, when no submission slot was free.
+    [[nodiscard]] bool submit_accept_cancel(std::uint32_t listener) noexcept;
     void close_listener(std::uint32_t listener) noexcept;
     void resume_paused() noexcept;
     void serve(std::uint32_t listener, UniqueFd client) noexcept;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Turns TOML text into a validated Config (schema v1), collecting every problem with its place:
 // parses, loads each section in the order its cross-checks need, and lists the schema's keys.
+#include "ringlb/loader/loader.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <iterator>
@@ -16,7 +18,6 @@
 #include "lookups.hpp"
 #include "pool_section.hpp"
 #include "readers.hpp"
-#include "ringlb/loader/loader.hpp"
 #include "schema.hpp"
 
 namespace ringlb::config {

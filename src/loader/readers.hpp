@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -82,8 +83,8 @@ struct Scope final {
 };
 
 // Reads typed values out of the tables of one config and collects every problem it meets,
-// with its place in `source`. A reader reports and carries on: each read leaves its output
-// alone when the value is absent or rejected, so that one load reports every problem.
+// with its place in `source`. A reader reports and carries on, so that one load reports every
+// problem; a read stores only what it accepted, and an absent key leaves the default.
 class TomlReader final {
   public:
     explicit TomlReader(std::string source) : source_(std::move(source)) {}
@@ -91,7 +92,9 @@ class TomlReader final {
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
     // The problems reported so far, in the order they were found; empties the reader.
-    [[nodiscard]] std::vector<Diagnostic> take_errors() noexcept { return std::move(errors_); }
+    [[nodiscard]] std::vector<Diagnostic> take_errors() noexcept {
+        return std::exchange(errors_, {});
+    }
 
     void add_error(Place place, std::string message);
 

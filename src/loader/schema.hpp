@@ -10,7 +10,9 @@ namespace ringlb::config::loader {
 // The schema: every key each table accepts. The loader rejects any other key with these tables,
 // and known_keys() lists them, so that a key cannot be accepted without being listed (and,
 // through config_keys_documented_test, documented). A key that names another entry of
-// kSchema ("pool" + "health" = "pool.health") is a sub-table, not a value.
+// kSchema ("pool" + "health" = "pool.health") is a sub-table, not a value. A new key goes here,
+// is read in its section's file (global_section.cpp, ...), and is documented in docs/CONFIG.md
+// and configs/full.toml.
 inline constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 inline constexpr std::string_view kGlobalKeys[] = {
     "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group", "max_connections"};

@@ -4,7 +4,6 @@
 
 #include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "fd_budget.hpp"
 #include "ringlb/admin/admin_api.hpp"
 #include "ringlb/admin/http_server.hpp"
 #include "ringlb/app/privileges.hpp"
@@ -34,7 +34,6 @@ namespace ringlb {
 namespace {
 constexpr int kListenBacklog = 4096;
 constexpr int kAdminBacklog = 64;
-constexpr std::size_t kMaxSlotsPerShard = 65536;
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free and for dead shards.
 constexpr long kHousekeepingNs = 200 * 1000000L;
@@ -59,44 +58,6 @@ std::vector<int> allowed_cpus() {
         }
     }
     return cpus;
-}
-
-// Raises the soft fd limit to the hard one, as nginx's worker_rlimit_nofile would, and
-// returns the limit in force.
-rlim_t raise_fd_limit() {
-    rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-        return 1024;
-    }
-    if (limit.rlim_cur < limit.rlim_max) {
-        rlimit raised{limit.rlim_max, limit.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-            limit = raised;
-        }
-    }
-    return limit.rlim_cur;
-}
-
-constexpr std::size_t kFdsPerConnection = 2;
-constexpr std::size_t kProcessFds = 64;  // stdio, health probes, admin, logs, slack
-
-std::size_t fixed_fds(unsigned workers, std::size_t listeners) {
-    const std::size_t per_shard_fixed = 8 + listeners + 2 * kShardInitialPipes;
-    return kProcessFds + workers * per_shard_fixed;
-}
-
-// Connection slots per shard, from the fd budget: what is left of the limit after the
-// descriptors every shard holds from start-up (ring, eventfds, reserve fd, listeners and
-// its initial pipes), at two descriptors per connection (its sockets; an idle connection
-// holds no pipe). When transfers in flight take pipes from the same budget, accept fails
-// with EMFILE and the shard turns the excess away (Shard::shed_load) instead of letting it
-// wait in the listen queue.
-std::size_t slots_per_shard(rlim_t fd_limit, unsigned workers, std::size_t listeners) {
-    const std::size_t fixed = fixed_fds(workers, listeners);
-    const std::size_t limit = static_cast<std::size_t>(fd_limit);
-    const std::size_t budget = limit > fixed ? limit - fixed : 0;
-    const std::size_t per_shard = budget / kFdsPerConnection / std::max(workers, 1u);
-    return std::clamp<std::size_t>(per_shard, 1, kMaxSlotsPerShard);
 }
 
 sigset_t control_signals() {
@@ -288,14 +249,7 @@ int Server::run(const config::Config& config) {
         "slots_per_worker={} pipe_size={} max_connections={}",
         RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
         fd_limit, slots, config.global.pipe_size, max_connections);
-    const std::size_t needed = fixed_fds(workers_, config.listeners.size()) +
-                               kFdsPerConnection * static_cast<std::size_t>(max_connections);
-    if (max_connections > 0 && (needed > fd_limit || max_connections > slots * workers_)) {
-        log_warn(
-            "global.max_connections={} needs about {} file descriptors but the limit is {}: "
-            "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
-            max_connections, needed, fd_limit);
-    }
+    warn_if_fd_limit_short(max_connections, fd_limit, workers_, config.listeners.size());
     try {
         RingFeatures features = Ring::probe();
         log_info("io_uring: {}", features.describe());

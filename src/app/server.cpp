@@ -10,12 +10,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "fd_budget.hpp"
+#include "listener_sockets.hpp"
 #include "ringlb/admin/admin_api.hpp"
 #include "ringlb/admin/http_server.hpp"
 #include "ringlb/app/privileges.hpp"
@@ -32,7 +32,6 @@
 namespace ringlb {
 
 namespace {
-constexpr int kListenBacklog = 4096;
 constexpr int kAdminBacklog = 64;
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free and for dead shards.
@@ -70,16 +69,6 @@ sigset_t control_signals() {
     return set;
 }
 
-// Identifies a listener's sockets across reloads. Port 0 asks for any free port, so two such
-// listeners are distinct (each gets its own port) and a reload keeps the port that the
-// listener of that name got: the key holds the name too.
-std::string listener_key(const config::ListenerConfig& listener) {
-    if (listener.bind.port() == 0) {
-        return listener.name + "@" + listener.bind.to_string();
-    }
-    return listener.bind.to_string();
-}
-
 // What the operator must hear at every start and reload about the admin endpoint's exposure.
 void warn_about_admin(const std::optional<config::AdminConfig>& admin) {
     if (!admin || admin->bind.is_loopback()) {
@@ -105,8 +94,10 @@ class Server final {
     Server(const config::Config& config, CliOptions options)
         : options_(std::move(options)),
           notifier_(ServiceNotifier::from_environment()),
-          epochs_(workers_of(config)),
-          control_(epochs_) {}
+          workers_(workers_of(config)),
+          epochs_(workers_),
+          control_(epochs_),
+          listeners_(workers_) {}
 
     int run(const config::Config& config);
 
@@ -117,15 +108,6 @@ class Server final {
         }
         return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
     }
-    // Binds one socket per shard for every listener whose key is not open yet. Returns them
-    // by key; throws (closing what it opened) if one cannot be bound.
-    struct Bound {
-        SocketAddress address;
-        std::vector<UniqueFd> fds;  // one per shard
-    };
-    std::map<std::string, Bound> bind_new(const config::Config& config);
-    std::vector<std::unique_ptr<ShardUpdate>> updates_for(Generation& generation,
-                                                          std::map<std::string, Bound>& sockets);
     void reload();
     bool load_new_generation();
     // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
@@ -163,10 +145,10 @@ class Server final {
 
     CliOptions options_;
     ServiceNotifier notifier_;
-    unsigned workers_ = 0;
+    unsigned workers_;
     EpochDomain epochs_;
     Control control_;
-    std::map<std::string, SocketAddress> bound_;  // listener key -> address bound
+    ListenerSockets listeners_;
     std::unique_ptr<AccessLogWriter> access_log_;
     std::vector<AccessLogBuffer*> access_buffers_;  // by shard, once the writer exists
     std::unique_ptr<ClientTable> clients_;
@@ -180,57 +162,6 @@ class Server final {
     std::string broken_;  // a shard that did not answer in time (see broken_shard)
 };
 
-std::map<std::string, Server::Bound> Server::bind_new(const config::Config& config) {
-    std::map<std::string, Bound> sockets;
-    for (const config::ListenerConfig& listener : config.listeners) {
-        const std::string key = listener_key(listener);
-        if (bound_.contains(key) || sockets.contains(key)) {
-            continue;
-        }
-        // Port 0: the first bind picks the port, the other shards join it.
-        SocketAddress address = listener.bind;
-        Bound& bound = sockets[key];
-        for (unsigned shard = 0; shard < workers_; ++shard) {
-            bound.fds.push_back(make_listener(address, kListenBacklog));
-            if (shard == 0) {
-                address = local_address(bound.fds.back().get());
-            }
-        }
-        bound.address = address;
-        log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
-                 listener.pool);
-    }
-    return sockets;
-}
-
-std::vector<std::unique_ptr<ShardUpdate>> Server::updates_for(
-    Generation& generation, std::map<std::string, Bound>& sockets) {
-    std::vector<std::unique_ptr<ShardUpdate>> updates;
-    for (unsigned shard = 0; shard < workers_; ++shard) {
-        auto update = std::make_unique<ShardUpdate>();
-        update->generation = &generation;
-        update->access_log = access_buffers_.empty() ? nullptr : access_buffers_[shard];
-        for (std::uint32_t i = 0; i < generation.listeners.size(); ++i) {
-            const std::string key = listener_key(generation.listeners[i].config);
-            if (std::any_of(update->listeners.begin(), update->listeners.end(),
-                            [&](const auto& listener) { return listener.key == key; })) {
-                log_warn("listener {}: {} is already bound by another listener; ignored",
-                         generation.listeners[i].config.name, key);
-                continue;
-            }
-            ShardUpdate::Listener listener;
-            listener.key = key;
-            listener.runtime = i;
-            if (auto found = sockets.find(key); found != sockets.end()) {
-                listener.fd = std::move(found->second.fds[shard]);
-            }
-            update->listeners.push_back(std::move(listener));
-        }
-        updates.push_back(std::move(update));
-    }
-    return updates;
-}
-
 int Server::run(const config::Config& config) {
     // Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
     // A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
@@ -239,7 +170,6 @@ int Server::run(const config::Config& config) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::vector<int> cpus = allowed_cpus();
-    workers_ = workers_of(config);
     const rlim_t fd_limit = raise_fd_limit();
     const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
     const std::uint64_t max_connections = config.global.max_connections;
@@ -269,7 +199,7 @@ int Server::run(const config::Config& config) {
                      config::algorithm_name(pool->config().algorithm), pool->size(),
                      pool->config().health ? "on" : "off");
         }
-        auto sockets = bind_new(config);
+        auto sockets = listeners_.bind_new(config);
         if (config.admin) {
             admin_ = make_admin(make_listener(config.admin->bind, kAdminBacklog), *config.admin);
             warn_about_admin(config.admin);
@@ -278,10 +208,8 @@ int Server::run(const config::Config& config) {
         // Everything that needs root (binding, the fd limit) is done: give root up.
         drop_privileges(config.global);
 
-        for (const auto& [key, bound] : sockets) {
-            bound_[key] = bound.address;
-        }
-        auto updates = updates_for(*generation, sockets);
+        listeners_.record(sockets);
+        auto updates = listeners_.shard_updates(*generation, sockets, access_buffers_);
         for (unsigned i = 0; i < workers_; ++i) {
             ShardOptions shard_options;
             shard_options.id = i;
@@ -530,7 +458,7 @@ bool Server::load_new_generation() {
     try {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
-        auto sockets = bind_new(config);
+        auto sockets = listeners_.bind_new(config);
         // A new admin address is bound now too; an unchanged one keeps its socket.
         UniqueFd admin_socket;
         if (admin_changed && config.admin &&
@@ -542,20 +470,10 @@ bool Server::load_new_generation() {
         open_access_logs(access_log_destinations(config));
         auto generation = std::make_shared<Generation>(
             config, previous.get(), writer_destinations(), next_generation_, monotonic_ms());
-        auto updates = updates_for(*generation, sockets);
+        auto updates = listeners_.shard_updates(*generation, sockets, access_buffers_);
         ++next_generation_;
-        for (const auto& [key, bound] : sockets) {
-            bound_[key] = bound.address;
-        }
-        std::erase_if(bound_, [&](const auto& entry) {
-            const bool kept = std::any_of(
-                config.listeners.begin(), config.listeners.end(),
-                [&](const auto& listener) { return listener_key(listener) == entry.first; });
-            if (!kept) {
-                log_info("closing listener address={}", entry.second.to_string());
-            }
-            return !kept;
-        });
+        listeners_.record(sockets);
+        listeners_.forget_unused(config);
         set_log_level(config.global.log_level);
         control_.max_connections.store(config.global.max_connections);
         // A shard takes one update at a time and adopts it at its next loop pass, so this

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "access_log_files.hpp"
 #include "fd_budget.hpp"
 #include "listener_sockets.hpp"
 #include "ringlb/admin/admin_api.hpp"
@@ -97,7 +98,8 @@ class Server final {
           workers_(workers_of(config)),
           epochs_(workers_),
           control_(epochs_),
-          listeners_(workers_) {}
+          listeners_(workers_),
+          access_logs_(workers_, control_) {}
 
     int run(const config::Config& config);
 
@@ -112,15 +114,6 @@ class Server final {
     bool load_new_generation();
     // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
     std::unique_ptr<HttpServer> make_admin(UniqueFd socket, const config::AdminConfig& admin);
-    // Opens the access log destinations not open yet, making the writer (and a buffer per
-    // shard) at the first one; throws when a file cannot be opened.
-    void open_access_logs(const std::vector<std::string>& destinations);
-    // Closes the access log files that no generation in use names any more.
-    void close_unused_access_logs() noexcept;
-    // The writer's destinations by index, for a new generation ("" where none is open).
-    std::vector<std::string> writer_destinations() const {
-        return access_log_ ? access_log_->destinations() : std::vector<std::string>{};
-    }
     // A reload's new [admin]: stops the running endpoint and starts one with the new
     // settings, on `fresh` when the address changed, else on the old socket (whose queued
     // clients are then served by the new endpoint). Without `admin` the endpoint closes.
@@ -149,8 +142,7 @@ class Server final {
     EpochDomain epochs_;
     Control control_;
     ListenerSockets listeners_;
-    std::unique_ptr<AccessLogWriter> access_log_;
-    std::vector<AccessLogBuffer*> access_buffers_;  // by shard, once the writer exists
+    AccessLogFiles access_logs_;
     std::unique_ptr<ClientTable> clients_;
     AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
@@ -187,12 +179,12 @@ int Server::run(const config::Config& config) {
             log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
         }
 
-        open_access_logs(access_log_destinations(config));
+        access_logs_.open(config);
         clients_ = std::make_unique<ClientTable>(kClientTableSize);
         control_.clients = clients_.get();
         control_.max_connections.store(max_connections);
 
-        auto generation = std::make_shared<Generation>(config, nullptr, writer_destinations(),
+        auto generation = std::make_shared<Generation>(config, nullptr, access_logs_.destinations(),
                                                        next_generation_++, monotonic_ms());
         for (const auto& pool : generation->pools) {
             log_info("pool {} algorithm={} backends={} health={}", pool->name(),
@@ -209,7 +201,7 @@ int Server::run(const config::Config& config) {
         drop_privileges(config.global);
 
         listeners_.record(sockets);
-        auto updates = listeners_.shard_updates(*generation, sockets, access_buffers_);
+        auto updates = listeners_.shard_updates(*generation, sockets, access_logs_.buffers());
         for (unsigned i = 0; i < workers_; ++i) {
             ShardOptions shard_options;
             shard_options.id = i;
@@ -219,7 +211,8 @@ int Server::run(const config::Config& config) {
             shard_options.pipe_size = config.global.pipe_size;
             ShardServices services;
             services.clients = clients_.get();
-            services.access_log = access_buffers_.empty() ? nullptr : access_buffers_[i];
+            services.access_log =
+                access_logs_.buffers().empty() ? nullptr : access_logs_.buffers()[i];
             services.open_connections = &control_.open_connections;
             services.max_connections = &control_.max_connections;
             services.waiters = &waiters_;
@@ -258,10 +251,7 @@ int Server::run(const config::Config& config) {
                 continue;
             }
             if (signal_number == SIGUSR1) {
-                if (access_log_) {
-                    access_log_->request_reopen();
-                }
-                log_info("SIGUSR1: reopening access log files");
+                access_logs_.reopen();
                 continue;
             }
             log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
@@ -340,9 +330,7 @@ void Server::stop_threads(bool immediately) noexcept {
     if (admin_) {
         admin_->stop();
     }
-    if (access_log_) {
-        access_log_->stop();
-    }
+    access_logs_.stop();
 }
 
 int Server::fail(const std::string& why) noexcept {
@@ -467,10 +455,10 @@ bool Server::load_new_generation() {
         }
         // New access log files are opened now (one that cannot be fails the reload); files
         // no generation names any more are closed by housekeeping.
-        open_access_logs(access_log_destinations(config));
+        access_logs_.open(config);
         auto generation = std::make_shared<Generation>(
-            config, previous.get(), writer_destinations(), next_generation_, monotonic_ms());
-        auto updates = listeners_.shard_updates(*generation, sockets, access_buffers_);
+            config, previous.get(), access_logs_.destinations(), next_generation_, monotonic_ms());
+        auto updates = listeners_.shard_updates(*generation, sockets, access_logs_.buffers());
         ++next_generation_;
         listeners_.record(sockets);
         listeners_.forget_unused(config);
@@ -515,7 +503,7 @@ bool Server::load_new_generation() {
     } catch (const std::exception& error) {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {}; still running the previous configuration", error.what());
-        close_unused_access_logs();  // any file this reload opened
+        access_logs_.close_unused(retired_);  // any file this reload opened
         return false;
     }
 }
@@ -534,55 +522,9 @@ void Server::housekeeping() noexcept {
             return generation->connections.load(std::memory_order_acquire) == 0;
         });
     if (freed > 0) {
-        close_unused_access_logs();
+        access_logs_.close_unused(retired_);
     }
     epochs_.reclaim();
-}
-
-void Server::open_access_logs(const std::vector<std::string>& destinations) {
-    for (const std::string& name : destinations) {
-        if (access_log_ && access_log_->find_destination(name)) {
-            continue;
-        }
-        if (!access_log_) {
-            auto writer = std::make_unique<AccessLogWriter>(std::vector<std::string>{});
-            std::vector<AccessLogBuffer*> buffers;
-            for (unsigned i = 0; i < workers_; ++i) {
-                buffers.push_back(&writer->add_buffer());
-            }
-            writer->start();
-            access_log_ = std::move(writer);
-            access_buffers_ = std::move(buffers);
-            control_.access_log.store(access_log_.get(), std::memory_order_release);
-        }
-        access_log_->add_destination(name);
-        log_info("access log open destination={}", name);
-    }
-}
-
-void Server::close_unused_access_logs() noexcept {
-    if (!access_log_) {
-        return;
-    }
-    try {
-        std::vector<std::string> named;
-        auto collect = [&](const Generation& generation) {
-            for (const auto& listener : generation.listeners) {
-                if (listener.access_log >= 0) {
-                    named.push_back(listener.config.access_log);
-                }
-            }
-        };
-        collect(*control_.generation());
-        for (const auto& generation : retired_) {
-            collect(*generation);
-        }
-        for (const std::string& name : access_log_->keep_only(named)) {
-            log_info("access log closed destination={}", name);
-        }
-    } catch (const std::exception& error) {
-        log_warn("access log: cannot work out which files are still in use: {}", error.what());
-    }
 }
 
 }  // namespace

@@ -15,10 +15,9 @@
 #include <vector>
 
 #include "access_log_files.hpp"
+#include "admin_endpoint.hpp"
 #include "fd_budget.hpp"
 #include "listener_sockets.hpp"
-#include "ringlb/admin/admin_api.hpp"
-#include "ringlb/admin/http_server.hpp"
 #include "ringlb/app/privileges.hpp"
 #include "ringlb/app/service_notifier.hpp"
 #include "ringlb/base/clock.hpp"
@@ -33,7 +32,6 @@
 namespace ringlb {
 
 namespace {
-constexpr int kAdminBacklog = 64;
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free and for dead shards.
 constexpr long kHousekeepingNs = 200 * 1000000L;
@@ -70,25 +68,6 @@ sigset_t control_signals() {
     return set;
 }
 
-// What the operator must hear at every start and reload about the admin endpoint's exposure.
-void warn_about_admin(const std::optional<config::AdminConfig>& admin) {
-    if (!admin || admin->bind.is_loopback()) {
-        return;
-    }
-    if (admin->open_to_network()) {
-        log_warn(
-            "admin endpoint on {} is open to the network without a token "
-            "(allow_without_token = true): anyone who reaches it can drain or disable every "
-            "backend",
-            admin->bind.to_string());
-    } else if (!admin->tls()) {
-        log_warn(
-            "admin endpoint on {} is not on loopback and speaks clear text: tokens cross the "
-            "network readable; set admin.tls_cert_file and admin.tls_key_file",
-            admin->bind.to_string());
-    }
-}
-
 // Everything run_server starts, and the reload that swaps generations under it.
 class Server final {
   public:
@@ -99,7 +78,8 @@ class Server final {
           epochs_(workers_),
           control_(epochs_),
           listeners_(workers_),
-          access_logs_(workers_, control_) {}
+          access_logs_(workers_, control_),
+          admin_(control_) {}
 
     int run(const config::Config& config);
 
@@ -112,12 +92,6 @@ class Server final {
     }
     void reload();
     bool load_new_generation();
-    // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
-    std::unique_ptr<HttpServer> make_admin(UniqueFd socket, const config::AdminConfig& admin);
-    // A reload's new [admin]: stops the running endpoint and starts one with the new
-    // settings, on `fresh` when the address changed, else on the old socket (whose queued
-    // clients are then served by the new endpoint). Without `admin` the endpoint closes.
-    void replace_admin(const std::optional<config::AdminConfig>& admin, UniqueFd fresh) noexcept;
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
@@ -147,8 +121,7 @@ class Server final {
     AcceptWaiters waiters_;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::unique_ptr<ControlThread> health_;
-    HttpServerStats admin_stats_;  // kept across the admin servers that reloads replace
-    std::unique_ptr<HttpServer> admin_;
+    AdminEndpoint admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
     std::string broken_;  // a shard that did not answer in time (see broken_shard)
@@ -193,7 +166,7 @@ int Server::run(const config::Config& config) {
         }
         auto sockets = listeners_.bind_new(config);
         if (config.admin) {
-            admin_ = make_admin(make_listener(config.admin->bind, kAdminBacklog), *config.admin);
+            admin_.open(*config.admin);
             warn_about_admin(config.admin);
         }
 
@@ -230,9 +203,7 @@ int Server::run(const config::Config& config) {
         health_ = std::make_unique<ControlThread>(epochs_);
         health_->watch(generation);
         health_->start();
-        if (admin_) {
-            admin_->start();
-        }
+        admin_.start();
         log_info("ready workers={}", workers_);
         notifier_.ready(serving_status());
 
@@ -327,9 +298,7 @@ void Server::stop_threads(bool immediately) noexcept {
     if (health_) {
         health_->stop();
     }
-    if (admin_) {
-        admin_->stop();
-    }
+    admin_.stop();
     access_logs_.stop();
 }
 
@@ -340,51 +309,6 @@ int Server::fail(const std::string& why) noexcept {
     stop_threads(true);
     log_info("stopped");
     return 1;
-}
-
-std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::AdminConfig& admin) {
-    const std::string address = local_address(socket.get()).to_string();
-    HttpAuth auth;
-    if (admin.token_file) {
-        auth.token = admin.token;
-    }
-    if (admin.read_token_file) {
-        auth.read_token = admin.read_token;
-    }
-    std::unique_ptr<TlsContext> tls;
-    if (admin.tls()) {
-        tls = TlsContext::from_pem(admin.tls_cert_pem, admin.tls_key_pem);
-    }
-    auto server = std::make_unique<HttpServer>(std::move(socket), std::move(auth),
-                                               make_admin_handler(control_, admin_stats_),
-                                               HttpServerLimits{}, std::move(tls), &admin_stats_);
-    log_info("admin listening address={} tls={} token={} read_token={}", address,
-             admin.tls() ? "on" : "off", admin.token_file ? "required" : "none",
-             admin.read_token_file ? "set" : "none");
-    return server;
-}
-
-void Server::replace_admin(const std::optional<config::AdminConfig>& admin,
-                           UniqueFd fresh) noexcept {
-    UniqueFd socket = std::move(fresh);
-    if (admin_) {
-        UniqueFd old = admin_->stop_and_release();
-        admin_.reset();
-        if (!socket && admin) {
-            socket = std::move(old);  // same address: the same socket, its queue included
-        }
-    }
-    if (!admin) {
-        log_info("admin endpoint closed");
-        return;
-    }
-    try {
-        admin_ = make_admin(std::move(socket), *admin);
-        admin_->start();
-    } catch (const std::exception& error) {
-        admin_.reset();
-        log_error("reload: the admin endpoint could not be restarted: {}", error.what());
-    }
 }
 
 std::string Server::serving_status() const {
@@ -433,26 +357,13 @@ bool Server::load_new_generation() {
         config.global.user != old.global.user || config.global.group != old.global.group) {
         log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
     }
-    // Token and certificate files are read again by every load: a rotated file is a change.
-    const bool admin_changed =
-        config.admin.has_value() != old.admin.has_value() ||
-        (config.admin &&
-         (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token ||
-          config.admin->token_file.has_value() != old.admin->token_file.has_value() ||
-          config.admin->read_token != old.admin->read_token ||
-          config.admin->read_token_file.has_value() != old.admin->read_token_file.has_value() ||
-          config.admin->tls_cert_pem != old.admin->tls_cert_pem ||
-          config.admin->tls_key_pem != old.admin->tls_key_pem));
+    const bool admin_changed = admin_settings_changed(config.admin, old.admin);
     try {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
         auto sockets = listeners_.bind_new(config);
         // A new admin address is bound now too; an unchanged one keeps its socket.
-        UniqueFd admin_socket;
-        if (admin_changed && config.admin &&
-            !(old.admin && config.admin->bind == old.admin->bind)) {
-            admin_socket = make_listener(config.admin->bind, kAdminBacklog);
-        }
+        UniqueFd admin_socket = AdminEndpoint::bind_if_moved(config.admin, old.admin);
         // New access log files are opened now (one that cannot be fails the reload); files
         // no generation names any more are closed by housekeeping.
         access_logs_.open(config);
@@ -488,7 +399,7 @@ bool Server::load_new_generation() {
         control_.set_generation(generation);
         health_->watch(generation);
         if (admin_changed) {
-            replace_admin(config.admin, std::move(admin_socket));
+            admin_.replace(config.admin, std::move(admin_socket));
         }
         retired_.push_back(std::move(previous));
         control_.reloads_succeeded.fetch_add(1);

@@ -7,11 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "access_log_files.hpp"
@@ -28,6 +25,7 @@
 #include "ringlb/loader/loader.hpp"
 #include "ringlb/runtime/control.hpp"
 #include "ringlb/shard/shard.hpp"
+#include "shard_group.hpp"
 
 namespace ringlb {
 
@@ -35,13 +33,6 @@ namespace {
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free and for dead shards.
 constexpr long kHousekeepingNs = 200 * 1000000L;
-// A shard answers main within these, or it is taken for stuck (fatal, as a dead one is): its
-// start-up (ring set-up, first accepts), a new configuration of a reload (adopted at its next
-// loop pass, which comes at least every 100 ms), and the end of its thread once the
-// grace period of a stop is over (cancelling and closing what is left).
-constexpr std::uint64_t kShardStartMs = 10000;
-constexpr std::uint64_t kShardAdoptMs = 10000;
-constexpr std::uint64_t kShardStopMarginMs = 5000;
 
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -95,15 +86,8 @@ class Server final {
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
-    // Why a shard can no longer serve ("" while every shard is well): one died (its thread
-    // ended although nobody asked it to stop), or one did not answer main in time.
-    std::string broken_shard() const;
-    // Waits a moment for a shard that main is waiting for; false (with broken_ set) when it
-    // died or `deadline_ms` has passed.
-    bool await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what);
     // Stops the shards (with the grace period of the configuration in force, or at once) and
-    // then the other threads. A shard that does not end within kShardStopMarginMs of the
-    // grace cannot be joined: the process then exits here with status 1.
+    // then the other threads.
     void stop_threads(bool immediately) noexcept;
     // A broken shard is fatal: the listeners it holds would leave clients hanging. Logs why,
     // stops everything at once and returns the exit status (1) for the service manager to
@@ -118,13 +102,11 @@ class Server final {
     ListenerSockets listeners_;
     AccessLogFiles access_logs_;
     std::unique_ptr<ClientTable> clients_;
-    AcceptWaiters waiters_;
-    std::vector<std::unique_ptr<Shard>> shards_;
+    ShardGroup shards_;
     std::unique_ptr<ControlThread> health_;
     AdminEndpoint admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
-    std::string broken_;  // a shard that did not answer in time (see broken_shard)
 };
 
 int Server::run(const config::Config& config) {
@@ -188,17 +170,12 @@ int Server::run(const config::Config& config) {
                 access_logs_.buffers().empty() ? nullptr : access_logs_.buffers()[i];
             services.open_connections = &control_.open_connections;
             services.max_connections = &control_.max_connections;
-            services.waiters = &waiters_;
-            shards_.push_back(
-                std::make_unique<Shard>(shard_options, std::move(updates[i]), epochs_, services));
-            control_.shard_stats.push_back(&shards_.back()->stats());
+            services.waiters = &shards_.waiters();
+            const Shard& shard =
+                shards_.add(shard_options, std::move(updates[i]), epochs_, services);
+            control_.shard_stats.push_back(&shard.stats());
         }
-        for (const auto& shard : shards_) {
-            waiters_.wake_fds.push_back(shard->wake_fd());
-        }
-        for (auto& shard : shards_) {
-            shard->start(kShardStartMs);
-        }
+        shards_.start();
         control_.set_generation(generation);
         health_ = std::make_unique<ControlThread>(epochs_);
         health_->watch(generation);
@@ -208,7 +185,7 @@ int Server::run(const config::Config& config) {
         notifier_.ready(serving_status());
 
         for (;;) {
-            if (std::string broken = broken_shard(); !broken.empty()) {
+            if (std::string broken = shards_.broken(); !broken.empty()) {
                 return fail(broken);
             }
             timespec wait{0, kHousekeepingNs};
@@ -233,7 +210,7 @@ int Server::run(const config::Config& config) {
         }
         control_.shutting_down.store(true);
         stop_threads(false);
-        if (std::string broken = broken_shard(); !broken.empty()) {
+        if (std::string broken = shards_.broken(); !broken.empty()) {
             log_error("stopped with a dead shard: {}", broken);
             return 1;
         }
@@ -246,55 +223,10 @@ int Server::run(const config::Config& config) {
     }
 }
 
-std::string Server::broken_shard() const {
-    if (!broken_.empty()) {
-        return broken_;
-    }
-    for (const auto& shard : shards_) {
-        if (shard->finished() && !shard->failure().empty()) {
-            return fmt::format("shard {} died: {}", &shard - shards_.data(), shard->failure());
-        }
-    }
-    return {};
-}
-
-bool Server::await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what) {
-    if (shards_[shard]->finished()) {
-        broken_ = fmt::format(
-            "shard {} died: {}", shard,
-            shards_[shard]->failure().empty() ? "its thread ended" : shards_[shard]->failure());
-        return false;
-    }
-    if (monotonic_ms() >= deadline_ms) {
-        broken_ = fmt::format("shard {} did not {} within {} ms: it is stuck", shard, what,
-                              kShardAdoptMs);
-        return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return true;
-}
-
 void Server::stop_threads(bool immediately) noexcept {
-    for (auto& shard : shards_) {
-        shard->request_stop(immediately);
-    }
-    const std::uint64_t grace = immediately || !control_.generation()
-                                    ? 0
-                                    : control_.generation()->config.global.shutdown_grace_ms;
-    const std::uint64_t deadline = monotonic_ms() + grace + kShardStopMarginMs;
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-        while (!shards_[i]->finished()) {
-            if (monotonic_ms() >= deadline) {
-                // Its thread may still use everything the process owns: nothing can be
-                // released safely, so leave without running destructors.
-                log_error("shard {} did not end within {} ms of the stop; exiting without it", i,
-                          grace + kShardStopMarginMs);
-                std::_Exit(1);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        shards_[i]->join();
-    }
+    shards_.stop(immediately, immediately || !control_.generation()
+                                  ? 0
+                                  : control_.generation()->config.global.shutdown_grace_ms);
     if (health_) {
         health_->stop();
     }
@@ -346,7 +278,7 @@ bool Server::load_new_generation() {
     if (options_.log_level) {
         config.global.log_level = *options_.log_level;
     }
-    if (std::string broken = broken_shard(); !broken.empty()) {
+    if (std::string broken = shards_.broken(); !broken.empty()) {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {}", broken);
         return false;
@@ -375,25 +307,12 @@ bool Server::load_new_generation() {
         listeners_.forget_unused(config);
         set_log_level(config.global.log_level);
         control_.max_connections.store(config.global.max_connections);
-        // A shard takes one update at a time and adopts it at its next loop pass, so this
-        // waits a moment; a dead or stuck shard fails the reload, and main then exits.
-        const std::uint64_t deadline = monotonic_ms() + kShardAdoptMs;
-        bool adopted = true;
-        for (unsigned i = 0; i < workers_ && adopted; ++i) {
-            while (adopted && !shards_[i]->post_update(updates[i])) {
-                adopted = await_shard(i, deadline, "take the new configuration");
-            }
-        }
-        for (unsigned i = 0; i < workers_ && adopted; ++i) {
-            while (adopted && shards_[i]->adopted() < generation->id) {
-                adopted = await_shard(i, deadline, "take the new configuration");
-            }
-        }
-        if (!adopted) {
+        // A dead or stuck shard fails the reload, and main then exits.
+        if (!shards_.hand_over(updates, generation->id)) {
             // The shards that adopted it use it: it lives as long as the process.
             retired_.push_back(std::move(generation));
             control_.reloads_failed.fetch_add(1);
-            log_error("reload failed: {}", broken_);
+            log_error("reload failed: {}", shards_.broken());
             return false;
         }
         control_.set_generation(generation);
@@ -424,13 +343,9 @@ bool Server::load_new_generation() {
 void Server::housekeeping() noexcept {
     const std::size_t freed =
         std::erase_if(retired_, [&](const std::shared_ptr<Generation>& generation) {
-            for (const auto& shard : shards_) {
-                if (shard->adopted() <= generation->id) {
-                    return false;
-                }
-            }
             // Acquire: a connection logs its access record before it lets go of its generation.
-            return generation->connections.load(std::memory_order_acquire) == 0;
+            return shards_.all_past(generation->id) &&
+                   generation->connections.load(std::memory_order_acquire) == 0;
         });
     if (freed > 0) {
         access_logs_.close_unused(retired_);

@@ -1,29 +1,32 @@
 // SPDX-License-Identifier: MIT
-// Process orchestration: resources, listeners, threads, signals, reload and stop.
+// Process orchestration: start everything, wait for signals, reload and stop, in order.
 #include "ringlb/app/server.hpp"
 
 #include <sched.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <exception>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "access_log_files.hpp"
 #include "admin_endpoint.hpp"
 #include "fd_budget.hpp"
 #include "listener_sockets.hpp"
+#include "ringlb/access/client_table.hpp"
 #include "ringlb/app/privileges.hpp"
 #include "ringlb/app/service_notifier.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/control/control_thread.hpp"
 #include "ringlb/io/ring.hpp"
-#include "ringlb/io/socket.hpp"
 #include "ringlb/loader/loader.hpp"
 #include "ringlb/runtime/control.hpp"
+#include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/shard.hpp"
 #include "shard_group.hpp"
 
@@ -49,14 +52,71 @@ std::vector<int> allowed_cpus() {
     return cpus;
 }
 
-sigset_t control_signals() {
+unsigned workers_of(const config::Config& config) {
+    if (config.global.workers != 0) {
+        return config.global.workers;
+    }
+    return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
+}
+
+// Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
+// A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
+// Returns the signals main waits for.
+sigset_t block_control_signals() noexcept {
+    signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     return set;
+}
+
+// What this kernel's io_uring offers the shards, as the log says it once.
+RingFeatures probe_ring() {
+    RingFeatures features = Ring::probe();
+    log_info("io_uring: {}", features.describe());
+    if (!features.multishot_accept) {
+        log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
+    }
+    return features;
+}
+
+void log_pools(const Generation& generation) {
+    for (const auto& pool : generation.pools) {
+        log_info("pool {} algorithm={} backends={} health={}", pool->name(),
+                 config::algorithm_name(pool->config().algorithm), pool->size(),
+                 pool->config().health ? "on" : "off");
+    }
+}
+
+// A reload applies the command line's overrides again, as the start did.
+void apply_command_line(config::Config& config, const CliOptions& options) {
+    if (options.workers) {
+        config.global.workers = *options.workers;
+    }
+    if (options.log_level) {
+        config.global.log_level = *options.log_level;
+    }
+}
+
+void warn_about_restart_only_settings(const config::Config& config, const config::Config& old,
+                                      unsigned workers) {
+    if (workers_of(config) != workers || config.global.pipe_size != old.global.pipe_size ||
+        config.global.user != old.global.user || config.global.group != old.global.group) {
+        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
+    }
+}
+
+void log_reloaded(const std::string& path, const Generation& generation) {
+    std::size_t backends = 0;
+    for (const auto& pool : generation.pools) {
+        backends += pool->size();
+    }
+    log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
+             generation.id, generation.listeners.size(), generation.pools.size(), backends);
 }
 
 // Everything run_server starts, and the reload that swaps generations under it.
@@ -75,14 +135,26 @@ class Server final {
     int run(const config::Config& config);
 
   private:
-    static unsigned workers_of(const config::Config& config) {
-        if (config.global.workers != 0) {
-            return config.global.workers;
-        }
-        return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
-    }
+    // Raises the fd limit and returns the connection slots it leaves each shard, after
+    // logging the start-up line with them.
+    std::size_t plan_connection_slots(const config::Config& config);
+    // Opens, binds and starts everything `config` asks for, giving root up once bound.
+    // Throws what failed; stop_threads(true) then stops what was started.
+    void start(const config::Config& config, std::size_t slots);
+    void start_shards(const config::Config& config,
+                      std::vector<std::unique_ptr<ShardUpdate>> updates,
+                      const RingFeatures& features, std::size_t slots);
+    // Waits for signals, reloading on SIGHUP and reopening access logs on SIGUSR1, with
+    // housekeeping in between. Returns "" after SIGTERM or SIGINT, or why a shard broke.
+    std::string serve(const sigset_t& signals);
+    // After SIGTERM or SIGINT: stops with the grace period of the configuration in force.
+    // Returns the exit status.
+    int stop();
     void reload();
     bool load_new_generation();
+    // The file of the command line read again with its overrides, or nothing (the reload
+    // failed, every error logged).
+    std::optional<config::Config> read_config_again();
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
@@ -110,117 +182,125 @@ class Server final {
 };
 
 int Server::run(const config::Config& config) {
-    // Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
-    // A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t signals = control_signals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-    std::vector<int> cpus = allowed_cpus();
-    const rlim_t fd_limit = raise_fd_limit();
-    const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
-    const std::uint64_t max_connections = config.global.max_connections;
-
-    log_info(
-        "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={} pipe_size={} max_connections={}",
-        RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
-        fd_limit, slots, config.global.pipe_size, max_connections);
-    warn_if_fd_limit_short(max_connections, fd_limit, workers_, config.listeners.size());
+    const sigset_t signals = block_control_signals();
+    const std::size_t slots = plan_connection_slots(config);
     try {
-        RingFeatures features = Ring::probe();
-        log_info("io_uring: {}", features.describe());
-        if (!features.multishot_accept) {
-            log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
-        }
-
-        access_logs_.open(config);
-        clients_ = std::make_unique<ClientTable>(kClientTableSize);
-        control_.clients = clients_.get();
-        control_.max_connections.store(max_connections);
-
-        auto generation = std::make_shared<Generation>(config, nullptr, access_logs_.destinations(),
-                                                       next_generation_++, monotonic_ms());
-        for (const auto& pool : generation->pools) {
-            log_info("pool {} algorithm={} backends={} health={}", pool->name(),
-                     config::algorithm_name(pool->config().algorithm), pool->size(),
-                     pool->config().health ? "on" : "off");
-        }
-        auto sockets = listeners_.bind_new(config);
-        if (config.admin) {
-            admin_.open(*config.admin);
-            warn_about_admin(config.admin);
-        }
-
-        // Everything that needs root (binding, the fd limit) is done: give root up.
-        drop_privileges(config.global);
-
-        listeners_.record(sockets);
-        auto updates = listeners_.shard_updates(*generation, sockets, access_logs_.buffers());
-        for (unsigned i = 0; i < workers_; ++i) {
-            ShardOptions shard_options;
-            shard_options.id = i;
-            shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
-            shard_options.features = features;
-            shard_options.slots = slots;
-            shard_options.pipe_size = config.global.pipe_size;
-            ShardServices services;
-            services.clients = clients_.get();
-            services.access_log =
-                access_logs_.buffers().empty() ? nullptr : access_logs_.buffers()[i];
-            services.open_connections = &control_.open_connections;
-            services.max_connections = &control_.max_connections;
-            services.waiters = &shards_.waiters();
-            const Shard& shard =
-                shards_.add(shard_options, std::move(updates[i]), epochs_, services);
-            control_.shard_stats.push_back(&shard.stats());
-        }
-        shards_.start();
-        control_.set_generation(generation);
-        health_ = std::make_unique<ControlThread>(epochs_);
-        health_->watch(generation);
-        health_->start();
-        admin_.start();
+        start(config, slots);
         log_info("ready workers={}", workers_);
         notifier_.ready(serving_status());
-
-        for (;;) {
-            if (std::string broken = shards_.broken(); !broken.empty()) {
-                return fail(broken);
-            }
-            timespec wait{0, kHousekeepingNs};
-            const int signal_number = sigtimedwait(&signals, nullptr, &wait);
-            if (signal_number < 0) {
-                housekeeping();
-                continue;
-            }
-            if (signal_number == SIGHUP) {
-                reload();
-                continue;
-            }
-            if (signal_number == SIGUSR1) {
-                access_logs_.reopen();
-                continue;
-            }
-            log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
-                     strsignal(signal_number), control_.open_connections.load(),
-                     control_.generation()->config.global.shutdown_grace_ms);
-            notifier_.stopping();
-            break;
+        if (std::string broken = serve(signals); !broken.empty()) {
+            return fail(broken);
         }
-        control_.shutting_down.store(true);
-        stop_threads(false);
-        if (std::string broken = shards_.broken(); !broken.empty()) {
-            log_error("stopped with a dead shard: {}", broken);
-            return 1;
-        }
-        log_info("stopped");
-        return 0;
+        return stop();
     } catch (const std::exception& error) {
         log_error("start-up failed: {}", error.what());
         stop_threads(true);  // the shards started so far
         return 1;
     }
+}
+
+std::size_t Server::plan_connection_slots(const config::Config& config) {
+    const rlim_t fd_limit = raise_fd_limit();
+    const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
+    log_info(
+        "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
+        "slots_per_worker={} pipe_size={} max_connections={}",
+        RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
+        fd_limit, slots, config.global.pipe_size, config.global.max_connections);
+    warn_if_fd_limit_short(config.global.max_connections, fd_limit, workers_,
+                           config.listeners.size());
+    return slots;
+}
+
+void Server::start(const config::Config& config, std::size_t slots) {
+    const RingFeatures features = probe_ring();
+    access_logs_.open(config);
+    clients_ = std::make_unique<ClientTable>(kClientTableSize);
+    control_.clients = clients_.get();
+    control_.max_connections.store(config.global.max_connections);
+
+    auto generation = std::make_shared<Generation>(config, nullptr, access_logs_.destinations(),
+                                                   next_generation_++, monotonic_ms());
+    log_pools(*generation);
+    auto sockets = listeners_.bind_new(config);
+    if (config.admin) {
+        admin_.open(*config.admin);
+        warn_about_admin(config.admin);
+    }
+
+    // Everything that needs root (binding, the fd limit) is done: give root up.
+    drop_privileges(config.global);
+
+    listeners_.record(sockets);
+    start_shards(config, listeners_.shard_updates(*generation, sockets, access_logs_.buffers()),
+                 features, slots);
+    control_.set_generation(generation);
+    health_ = std::make_unique<ControlThread>(epochs_);
+    health_->watch(generation);
+    health_->start();
+    admin_.start();
+}
+
+void Server::start_shards(const config::Config& config,
+                          std::vector<std::unique_ptr<ShardUpdate>> updates,
+                          const RingFeatures& features, std::size_t slots) {
+    const std::vector<int> cpus = allowed_cpus();
+    const std::vector<AccessLogBuffer*>& access_buffers = access_logs_.buffers();
+    for (unsigned i = 0; i < workers_; ++i) {
+        ShardOptions shard_options;
+        shard_options.id = i;
+        shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
+        shard_options.features = features;
+        shard_options.slots = slots;
+        shard_options.pipe_size = config.global.pipe_size;
+        ShardServices services;
+        services.clients = clients_.get();
+        services.access_log = access_buffers.empty() ? nullptr : access_buffers[i];
+        services.open_connections = &control_.open_connections;
+        services.max_connections = &control_.max_connections;
+        services.waiters = &shards_.waiters();
+        const Shard& shard = shards_.add(shard_options, std::move(updates[i]), epochs_, services);
+        control_.shard_stats.push_back(&shard.stats());
+    }
+    shards_.start();
+}
+
+std::string Server::serve(const sigset_t& signals) {
+    for (;;) {
+        if (std::string broken = shards_.broken(); !broken.empty()) {
+            return broken;
+        }
+        timespec wait{0, kHousekeepingNs};
+        const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+        if (signal_number < 0) {
+            housekeeping();
+            continue;
+        }
+        if (signal_number == SIGHUP) {
+            reload();
+            continue;
+        }
+        if (signal_number == SIGUSR1) {
+            access_logs_.reopen();
+            continue;
+        }
+        log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
+                 strsignal(signal_number), control_.open_connections.load(),
+                 control_.generation()->config.global.shutdown_grace_ms);
+        notifier_.stopping();
+        return {};
+    }
+}
+
+int Server::stop() {
+    control_.shutting_down.store(true);
+    stop_threads(false);
+    if (std::string broken = shards_.broken(); !broken.empty()) {
+        log_error("stopped with a dead shard: {}", broken);
+        return 1;
+    }
+    log_info("stopped");
+    return 0;
 }
 
 void Server::stop_threads(bool immediately) noexcept {
@@ -260,24 +340,11 @@ void Server::reload() {
 
 // A new generation from the file, or the old one kept with every error logged.
 bool Server::load_new_generation() {
-    const std::string& path = options_.config_path;
-    config::LoadResult loaded = config::load_config_file(path);
-    if (!loaded.config) {
-        for (const config::Diagnostic& error : loaded.errors) {
-            log_error("reload: {}", error.to_string());
-        }
-        control_.reloads_failed.fetch_add(1);
-        log_error("reload failed: {} error(s) in {}; still running the previous configuration",
-                  loaded.errors.size(), path);
+    std::optional<config::Config> loaded = read_config_again();
+    if (!loaded) {
         return false;
     }
-    config::Config& config = *loaded.config;
-    if (options_.workers) {
-        config.global.workers = *options_.workers;
-    }
-    if (options_.log_level) {
-        config.global.log_level = *options_.log_level;
-    }
+    const config::Config& config = *loaded;
     if (std::string broken = shards_.broken(); !broken.empty()) {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {}", broken);
@@ -285,10 +352,7 @@ bool Server::load_new_generation() {
     }
     std::shared_ptr<Generation> previous = control_.generation();
     const config::Config& old = previous->config;
-    if (workers_of(config) != workers_ || config.global.pipe_size != old.global.pipe_size ||
-        config.global.user != old.global.user || config.global.group != old.global.group) {
-        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
-    }
+    warn_about_restart_only_settings(config, old, workers_);
     const bool admin_changed = admin_settings_changed(config.admin, old.admin);
     try {
         // Binding may fail (address in use): do it before building the generation, which
@@ -322,12 +386,7 @@ bool Server::load_new_generation() {
         }
         retired_.push_back(std::move(previous));
         control_.reloads_succeeded.fetch_add(1);
-        std::size_t backends = 0;
-        for (const auto& pool : generation->pools) {
-            backends += pool->size();
-        }
-        log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
-                 generation->id, generation->listeners.size(), generation->pools.size(), backends);
+        log_reloaded(options_.config_path, *generation);
         warn_about_admin(config.admin);
         return true;
     } catch (const std::exception& error) {
@@ -336,6 +395,22 @@ bool Server::load_new_generation() {
         access_logs_.close_unused(retired_);  // any file this reload opened
         return false;
     }
+}
+
+std::optional<config::Config> Server::read_config_again() {
+    const std::string& path = options_.config_path;
+    config::LoadResult loaded = config::load_config_file(path);
+    if (!loaded.config) {
+        for (const config::Diagnostic& error : loaded.errors) {
+            log_error("reload: {}", error.to_string());
+        }
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {} error(s) in {}; still running the previous configuration",
+                  loaded.errors.size(), path);
+        return std::nullopt;
+    }
+    apply_command_line(*loaded.config, options_);
+    return std::move(loaded.config);
 }
 
 // Frees generations that no shard uses for new connections and no connection holds, and

@@ -12,7 +12,7 @@
 #include "kernel_values.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/proxy/proxy_parser.hpp"
 
 namespace ringlb {
 

@@ -19,7 +19,7 @@
 
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/proxy/proxy_parser.hpp"
 
 namespace ringlb {
 

@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "ringlb/base/socket_address.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/proxy/proxy_parser.hpp"
+#include "ringlb/proxy/proxy_writer.hpp"
 
 namespace {
 

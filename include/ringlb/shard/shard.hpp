@@ -133,31 +133,37 @@ class Shard final {
         bool removing = false;   // cancelled by an update or the stop: close when settled
     };
 
+    // The thread, its loop, its own requests and the slab (src/shard/shard.cpp).
     void run() noexcept;
     void loop();
+    void rearm_own();
+    void check_ring_error(int error);
     void apply(std::unique_ptr<ShardUpdate> update);
+    void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
+    void arm_wake() noexcept;
+    void arm_tick() noexcept;
+    void begin_stop() noexcept;
+    void on_tick() noexcept;
+    void serve(std::uint32_t listener, UniqueFd client) noexcept;
+    void release(std::uint32_t slot) noexcept;
+    [[nodiscard]] RelayContext context() noexcept;
+
+    // The listening sockets (src/shard/listeners.cpp).
+    void adopt_listeners(Generation& generation, std::vector<ShardUpdate::Listener>& listeners);
     void arm_accept(std::uint32_t listener) noexcept;
     void cancel_accept(std::uint32_t listener) noexcept;
     // Asks the kernel to cancel the listener's accept (its final completion then comes as
     // Op::accept_cancel's); false, counted in ring_full, when no submission slot was free.
     [[nodiscard]] bool submit_accept_cancel(std::uint32_t listener) noexcept;
     void close_listener(std::uint32_t listener) noexcept;
-    void resume_paused() noexcept;
-    void serve(std::uint32_t listener, UniqueFd client) noexcept;
-    void park(std::uint32_t listener, UniqueFd client) noexcept;
+    void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
+    void shed_load(std::uint32_t listener) noexcept;
+
+    // global.max_connections: places and parked clients (src/shard/accept_gate.cpp).
     bool take_place() noexcept;
     void return_place() noexcept;
-    void arm_wake() noexcept;
-    void arm_tick() noexcept;
-    void rearm_own();
-    void check_ring_error(int error);
-    void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
-    void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
-    void on_tick() noexcept;
-    void begin_stop() noexcept;
-    void shed_load(std::uint32_t listener) noexcept;
-    void release(std::uint32_t slot) noexcept;
-    [[nodiscard]] RelayContext context() noexcept;
+    void park(std::uint32_t listener, UniqueFd client) noexcept;
+    void resume_paused() noexcept;
 
     ShardOptions options_;
     EpochDomain& epochs_;

@@ -48,7 +48,6 @@ constexpr int kAcceptBatch = 64;
 constexpr std::uint64_t kAcceptPauseMs = 100;
 // A lingering client may send this much more before it is simply closed.
 constexpr std::size_t kLingerMaxBytes = 64 * 1024;
-constexpr std::string_view kDefaultContentType = "text/plain; charset=utf-8";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 enum class Phase {
@@ -111,77 +110,6 @@ bool bearer_matches(std::string_view authorization, std::string_view token) noex
         credentials.remove_prefix(1);
     }
     return constant_time_equals(credentials, token);
-}
-
-// IMF-fixdate (RFC 9110 5.6.7), without strftime's dependence on the locale.
-void append_date(std::string& out) {
-    static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
-                                                         "Thu", "Fri", "Sat"};
-    static constexpr std::array<const char*, 12> kMonths = {
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    fmt::format_to(std::back_inserter(out), "Date: {}, {:02} {} {:04} {:02}:{:02}:{:02} GMT\r\n",
-                   kDays[static_cast<std::size_t>(utc.tm_wday) % 7], utc.tm_mday,
-                   kMonths[static_cast<std::size_t>(utc.tm_mon) % 12], utc.tm_year + 1900,
-                   utc.tm_hour, utc.tm_min, utc.tm_sec);
-}
-
-// Appends a whole response to `out`. 204 and 304 carry neither body nor Content-Length
-// (RFC 9110 8.6, 15.4.5); HEAD keeps the Content-Length and drops the body.
-void append_response(std::string& out, const HttpResponse& response, bool head_only, bool close) {
-    fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", response.status,
-                   http_reason_phrase(response.status));
-    append_date(out);
-    fmt::format_to(std::back_inserter(out), "Content-Type: {}\r\n",
-                   response.content_type.empty() ? kDefaultContentType
-                                                 : std::string_view(response.content_type));
-    bool bodiless = response.status == 204 || response.status == 304;
-    if (!bodiless) {
-        fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", response.body.size());
-    }
-    fmt::format_to(std::back_inserter(out), "Connection: {}\r\n", close ? "close" : "keep-alive");
-    for (const auto& [name, value] : response.headers) {
-        fmt::format_to(std::back_inserter(out), "{}: {}\r\n", name, value);
-    }
-    out += "\r\n";
-    if (!head_only && !bodiless) {
-        out += response.body;
-    }
-}
-
-HttpResponse text_response(int status, std::string_view detail) {
-    HttpResponse response;
-    response.status = status;
-    response.body = fmt::format("{} {}{}{}\n", status, http_reason_phrase(status),
-                                detail.empty() ? "" : ": ", detail);
-    return response;
-}
-
-// Why a handler's response cannot be sent as it is, or nullptr when it can.
-const char* invalid_response(const HttpResponse& response) noexcept {
-    if (response.status < 200 || response.status > 599) {
-        return "status outside 200..599";
-    }
-    if (!http_is_field_value(response.content_type)) {
-        return "control character in content_type";
-    }
-    for (const auto& [name, value] : response.headers) {
-        if (!http_is_token(name)) {
-            return "malformed header name";
-        }
-        if (!http_is_field_value(value)) {
-            return "control character in a header value";
-        }
-        for (std::string_view reserved :
-             {"content-length", "content-type", "connection", "date", "transfer-encoding"}) {
-            if (http_iequals(name, reserved)) {
-                return "header the server writes itself";
-            }
-        }
-    }
-    return nullptr;
 }
 
 // For log lines: never throws (a short fallback fits in std::string's inline buffer).
@@ -446,7 +374,7 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     (void)!::recv(fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
     try {
         std::string out;
-        append_response(out, text_response(503, "too many admin clients"), false, true);
+        append_http_response(out, http_text_response(503, "too many admin clients"), false, true);
         (void)!::send(fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     } catch (...) {
         // Out of memory: the client just sees the connection close.
@@ -705,7 +633,7 @@ std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
         if (request.method == "GET" || request.method == "HEAD") {
             return std::nullopt;
         }
-        HttpResponse response = text_response(403, "the read token allows only GET and HEAD");
+        HttpResponse response = http_text_response(403, "the read token allows only GET and HEAD");
         return response;
     }
     stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
@@ -725,7 +653,7 @@ std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
             address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
             limits_.auth_delay_ms);
     }
-    HttpResponse response = text_response(401, "a bearer token is required");
+    HttpResponse response = http_text_response(401, "a bearer token is required");
     response.headers.emplace_back("WWW-Authenticate",
                                   request.authorization.empty()
                                       ? R"(Bearer realm="ringlb")"
@@ -741,7 +669,7 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
     bool close_after = true;
     bool authorised = true;
     if (result != HttpParse::complete) {
-        response = text_response(request.reject_status, request.reject_reason);
+        response = http_text_response(request.reject_status, request.reject_reason);
     } else {
         consumed = request.size;
         close_after = !request.keep_alive || client.peer_closed;
@@ -756,7 +684,7 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
     bool head_only = result == HttpParse::complete && request.method == "HEAD";
     client.out.erase(0, client.out_sent);
     client.out_sent = 0;
-    append_response(client.out, response, head_only, close_after);
+    append_http_response(client.out, response, head_only, close_after);
     if (log_enabled(LogLevel::debug)) {
         if (result == HttpParse::complete) {
             log_debug("admin: {} \"{} {}\" {} {}{}", peer_name(client.peer), request.method,
@@ -776,10 +704,10 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
 HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& client) noexcept {
     try {
         HttpResponse response = handler_(request);
-        if (const char* problem = invalid_response(response)) {
+        if (const char* problem = http_response_problem(response)) {
             log_warn("admin: handler response to \"{} {}\" cannot be sent: {}", request.method,
                      request.path, problem);
-            return text_response(500, "");
+            return http_text_response(500, "");
         }
         return response;
     } catch (const std::exception& error) {
@@ -790,7 +718,7 @@ HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& c
                  request.path);
     }
     try {
-        return text_response(500, "");
+        return http_text_response(500, "");
     } catch (...) {
         HttpResponse bare;  // no memory even for the message: an empty 500 still goes out
         bare.status = 500;
@@ -907,58 +835,6 @@ void AdminLoop::warn_limited(std::string_view what, int error) noexcept {
 }
 
 }  // namespace
-
-std::string_view http_reason_phrase(int status) noexcept {
-    struct Phrase {
-        int status;
-        std::string_view text;
-    };
-    static constexpr std::array<Phrase, 34> kPhrases = {{
-        {100, "Continue"},
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {301, "Moved Permanently"},
-        {302, "Found"},
-        {303, "See Other"},
-        {304, "Not Modified"},
-        {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {406, "Not Acceptable"},
-        {408, "Request Timeout"},
-        {409, "Conflict"},
-        {410, "Gone"},
-        {411, "Length Required"},
-        {412, "Precondition Failed"},
-        {413, "Content Too Large"},
-        {414, "URI Too Long"},
-        {415, "Unsupported Media Type"},
-        {422, "Unprocessable Content"},
-        {429, "Too Many Requests"},
-        {431, "Request Header Fields Too Large"},
-        {500, "Internal Server Error"},
-        {501, "Not Implemented"},
-        {502, "Bad Gateway"},
-        {503, "Service Unavailable"},
-        {504, "Gateway Timeout"},
-        {505, "HTTP Version Not Supported"},
-    }};
-    for (const Phrase& phrase : kPhrases) {
-        if (phrase.status == status) {
-            return phrase.text;
-        }
-    }
-    static constexpr std::array<std::string_view, 6> kClasses = {
-        "Unknown", "Informational", "Success", "Redirection", "Client Error", "Server Error"};
-    return status >= 100 && status <= 599 ? kClasses[static_cast<std::size_t>(status / 100)]
-                                          : kClasses[0];
-}
 
 HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
                        HttpServerLimits limits, std::unique_ptr<TlsContext> tls,

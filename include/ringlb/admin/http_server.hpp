@@ -17,20 +17,11 @@
 #include <vector>
 
 #include "ringlb/admin/http_request.hpp"
+#include "ringlb/admin/http_response.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/tls.hpp"
 
 namespace ringlb {
-
-struct HttpResponse {
-    int status = 200;          // 200..599; anything else becomes a 500
-    std::string content_type;  // empty: "text/plain; charset=utf-8"
-    std::string body;
-    // Extra header fields. The server writes Content-Length, Content-Type, Connection and
-    // Date itself: a handler naming one of those (or Transfer-Encoding), or putting a
-    // control character in a name or value, gets a 500 instead.
-    std::vector<std::pair<std::string, std::string>> headers;
-};
 
 // Called on the admin thread, one request at a time, only for well-formed and authorised
 // requests; it may throw (the client gets a 500). The request's views are valid during the
@@ -75,9 +66,6 @@ struct HttpServerStats final {
     std::atomic<std::uint64_t> auth_failures{0};           // 401s: no token, or a wrong one
     std::atomic<std::uint64_t> tls_handshake_failures{0};  // failed or timed-out handshakes
 };
-
-// The reason phrase for a status ("Not Found"), or a generic one for its class.
-[[nodiscard]] std::string_view http_reason_phrase(int status) noexcept;
 
 class HttpServer final {
   public:

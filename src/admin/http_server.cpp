@@ -26,7 +26,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "ringlb/admin/auth_guard.hpp"
+#include "admin_log.hpp"
+#include "ringlb/admin/http_auth.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/base/socket_address.hpp"
@@ -87,40 +88,6 @@ enum class Io {
     failed,   // an error: close the connection
 };
 
-// Constant time in the content of `given` for a fixed `expected`: the loop always runs over
-// the whole secret and never exits early, so response timing does not reveal a prefix match.
-bool constant_time_equals(std::string_view given, std::string_view expected) noexcept {
-    unsigned difference = given.size() == expected.size() ? 0U : 1U;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        unsigned char offered = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-        difference |= offered ^ static_cast<unsigned char>(expected[i]);
-    }
-    return difference == 0;
-}
-
-// "Bearer <token>" (RFC 6750 2.1; the scheme is case-insensitive, RFC 9110 11.1).
-bool bearer_matches(std::string_view authorization, std::string_view token) noexcept {
-    std::size_t space = authorization.find(' ');
-    if (space == std::string_view::npos ||
-        !http_iequals(authorization.substr(0, space), "Bearer")) {
-        return false;
-    }
-    std::string_view credentials = authorization.substr(space);
-    while (!credentials.empty() && credentials.front() == ' ') {
-        credentials.remove_prefix(1);
-    }
-    return constant_time_equals(credentials, token);
-}
-
-// For log lines: never throws (a short fallback fits in std::string's inline buffer).
-std::string peer_name(const SocketAddress& peer) noexcept {
-    try {
-        return peer.to_string();
-    } catch (...) {
-        return "?";
-    }
-}
-
 bool is_transient_accept_error(int error) noexcept {
     // The connection died in the backlog, or Linux passed on a network error (accept(2)).
     switch (error) {
@@ -149,13 +116,13 @@ class AdminLoop final {
               const std::atomic<bool>& stopping)
         : listener_(listener),
           wake_(wake),
-          auth_(auth),
           handler_(handler),
           limits_(limits),
           tls_(tls),
           stats_(stats),
           stopping_(stopping),
-          guard_(limits.auth_failures_per_s, limits.auth_delay_ms) {}
+          authorizer_(auth, limits.auth_failures_per_s, limits.auth_delay_ms, stats.auth_failures) {
+    }
 
     void run();
 
@@ -171,10 +138,6 @@ class AdminLoop final {
     void on_writable(Client& client, std::uint64_t now);
     void advance(Client& client, std::uint64_t now);
     void respond(Client& client, HttpParse result, const HttpRequest& request, std::uint64_t now);
-    // The response for a well-formed request when tokens are set and it has none that
-    // allows it; nullopt when it may go to the handler.
-    std::optional<HttpResponse> refuse_unauthorised(const Client& client,
-                                                    const HttpRequest& request, std::uint64_t now);
     HttpResponse call_handler(const HttpRequest& request, const Client& client) noexcept;
     enum class Flush { done, blocked, failed };
     Flush flush(Client& client) noexcept;
@@ -183,20 +146,18 @@ class AdminLoop final {
     void expire(std::uint64_t now) noexcept;
     void close(Client& client, std::string_view why) noexcept;
     [[nodiscard]] static short events_for(const Client& client) noexcept;
-    void warn_limited(std::string_view what, int error) noexcept;
 
     int listener_;
     int wake_;
-    const HttpAuth& auth_;
     const HttpHandler& handler_;
     const HttpServerLimits& limits_;
     const TlsContext* tls_;  // null: clear text
     HttpServerStats& stats_;
     const std::atomic<bool>& stopping_;
-    AuthGuard guard_;
+    HttpAuthorizer authorizer_;
     std::vector<std::unique_ptr<Client>> clients_;
     std::uint64_t accept_paused_until_ms_ = 0;
-    RateLimiter warn_limiter_{1000};
+    AdminWarnings warnings_;
 };
 
 void AdminLoop::run() {
@@ -232,7 +193,7 @@ void AdminLoop::run() {
         }
         if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
             if (errno != EINTR) {
-                warn_limited("poll", errno);
+                warnings_.system_error("poll", errno);
                 ::poll(nullptr, 0, 10);  // ENOMEM: do not spin while the kernel recovers
             }
             continue;
@@ -247,7 +208,7 @@ void AdminLoop::run() {
             try {
                 accept_clients(now);
             } catch (const std::exception&) {  // no memory for one more client
-                warn_limited("accept", ENOMEM);
+                warnings_.system_error("accept", ENOMEM);
                 accept_paused_until_ms_ = now + kAcceptPauseMs;
             }
         }
@@ -329,7 +290,7 @@ void AdminLoop::accept_clients(std::uint64_t now) {
                 continue;
             }
             // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the pending connection stays queued.
-            warn_limited("accept", errno);
+            warnings_.system_error("accept", errno);
             accept_paused_until_ms_ = now + kAcceptPauseMs;
             return;
         }
@@ -363,7 +324,7 @@ void AdminLoop::accept_clients(std::uint64_t now) {
 // handshake to spend on a client that cannot be served: it is closed at once.
 void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
+    if (warnings_.allow(suppressed)) {
         log_warn("admin: {} clients already, refusing {} ({} similar messages suppressed)",
                  limits_.max_clients, peer_name(peer), suppressed);
     }
@@ -426,7 +387,7 @@ Io AdminLoop::receive(Client& client, char* buffer, std::size_t size, std::size_
             return Io::blocked;
         }
         if (errno != ECONNRESET) {
-            warn_limited("recv", errno);
+            warnings_.system_error("recv", errno);
         }
         return Io::failed;
     }
@@ -468,7 +429,7 @@ Io AdminLoop::send_some(Client& client, const char* data, std::size_t size,
             return Io::blocked;
         }
         if (errno != EPIPE && errno != ECONNRESET) {
-            warn_limited("send", errno);
+            warnings_.system_error("send", errno);
         }
         return Io::failed;
     }
@@ -585,11 +546,11 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
                 }
                 return;
             }
-            if (!client.released && guard_.held(client.peer, now)) {
+            if (!client.released && authorizer_.held(client.peer, now)) {
                 // Too many failed authentications from this address: answer later, without
                 // reading further; the loop serves everyone else meanwhile.
                 client.phase = Phase::held;
-                client.deadline_ms = now + guard_.delay_ms();
+                client.deadline_ms = now + authorizer_.delay_ms();
                 return;
             }
             client.released = false;
@@ -617,50 +578,6 @@ void AdminLoop::advance(Client& client, std::uint64_t now) {
     }
 }
 
-std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
-                                                           const HttpRequest& request,
-                                                           std::uint64_t now) {
-    if (!auth_.token && !auth_.read_token) {
-        return std::nullopt;
-    }
-    // Both comparisons run whatever the first found, so timing does not tell which matched.
-    const bool full = auth_.token && bearer_matches(request.authorization, *auth_.token);
-    const bool read = auth_.read_token && bearer_matches(request.authorization, *auth_.read_token);
-    if (full) {
-        return std::nullopt;
-    }
-    if (read) {
-        if (request.method == "GET" || request.method == "HEAD") {
-            return std::nullopt;
-        }
-        HttpResponse response = http_text_response(403, "the read token allows only GET and HEAD");
-        return response;
-    }
-    stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    const AuthGuard::Verdict verdict = guard_.record_failure(client.peer, now);
-    const std::string address = peer_name(client.peer);
-    if (verdict.log) {
-        log_warn(
-            "admin: authentication failed client={} request=\"{} {}\" reason={} "
-            "({} more from this address since the last such line)",
-            address.substr(0, address.rfind(':')), request.method, request.path,
-            request.authorization.empty() ? "no-token" : "wrong-token", verdict.suppressed);
-    }
-    if (verdict.started_holding) {
-        log_warn(
-            "admin: client={} failed authentication more than {} times in a second: its "
-            "requests are answered {} ms late until it stops",
-            address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
-            limits_.auth_delay_ms);
-    }
-    HttpResponse response = http_text_response(401, "a bearer token is required");
-    response.headers.emplace_back("WWW-Authenticate",
-                                  request.authorization.empty()
-                                      ? R"(Bearer realm="ringlb")"
-                                      : R"(Bearer realm="ringlb", error="invalid_token")");
-    return response;
-}
-
 // Turns a parse verdict into a queued response; consumes the request's bytes.
 void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& request,
                         std::uint64_t now) {
@@ -673,7 +590,7 @@ void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& req
     } else {
         consumed = request.size;
         close_after = !request.keep_alive || client.peer_closed;
-        if (std::optional<HttpResponse> refusal = refuse_unauthorised(client, request, now)) {
+        if (std::optional<HttpResponse> refusal = authorizer_.refusal(client.peer, request, now)) {
             authorised = false;
             response = std::move(*refusal);
         } else {
@@ -826,14 +743,6 @@ void AdminLoop::close(Client& client, std::string_view why) noexcept {
     client.fd.reset();
 }
 
-void AdminLoop::warn_limited(std::string_view what, int error) noexcept {
-    std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
-        log_warn("admin: {}: {} ({} similar messages suppressed)", what, std::strerror(error),
-                 suppressed);
-    }
-}
-
 }  // namespace
 
 HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
@@ -857,19 +766,7 @@ HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
             "admin HTTP server: max_clients, request_timeout_ms and handshake_timeout_ms must "
             "be > 0");
     }
-    for (const std::optional<std::string>* token : {&auth_.token, &auth_.read_token}) {
-        if (!*token) {
-            continue;
-        }
-        // An empty token would accept "Bearer " alone; spaces or controls could never match.
-        bool visible =
-            !(*token)->empty() && std::all_of((*token)->begin(), (*token)->end(),
-                                              [](char c) { return c > 0x20 && c < 0x7f; });
-        if (!visible) {
-            throw std::invalid_argument(
-                "admin HTTP server: a bearer token must be non-empty visible ASCII");
-        }
-    }
+    check_bearer_tokens(auth_);
     int flags = ::fcntl(listener_.get(), F_GETFL);
     if (flags < 0 || ::fcntl(listener_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
         throw std::system_error(errno, std::generic_category(), "admin listener O_NONBLOCK");

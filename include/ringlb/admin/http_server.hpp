@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringlb/admin/http_auth.hpp"
 #include "ringlb/admin/http_request.hpp"
 #include "ringlb/admin/http_response.hpp"
 #include "ringlb/base/unique_fd.hpp"
@@ -50,14 +51,6 @@ struct HttpServerLimits {
     // in its connection while the loop serves everyone else.
     unsigned auth_failures_per_s = 10;
     std::uint64_t auth_delay_ms = 2000;
-};
-
-// Who may do what. Without either token every request is served. With one, a request must
-// carry "Authorization: Bearer <token>": `token` allows every request, `read_token` only GET
-// and HEAD (anything else is 403). A missing or wrong token is 401.
-struct HttpAuth final {
-    std::optional<std::string> token;
-    std::optional<std::string> read_token;
 };
 
 // Counters that outlive one server (a reload replaces the server, not its history). Written by

@@ -27,6 +27,7 @@
 #include <system_error>
 
 #include "admin_log.hpp"
+#include "http_transport.hpp"
 #include "ringlb/admin/http_auth.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
@@ -60,8 +61,10 @@ enum class Phase {
 };
 
 struct Client {
-    UniqueFd fd;
-    UniqueSsl ssl;  // TLS state (declared after fd: freed before the socket closes); or null
+    Client(UniqueFd fd, UniqueSsl ssl, AdminWarnings& warnings) noexcept
+        : transport(std::move(fd), std::move(ssl), warnings) {}
+
+    HttpTransport transport;
     SocketAddress peer;
     Phase phase = Phase::reading;
     std::uint64_t deadline_ms = 0;  // meaning depends on phase (see HttpServerLimits)
@@ -72,21 +75,10 @@ struct Client {
     bool continue_sent = false;  // "100 Continue" already sent for the current request
     bool peer_closed = false;    // read EOF: answer what is complete, then close
     bool released = false;       // the current request was held back already
-    bool tls_failed = false;     // a fatal TLS error: nothing more may go through `ssl`
-    // What the socket must become before reading / writing can go on. Always POLLIN and
-    // POLLOUT in clear text; TLS may need to write to read (and the converse).
-    short read_wants = POLLIN;
-    short write_wants = POLLOUT;
     std::size_t lingered_bytes = 0;
 };
 
-// What one receive or send did.
-enum class Io {
-    data,     // moved some bytes
-    blocked,  // nothing now; wait for the events in read_wants / write_wants
-    eof,      // the peer ended its stream (TLS: close_notify, or a TCP EOF)
-    failed,   // an error: close the connection
-};
+using Io = HttpTransport::Io;
 
 bool is_transient_accept_error(int error) noexcept {
     // The connection died in the backlog, or Linux passed on a network error (accept(2)).
@@ -133,8 +125,6 @@ class AdminLoop final {
     void handshake(Client& client, std::uint64_t now);
     void on_readable(Client& client, std::uint64_t now);
     [[nodiscard]] bool read_available(Client& client);
-    Io receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept;
-    Io send_some(Client& client, const char* data, std::size_t size, std::size_t& sent) noexcept;
     void on_writable(Client& client, std::uint64_t now);
     void advance(Client& client, std::uint64_t now);
     void respond(Client& client, HttpParse result, const HttpRequest& request, std::uint64_t now);
@@ -164,7 +154,9 @@ void AdminLoop::run() {
     std::vector<pollfd> fds;
     std::vector<Client*> polled;
     auto remove_closed = [this] {
-        std::erase_if(clients_, [](const std::unique_ptr<Client>& client) { return !client->fd; });
+        std::erase_if(clients_, [](const std::unique_ptr<Client>& client) {
+            return !client->transport.open();
+        });
     };
     while (!stopping_.load(std::memory_order_relaxed)) {
         std::uint64_t now = monotonic_ms();
@@ -182,7 +174,7 @@ void AdminLoop::run() {
         }
         std::size_t first_client = fds.size();
         for (const auto& client : clients_) {
-            fds.push_back(pollfd{client->fd.get(), events_for(*client), 0});
+            fds.push_back(pollfd{client->transport.fd(), events_for(*client), 0});
             polled.push_back(client.get());
             wake_at = std::min(wake_at, client->deadline_ms);
         }
@@ -215,7 +207,7 @@ void AdminLoop::run() {
         for (std::size_t i = 0; i < polled.size(); ++i) {
             Client& client = *polled[i];
             short revents = fds[first_client + i].revents;
-            if (revents == 0 || !client.fd) {
+            if (revents == 0 || !client.transport.open()) {
                 continue;
             }
             try {
@@ -232,14 +224,15 @@ void AdminLoop::run() {
 short AdminLoop::events_for(const Client& client) noexcept {
     switch (client.phase) {
         case Phase::handshaking:
-            return client.read_wants;
+            return client.transport.read_wants();
         case Phase::reading:
             return static_cast<short>(
-                client.read_wants | (client.out_sent < client.out.size() ? client.write_wants : 0));
+                client.transport.read_wants() |
+                (client.out_sent < client.out.size() ? client.transport.write_wants() : 0));
         case Phase::held:
             return 0;  // errors and hang-ups are reported anyway
         case Phase::responding:
-            return client.write_wants;
+            return client.transport.write_wants();
         case Phase::lingering:
             return POLLIN;
     }
@@ -254,11 +247,11 @@ void AdminLoop::dispatch(Client& client, short revents, std::uint64_t now) {
             return;
         case Phase::reading:
             if (client.out_sent < client.out.size() &&
-                (revents & (client.write_wants | kTrouble)) != 0) {
+                (revents & (client.transport.write_wants() | kTrouble)) != 0) {
                 on_writable(client, now);  // a "100 Continue"
             }
-            if (client.fd && client.phase == Phase::reading &&
-                (revents & (client.read_wants | kTrouble)) != 0) {
+            if (client.transport.open() && client.phase == Phase::reading &&
+                (revents & (client.transport.read_wants() | kTrouble)) != 0) {
                 on_readable(client, now);
             }
             return;
@@ -304,17 +297,19 @@ void AdminLoop::accept_clients(std::uint64_t now) {
         int one = 1;
         // Each response leaves in one send(); Nagle would only delay the tail of a large one.
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        auto client = std::make_unique<Client>();
+        UniqueSsl ssl;
+        if (tls_ != nullptr) {
+            ssl = tls_->accept_on(fd);
+        }
+        auto client = std::make_unique<Client>(std::move(connection), std::move(ssl), warnings_);
         client->peer = peer;
         if (tls_ != nullptr) {
-            client->ssl = tls_->accept_on(fd);
             client->phase = Phase::handshaking;
             client->deadline_ms =
                 now + std::min(limits_.handshake_timeout_ms, limits_.request_timeout_ms);
         } else {
             client->deadline_ms = now + limits_.request_timeout_ms;
         }
-        client->fd = std::move(connection);
         clients_.push_back(std::move(client));
     }
 }
@@ -346,117 +341,20 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
 // Drives a TLS handshake as far as the socket allows; once done, reads what may already be
 // there (a TLS 1.3 client sends its request right behind its Finished message).
 void AdminLoop::handshake(Client& client, std::uint64_t now) {
-    ERR_clear_error();
-    const int result = SSL_accept(client.ssl.get());
-    if (result == 1) {
-        client.phase = Phase::reading;
-        client.read_wants = POLLIN;
-        client.write_wants = POLLOUT;
-        client.deadline_ms = now + limits_.request_timeout_ms;
-        on_readable(client, now);
-        return;
-    }
-    switch (SSL_get_error(client.ssl.get(), result)) {
-        case SSL_ERROR_WANT_READ:
-            client.read_wants = POLLIN;
+    switch (client.transport.handshake()) {
+        case HttpTransport::Handshake::done:
+            client.phase = Phase::reading;
+            client.deadline_ms = now + limits_.request_timeout_ms;
+            on_readable(client, now);
             return;
-        case SSL_ERROR_WANT_WRITE:
-            client.read_wants = POLLOUT;
+        case HttpTransport::Handshake::blocked:
             return;
-        default:
+        case HttpTransport::Handshake::failed:
             break;
     }
-    client.tls_failed = true;
     stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
     const std::string why = tls_error_text("TLS handshake failed");
     close(client, why);
-}
-
-Io AdminLoop::receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept {
-    got = 0;
-    if (!client.ssl) {
-        ssize_t received = ::recv(client.fd.get(), buffer, size, 0);
-        if (received > 0) {
-            got = static_cast<std::size_t>(received);
-            return Io::data;
-        }
-        if (received == 0) {
-            return Io::eof;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return Io::blocked;
-        }
-        if (errno != ECONNRESET) {
-            warnings_.system_error("recv", errno);
-        }
-        return Io::failed;
-    }
-    ERR_clear_error();
-    const int received =
-        SSL_read(client.ssl.get(), buffer,
-                 static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-    if (received > 0) {
-        got = static_cast<std::size_t>(received);
-        client.read_wants = POLLIN;
-        return Io::data;
-    }
-    switch (SSL_get_error(client.ssl.get(), received)) {
-        case SSL_ERROR_WANT_READ:
-            client.read_wants = POLLIN;
-            return Io::blocked;
-        case SSL_ERROR_WANT_WRITE:
-            client.read_wants = POLLOUT;
-            return Io::blocked;
-        case SSL_ERROR_ZERO_RETURN:
-            return Io::eof;
-        default:
-            client.tls_failed = true;
-            ERR_clear_error();
-            return Io::failed;
-    }
-}
-
-Io AdminLoop::send_some(Client& client, const char* data, std::size_t size,
-                        std::size_t& sent) noexcept {
-    sent = 0;
-    if (!client.ssl) {
-        ssize_t result = ::send(client.fd.get(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (result >= 0) {
-            sent = static_cast<std::size_t>(result);
-            return Io::data;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return Io::blocked;
-        }
-        if (errno != EPIPE && errno != ECONNRESET) {
-            warnings_.system_error("send", errno);
-        }
-        return Io::failed;
-    }
-    if (client.tls_failed) {
-        return Io::failed;
-    }
-    ERR_clear_error();
-    const int result =
-        SSL_write(client.ssl.get(), data,
-                  static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-    if (result > 0) {
-        sent = static_cast<std::size_t>(result);
-        client.write_wants = POLLOUT;
-        return Io::data;
-    }
-    switch (SSL_get_error(client.ssl.get(), result)) {
-        case SSL_ERROR_WANT_WRITE:
-            client.write_wants = POLLOUT;
-            return Io::blocked;
-        case SSL_ERROR_WANT_READ:
-            client.write_wants = POLLIN;
-            return Io::blocked;
-        default:
-            client.tls_failed = true;
-            ERR_clear_error();
-            return Io::failed;
-    }
 }
 
 // Reads whatever is available (up to the receive limit) into client.in; true when it got
@@ -464,13 +362,13 @@ Io AdminLoop::send_some(Client& client, const char* data, std::size_t size,
 bool AdminLoop::read_available(Client& client) {
     bool progress = false;
     std::array<char, 4096> chunk{};
-    while (client.fd && !client.peer_closed) {
+    while (client.transport.open() && !client.peer_closed) {
         std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
         if (room == 0) {
             return progress;
         }
         std::size_t got = 0;
-        switch (receive(client, chunk.data(), std::min(room, chunk.size()), got)) {
+        switch (client.transport.receive(chunk.data(), std::min(room, chunk.size()), got)) {
             case Io::data:
                 client.in.append(chunk.data(), got);
                 progress = true;
@@ -481,7 +379,7 @@ bool AdminLoop::read_available(Client& client) {
                 client.peer_closed = true;
                 return true;
             case Io::failed:
-                close(client, client.ssl ? "TLS error" : "receive error");
+                close(client, client.transport.is_tls() ? "TLS error" : "receive error");
                 return true;
         }
     }
@@ -515,13 +413,13 @@ void AdminLoop::on_writable(Client& client, std::uint64_t now) {
 // Moves a connection forward as far as its bytes allow: parse, answer, send, and go on with
 // a pipelined request once the previous response is out.
 void AdminLoop::advance(Client& client, std::uint64_t now) {
-    while (client.fd) {
+    while (client.transport.open()) {
         if (client.phase == Phase::reading) {
             HttpRequest request;
             HttpParse result = parse_http_request(client.in, request);
             if (result == HttpParse::incomplete) {
                 // TLS may hold decrypted bytes the socket will never signal again.
-                if (client.ssl && !client.peer_closed && SSL_has_pending(client.ssl.get()) == 1 &&
+                if (!client.peer_closed && client.transport.has_pending() &&
                     client.in.size() < kReceiveLimit && read_available(client)) {
                     continue;
                 }
@@ -646,8 +544,8 @@ HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& c
 AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
     while (client.out_sent < client.out.size()) {
         std::size_t sent = 0;
-        switch (send_some(client, client.out.data() + client.out_sent,
-                          client.out.size() - client.out_sent, sent)) {
+        switch (client.transport.send(client.out.data() + client.out_sent,
+                                      client.out.size() - client.out_sent, sent)) {
             case Io::data:
                 client.out_sent += sent;
                 break;
@@ -664,13 +562,7 @@ AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
 }
 
 void AdminLoop::start_lingering(Client& client, std::uint64_t now) noexcept {
-    if (client.ssl && !client.tls_failed) {
-        // One try at close_notify: a client that does not take it just sees the TCP FIN.
-        ERR_clear_error();
-        (void)SSL_shutdown(client.ssl.get());
-        ERR_clear_error();
-    }
-    ::shutdown(client.fd.get(), SHUT_WR);
+    client.transport.shut_write();
     client.phase = Phase::lingering;
     client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
     client.in.clear();
@@ -681,27 +573,29 @@ void AdminLoop::start_lingering(Client& client, std::uint64_t now) noexcept {
 void AdminLoop::drain(Client& client) noexcept {
     std::array<char, 4096> scratch{};
     for (;;) {
-        ssize_t received = ::recv(client.fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
-        if (received > 0) {
-            client.lingered_bytes += static_cast<std::size_t>(received);
-            if (client.lingered_bytes > kLingerMaxBytes) {
-                close(client, "kept sending after the response");
+        std::size_t got = 0;
+        switch (client.transport.receive_raw(scratch.data(), scratch.size(), got)) {
+            case Io::data:
+                client.lingered_bytes += got;
+                if (client.lingered_bytes > kLingerMaxBytes) {
+                    close(client, "kept sending after the response");
+                    return;
+                }
+                continue;
+            case Io::blocked:
                 return;
-            }
-            continue;
+            case Io::eof:
+            case Io::failed:
+                close(client, "client closed after the response");
+                return;
         }
-        if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            return;
-        }
-        close(client, "client closed after the response");  // EOF, or an error: either way done
-        return;
     }
 }
 
 void AdminLoop::expire(std::uint64_t now) noexcept {
     for (const auto& owned : clients_) {
         Client& client = *owned;
-        if (!client.fd || now < client.deadline_ms) {
+        if (!client.transport.open() || now < client.deadline_ms) {
             continue;
         }
         if (client.phase == Phase::held) {
@@ -739,8 +633,7 @@ void AdminLoop::close(Client& client, std::string_view why) noexcept {
     if (log_enabled(LogLevel::debug)) {
         log_debug("admin: {} closed: {}", peer_name(client.peer), why);
     }
-    client.ssl.reset();
-    client.fd.reset();
+    client.transport.close();
 }
 
 }  // namespace

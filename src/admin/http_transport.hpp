@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <cstddef>
+#include <utility>
 
 #include "admin_log.hpp"
 #include "ringlb/base/unique_fd.hpp"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// HttpServer: the admin endpoint's HTTP/1.1 transport (clear text or TLS) on its own poll(2)
+// HttpServer: the admin endpoint's HTTP/1.1 server (clear text or TLS) on its own poll(2)
 // thread, with limits, timeouts and bearer-token roles; routes are the handler's business.
 #pragma once
 
@@ -9,12 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
 #include <thread>
-#include <utility>
-#include <vector>
 
 #include "ringlb/admin/http_auth.hpp"
 #include "ringlb/admin/http_request.hpp"

@@ -6,8 +6,8 @@
 
 #include "ringlb/app/cli.hpp"
 #include "ringlb/app/server.hpp"
-#include "ringlb/config/config.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/loader/loader.hpp"
 
 namespace {
 

@@ -20,8 +20,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 
@@ -29,7 +29,6 @@ namespace {
 
 constexpr int kWakeIntervalMs = 50;
 constexpr std::size_t kFlushThreshold = 64 * 1024;  // bytes gathered before one write(2)
-constexpr std::uint64_t kWarningIntervalNs = 10'000'000'000;
 constexpr int kFileFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
 constexpr mode_t kFileMode = 0640;
 
@@ -204,10 +203,6 @@ void AccessRecord::set_listener(std::string_view name) noexcept {
 
 void AccessRecord::set_backend(std::string_view name) noexcept {
     copy_truncated(name, backend, sizeof(backend));
-}
-
-void AccessRecord::set_backend(const SocketAddress& address) noexcept {
-    format_address(address, backend, sizeof(backend));
 }
 
 std::int64_t realtime_ns() noexcept {
@@ -489,11 +484,10 @@ void AccessLogWriter::flush(Destination& destination) noexcept {
     if (!written) {
         int error = errno;
         write_errors_.fetch_add(1, std::memory_order_relaxed);
-        std::uint64_t now = monotonic_ms() * 1'000'000;
-        if (last_write_warning_ns_ == 0 || now - last_write_warning_ns_ >= kWarningIntervalNs) {
-            last_write_warning_ns_ = now;
-            log_warn("access log {}: write failed, lines lost: {}", destination.name,
-                     std::strerror(error));
+        std::uint64_t suppressed = 0;
+        if (write_warning_.allow(monotonic_ns(), suppressed)) {
+            log_warn("access log {}: write failed, lines lost: {} ({} more failures not logged)",
+                     destination.name, std::strerror(error), suppressed);
         }
     }
     destination.pending.clear();
@@ -521,11 +515,10 @@ void AccessLogWriter::report_drops(bool final) noexcept {
     if (total == drops_reported_) {
         return;
     }
-    std::uint64_t now = monotonic_ms() * 1'000'000;
-    if (!final && last_drop_warning_ns_ != 0 && now - last_drop_warning_ns_ < kWarningIntervalNs) {
+    std::uint64_t suppressed = 0;
+    if (!drop_warning_.allow(monotonic_ns(), suppressed) && !final) {
         return;  // the next warning reports these too
     }
-    last_drop_warning_ns_ = now;
     log_warn("access log: {} records dropped (buffer full or unknown destination), {} in total",
              total - drops_reported_, total);
     drops_reported_ = total;

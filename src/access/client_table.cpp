@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "ringlb/base/hash.hpp"
+
 namespace ringlb {
 
 namespace {
@@ -91,35 +93,6 @@ std::uint64_t siphash24(const std::uint64_t key[2], const std::uint8_t* data,
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-// The bytes that identify a client: 4 for IPv4 (also when IPv4-mapped in IPv6), 16 for IPv6.
-// Returns 0 for anything that is not an IP address.
-std::size_t address_key(const SocketAddress& client, std::uint8_t out[16]) noexcept {
-    if (client.family() == AF_INET) {
-        const auto* in4 = reinterpret_cast<const sockaddr_in*>(client.data());
-        std::memcpy(out, &in4->sin_addr, 4);
-        return 4;
-    }
-    if (client.family() == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(client.data());
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            std::memcpy(out, in6->sin6_addr.s6_addr + 12, 4);
-            return 4;
-        }
-        std::memcpy(out, in6->sin6_addr.s6_addr, 16);
-        return 16;
-    }
-    return 0;
-}
-
-std::uint64_t mix64(std::uint64_t value) noexcept {
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccd;
-    value ^= value >> 33;
-    value *= 0xc4ceb9fe1a85ec53;
-    value ^= value >> 33;
-    return value;
-}
-
 }  // namespace
 
 ClientTable::ClientTable(std::size_t capacity) {
@@ -155,11 +128,13 @@ ClientTable::Admission ClientTable::admit(const SocketAddress& client, std::uint
     if (max_connections == 0 && rate_per_s == 0) {
         return {Verdict::admitted, kUntracked};  // no limit to enforce: no need to count
     }
-    std::uint8_t key[16 + sizeof(scope)];
-    std::size_t key_length = address_key(client, key);
-    if (key_length == 0) {
+    const IpBytes ip = client.ip_bytes();
+    if (ip.size == 0) {
         return {Verdict::admitted, kUntracked};  // not an IP client: nothing to key on
     }
+    std::uint8_t key[16 + sizeof(scope)];
+    std::memcpy(key, ip.bytes.data(), ip.size);
+    std::size_t key_length = ip.size;
     std::memcpy(key + key_length, &scope, sizeof(scope));  // each scope counts on its own
     key_length += sizeof(scope);
     std::uint64_t hash = siphash24(hash_key_, key, key_length);

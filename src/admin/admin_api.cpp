@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/escape.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/escape.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 
@@ -94,10 +94,7 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
 
 std::string render_status(const Control& control) {
     std::shared_ptr<Generation> generation = control.generation();
-    std::uint64_t open = 0;
-    for (const ShardStats* stats : control.shard_stats) {
-        open += stats->active.load(std::memory_order_relaxed);
-    }
+    const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::string out = fmt::format(
         "{{\"version\":\"{}\",\"generation\":{},\"shutting_down\":{},\"connections_open\":{},"
         "\"max_connections\":{},\"reloads_succeeded\":{},\"reloads_failed\":{},\"listeners\":[",
@@ -188,7 +185,7 @@ HttpResponse backend_action(Control& control, const HttpRequest& request,
 
 }  // namespace
 
-std::string render_metrics(const Control& control) {
+std::string render_metrics(const Control& control, const HttpServerStats& admin_stats) {
     std::shared_ptr<Generation> generation = control.generation();
     std::string out;
     auto line = [&out](std::string_view name, std::string_view labels, std::uint64_t value) {
@@ -277,12 +274,11 @@ std::string render_metrics(const Control& control) {
             }
         });
 
-    std::uint64_t open = 0;
+    const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::uint64_t idle_timeouts = 0;
     std::uint64_t errors = 0;
     std::uint64_t ring_full = 0;
     for (const ShardStats* stats : control.shard_stats) {
-        open += stats->active.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
         ring_full += stats->ring_full.load(std::memory_order_relaxed);
@@ -311,15 +307,19 @@ std::string render_metrics(const Control& control) {
                "Access log lines dropped because a shard's buffer was full.");
         fmt::format_to(std::back_inserter(out), "ringlb_access_log_dropped_total {}\n",
                        access_log->dropped());
+        family(out, "ringlb_access_log_write_errors_total", "counter",
+               "Writes of access log lines that failed (the lines are lost), e.g. on a full disk.");
+        fmt::format_to(std::back_inserter(out), "ringlb_access_log_write_errors_total {}\n",
+                       access_log->write_errors());
     }
     family(out, "ringlb_admin_auth_failures_total", "counter",
            "Admin requests refused 401: no bearer token, or a wrong one.");
     fmt::format_to(std::back_inserter(out), "ringlb_admin_auth_failures_total {}\n",
-                   control.admin_stats.auth_failures.load(std::memory_order_relaxed));
+                   admin_stats.auth_failures.load(std::memory_order_relaxed));
     family(out, "ringlb_admin_tls_handshake_failures_total", "counter",
            "Admin TLS handshakes that failed or did not finish in time.");
     fmt::format_to(std::back_inserter(out), "ringlb_admin_tls_handshake_failures_total {}\n",
-                   control.admin_stats.tls_handshake_failures.load(std::memory_order_relaxed));
+                   admin_stats.tls_handshake_failures.load(std::memory_order_relaxed));
     if (control.clients != nullptr) {
         family(out, "ringlb_client_table_overflows_total", "counter",
                "Clients admitted without per-client limits because the table was full.");
@@ -339,8 +339,8 @@ constexpr std::string_view kIndex =
     "POST /pools/{pool}/backends/{address}/drain|enable|disable|weight?value=N\n";
 }  // namespace
 
-HttpHandler make_admin_handler(Control& control) {
-    return [&control](const HttpRequest& request) -> HttpResponse {
+HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_stats) {
+    return [&control, &admin_stats](const HttpRequest& request) -> HttpResponse {
         const std::vector<std::string_view> parts = split_path(request.path);
         const bool read_only = request.method == "GET" || request.method == "HEAD";
         if (parts.empty() && read_only) {
@@ -355,7 +355,7 @@ HttpHandler make_admin_handler(Control& control) {
             }
             if (parts[0] == "metrics") {
                 return reply(200, "text/plain; version=0.0.4; charset=utf-8",
-                             render_metrics(control));
+                             render_metrics(control, admin_stats));
             }
             if (parts[0] == "healthz") {
                 return control.shutting_down.load() ? text(503, "shutting down\n")

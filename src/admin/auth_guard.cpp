@@ -17,24 +17,7 @@ AuthGuard::AuthGuard(unsigned failures_per_s, std::uint64_t delay_ms, std::size_
       delay_ms_(delay_ms),
       entries_(std::max<std::size_t>(capacity, 1)) {}
 
-AuthGuard::Key AuthGuard::key_of(const SocketAddress& peer) noexcept {
-    Key key;
-    if (peer.family() == AF_INET) {
-        const auto* v4 = reinterpret_cast<const sockaddr_in*>(peer.data());
-        std::memcpy(key.bytes.data(), &v4->sin_addr, 4);
-    } else if (peer.family() == AF_INET6) {
-        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(peer.data());
-        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-            std::memcpy(key.bytes.data(), &v6->sin6_addr.s6_addr[12], 4);
-        } else {
-            std::memcpy(key.bytes.data(), &v6->sin6_addr, 16);
-            key.v6 = true;
-        }
-    }
-    return key;
-}
-
-const AuthGuard::Entry* AuthGuard::find(const Key& key) const noexcept {
+const AuthGuard::Entry* AuthGuard::find(const IpBytes& key) const noexcept {
     for (const Entry& entry : entries_) {
         if (entry.used && entry.key == key) {
             return &entry;
@@ -45,7 +28,7 @@ const AuthGuard::Entry* AuthGuard::find(const Key& key) const noexcept {
 
 AuthGuard::Verdict AuthGuard::record_failure(const SocketAddress& peer,
                                              std::uint64_t now_ms) noexcept {
-    const Key key = key_of(peer);
+    const IpBytes key = peer.ip_bytes();
     auto* entry = const_cast<Entry*>(find(key));
     if (entry == nullptr) {
         // A free entry, else the one seen longest ago (its history is the least useful).
@@ -87,7 +70,7 @@ AuthGuard::Verdict AuthGuard::record_failure(const SocketAddress& peer,
 }
 
 bool AuthGuard::held(const SocketAddress& peer, std::uint64_t now_ms) const noexcept {
-    const Entry* entry = find(key_of(peer));
+    const Entry* entry = find(peer.ip_bytes());
     return entry != nullptr && now_ms < entry->held_until_ms;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The admin HTTP server's thread: a poll(2) loop over the listener, a stop eventfd and up to
-// max_clients non-blocking connections (clear text or TLS), each with its own deadline.
+// The admin HTTP server's life and thread: a poll(2) loop over the listener, a stop eventfd
+// and up to max_clients connections (HttpConnection), accepting, refusing beyond the limit,
+// and waking each connection when its socket is ready or its deadline has passed.
 #include "ringlb/admin/http_server.hpp"
 
 #include <fcntl.h>
@@ -10,26 +11,26 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
-#include <ctime>
 #include <exception>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <system_error>
+#include <vector>
 
-#include "ringlb/admin/auth_guard.hpp"
-#include "ringlb/clock.hpp"
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/log.hpp"
+#include "admin_log.hpp"
+#include "http_connection.hpp"
+#include "ringlb/admin/http_auth.hpp"
+#include "ringlb/admin/http_response.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace ringlb {
 
@@ -39,159 +40,11 @@ namespace {
 // try to join itself.
 thread_local const HttpServer* t_running_server = nullptr;
 
-// The parser reaches a verdict before a request needs more than this (head + body limits).
-constexpr std::size_t kReceiveLimit = kHttpMaxHeadBytes + kHttpMaxBodyBytes;
 // Connections taken per wake-up, so that a connect flood cannot starve clients being served.
 constexpr int kAcceptBatch = 64;
 // Out of descriptors or memory: the listener stays readable, so stop polling it for a while
 // instead of spinning on accept().
 constexpr std::uint64_t kAcceptPauseMs = 100;
-// A lingering client may send this much more before it is simply closed.
-constexpr std::size_t kLingerMaxBytes = 64 * 1024;
-constexpr std::string_view kDefaultContentType = "text/plain; charset=utf-8";
-constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
-enum class Phase {
-    handshaking,  // TLS only: the handshake is not done yet
-    reading,      // waiting for (the rest of) a request
-    held,         // a whole request from an address held back: answered at the deadline
-    responding,   // sending a response; not reading, so pipelined requests wait in the kernel
-    lingering,    // response sent, write side shut: dropping input until EOF or the deadline
-};
-
-struct Client {
-    UniqueFd fd;
-    UniqueSsl ssl;  // TLS state (declared after fd: freed before the socket closes); or null
-    SocketAddress peer;
-    Phase phase = Phase::reading;
-    std::uint64_t deadline_ms = 0;  // meaning depends on phase (see HttpServerLimits)
-    std::string in;                 // received, not yet answered
-    std::string out;                // to send, from out_sent on
-    std::size_t out_sent = 0;
-    bool close_after_response = false;
-    bool continue_sent = false;  // "100 Continue" already sent for the current request
-    bool peer_closed = false;    // read EOF: answer what is complete, then close
-    bool released = false;       // the current request was held back already
-    bool tls_failed = false;     // a fatal TLS error: nothing more may go through `ssl`
-    // What the socket must become before reading / writing can go on. Always POLLIN and
-    // POLLOUT in clear text; TLS may need to write to read (and the converse).
-    short read_wants = POLLIN;
-    short write_wants = POLLOUT;
-    std::size_t lingered_bytes = 0;
-};
-
-// What one receive or send did.
-enum class Io {
-    data,     // moved some bytes
-    blocked,  // nothing now; wait for the events in read_wants / write_wants
-    eof,      // the peer ended its stream (TLS: close_notify, or a TCP EOF)
-    failed,   // an error: close the connection
-};
-
-// Constant time in the content of `given` for a fixed `expected`: the loop always runs over
-// the whole secret and never exits early, so response timing does not reveal a prefix match.
-bool constant_time_equals(std::string_view given, std::string_view expected) noexcept {
-    unsigned difference = given.size() == expected.size() ? 0U : 1U;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        unsigned char offered = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-        difference |= offered ^ static_cast<unsigned char>(expected[i]);
-    }
-    return difference == 0;
-}
-
-// "Bearer <token>" (RFC 6750 2.1; the scheme is case-insensitive, RFC 9110 11.1).
-bool bearer_matches(std::string_view authorization, std::string_view token) noexcept {
-    std::size_t space = authorization.find(' ');
-    if (space == std::string_view::npos ||
-        !http_iequals(authorization.substr(0, space), "Bearer")) {
-        return false;
-    }
-    std::string_view credentials = authorization.substr(space);
-    while (!credentials.empty() && credentials.front() == ' ') {
-        credentials.remove_prefix(1);
-    }
-    return constant_time_equals(credentials, token);
-}
-
-// IMF-fixdate (RFC 9110 5.6.7), without strftime's dependence on the locale.
-void append_date(std::string& out) {
-    static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
-                                                         "Thu", "Fri", "Sat"};
-    static constexpr std::array<const char*, 12> kMonths = {
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    std::time_t now = std::time(nullptr);
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    fmt::format_to(std::back_inserter(out), "Date: {}, {:02} {} {:04} {:02}:{:02}:{:02} GMT\r\n",
-                   kDays[static_cast<std::size_t>(utc.tm_wday) % 7], utc.tm_mday,
-                   kMonths[static_cast<std::size_t>(utc.tm_mon) % 12], utc.tm_year + 1900,
-                   utc.tm_hour, utc.tm_min, utc.tm_sec);
-}
-
-// Appends a whole response to `out`. 204 and 304 carry neither body nor Content-Length
-// (RFC 9110 8.6, 15.4.5); HEAD keeps the Content-Length and drops the body.
-void append_response(std::string& out, const HttpResponse& response, bool head_only, bool close) {
-    fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", response.status,
-                   http_reason_phrase(response.status));
-    append_date(out);
-    fmt::format_to(std::back_inserter(out), "Content-Type: {}\r\n",
-                   response.content_type.empty() ? kDefaultContentType
-                                                 : std::string_view(response.content_type));
-    bool bodiless = response.status == 204 || response.status == 304;
-    if (!bodiless) {
-        fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", response.body.size());
-    }
-    fmt::format_to(std::back_inserter(out), "Connection: {}\r\n", close ? "close" : "keep-alive");
-    for (const auto& [name, value] : response.headers) {
-        fmt::format_to(std::back_inserter(out), "{}: {}\r\n", name, value);
-    }
-    out += "\r\n";
-    if (!head_only && !bodiless) {
-        out += response.body;
-    }
-}
-
-HttpResponse text_response(int status, std::string_view detail) {
-    HttpResponse response;
-    response.status = status;
-    response.body = fmt::format("{} {}{}{}\n", status, http_reason_phrase(status),
-                                detail.empty() ? "" : ": ", detail);
-    return response;
-}
-
-// Why a handler's response cannot be sent as it is, or nullptr when it can.
-const char* invalid_response(const HttpResponse& response) noexcept {
-    if (response.status < 200 || response.status > 599) {
-        return "status outside 200..599";
-    }
-    if (!http_is_field_value(response.content_type)) {
-        return "control character in content_type";
-    }
-    for (const auto& [name, value] : response.headers) {
-        if (!http_is_token(name)) {
-            return "malformed header name";
-        }
-        if (!http_is_field_value(value)) {
-            return "control character in a header value";
-        }
-        for (std::string_view reserved :
-             {"content-length", "content-type", "connection", "date", "transfer-encoding"}) {
-            if (http_iequals(name, reserved)) {
-                return "header the server writes itself";
-            }
-        }
-    }
-    return nullptr;
-}
-
-// For log lines: never throws (a short fallback fits in std::string's inline buffer).
-std::string peer_name(const SocketAddress& peer) noexcept {
-    try {
-        return peer.to_string();
-    } catch (...) {
-        return "?";
-    }
-}
 
 bool is_transient_accept_error(int error) noexcept {
     // The connection died in the backlog, or Linux passed on a network error (accept(2)).
@@ -221,61 +74,38 @@ class AdminLoop final {
               const std::atomic<bool>& stopping)
         : listener_(listener),
           wake_(wake),
-          auth_(auth),
-          handler_(handler),
           limits_(limits),
           tls_(tls),
-          stats_(stats),
           stopping_(stopping),
-          guard_(limits.auth_failures_per_s, limits.auth_delay_ms) {}
+          authorizer_(auth, limits.auth_failures_per_s, limits.auth_delay_ms, stats.auth_failures),
+          context_{limits, handler, authorizer_, stats, warnings_} {}
 
     void run();
 
   private:
     void accept_clients(std::uint64_t now);
     void refuse(UniqueFd fd, const SocketAddress& peer) noexcept;
-    void dispatch(Client& client, short revents, std::uint64_t now);
-    void handshake(Client& client, std::uint64_t now);
-    void on_readable(Client& client, std::uint64_t now);
-    [[nodiscard]] bool read_available(Client& client);
-    Io receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept;
-    Io send_some(Client& client, const char* data, std::size_t size, std::size_t& sent) noexcept;
-    void on_writable(Client& client, std::uint64_t now);
-    void advance(Client& client, std::uint64_t now);
-    void respond(Client& client, HttpParse result, const HttpRequest& request, std::uint64_t now);
-    // The response for a well-formed request when tokens are set and it has none that
-    // allows it; nullopt when it may go to the handler.
-    std::optional<HttpResponse> refuse_unauthorised(const Client& client,
-                                                    const HttpRequest& request, std::uint64_t now);
-    HttpResponse call_handler(const HttpRequest& request, const Client& client) noexcept;
-    enum class Flush { done, blocked, failed };
-    Flush flush(Client& client) noexcept;
-    void start_lingering(Client& client, std::uint64_t now) noexcept;
-    void drain(Client& client) noexcept;
     void expire(std::uint64_t now) noexcept;
-    void close(Client& client, std::string_view why) noexcept;
-    [[nodiscard]] static short events_for(const Client& client) noexcept;
-    void warn_limited(std::string_view what, int error) noexcept;
 
     int listener_;
     int wake_;
-    const HttpAuth& auth_;
-    const HttpHandler& handler_;
     const HttpServerLimits& limits_;
     const TlsContext* tls_;  // null: clear text
-    HttpServerStats& stats_;
     const std::atomic<bool>& stopping_;
-    AuthGuard guard_;
-    std::vector<std::unique_ptr<Client>> clients_;
+    AdminWarnings warnings_;
+    HttpAuthorizer authorizer_;
+    HttpConnectionContext context_;  // refers to the members above
+    std::vector<std::unique_ptr<HttpConnection>> clients_;
     std::uint64_t accept_paused_until_ms_ = 0;
-    RateLimiter warn_limiter_{1000};
 };
 
 void AdminLoop::run() {
     std::vector<pollfd> fds;
-    std::vector<Client*> polled;
+    std::vector<HttpConnection*> polled;
     auto remove_closed = [this] {
-        std::erase_if(clients_, [](const std::unique_ptr<Client>& client) { return !client->fd; });
+        std::erase_if(clients_, [](const std::unique_ptr<HttpConnection>& client) {
+            return !client->open();
+        });
     };
     while (!stopping_.load(std::memory_order_relaxed)) {
         std::uint64_t now = monotonic_ms();
@@ -293,9 +123,9 @@ void AdminLoop::run() {
         }
         std::size_t first_client = fds.size();
         for (const auto& client : clients_) {
-            fds.push_back(pollfd{client->fd.get(), events_for(*client), 0});
+            fds.push_back(pollfd{client->fd(), client->poll_events(), 0});
             polled.push_back(client.get());
-            wake_at = std::min(wake_at, client->deadline_ms);
+            wake_at = std::min(wake_at, client->deadline_ms());
         }
         int timeout_ms = -1;
         if (wake_at != std::numeric_limits<std::uint64_t>::max()) {
@@ -304,7 +134,7 @@ void AdminLoop::run() {
         }
         if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
             if (errno != EINTR) {
-                warn_limited("poll", errno);
+                warnings_.system_error("poll", errno);
                 ::poll(nullptr, 0, 10);  // ENOMEM: do not spin while the kernel recovers
             }
             continue;
@@ -319,71 +149,24 @@ void AdminLoop::run() {
             try {
                 accept_clients(now);
             } catch (const std::exception&) {  // no memory for one more client
-                warn_limited("accept", ENOMEM);
+                warnings_.system_error("accept", ENOMEM);
                 accept_paused_until_ms_ = now + kAcceptPauseMs;
             }
         }
         for (std::size_t i = 0; i < polled.size(); ++i) {
-            Client& client = *polled[i];
+            HttpConnection& client = *polled[i];
             short revents = fds[first_client + i].revents;
-            if (revents == 0 || !client.fd) {
+            if (revents == 0 || !client.open()) {
                 continue;
             }
             try {
-                dispatch(client, revents, now);
+                client.on_events(revents, now);
             } catch (const std::exception& error) {
-                log_warn("admin: client {}: {}", peer_name(client.peer), error.what());
-                close(client, "internal error");
+                log_warn("admin: client {}: {}", peer_name(client.peer()), error.what());
+                client.close("internal error");
             }
         }
         remove_closed();
-    }
-}
-
-short AdminLoop::events_for(const Client& client) noexcept {
-    switch (client.phase) {
-        case Phase::handshaking:
-            return client.read_wants;
-        case Phase::reading:
-            return static_cast<short>(
-                client.read_wants | (client.out_sent < client.out.size() ? client.write_wants : 0));
-        case Phase::held:
-            return 0;  // errors and hang-ups are reported anyway
-        case Phase::responding:
-            return client.write_wants;
-        case Phase::lingering:
-            return POLLIN;
-    }
-    return 0;
-}
-
-void AdminLoop::dispatch(Client& client, short revents, std::uint64_t now) {
-    constexpr short kTrouble = POLLERR | POLLHUP | POLLNVAL;
-    switch (client.phase) {
-        case Phase::handshaking:
-            handshake(client, now);
-            return;
-        case Phase::reading:
-            if (client.out_sent < client.out.size() &&
-                (revents & (client.write_wants | kTrouble)) != 0) {
-                on_writable(client, now);  // a "100 Continue"
-            }
-            if (client.fd && client.phase == Phase::reading &&
-                (revents & (client.read_wants | kTrouble)) != 0) {
-                on_readable(client, now);
-            }
-            return;
-        case Phase::held:
-            if ((revents & kTrouble) != 0) {
-                close(client, "connection lost while held back");
-            }
-            return;
-        case Phase::responding:
-            advance(client, now);
-            return;
-        case Phase::lingering:
-            drain(client);
-            return;
     }
 }
 
@@ -401,7 +184,7 @@ void AdminLoop::accept_clients(std::uint64_t now) {
                 continue;
             }
             // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the pending connection stays queued.
-            warn_limited("accept", errno);
+            warnings_.system_error("accept", errno);
             accept_paused_until_ms_ = now + kAcceptPauseMs;
             return;
         }
@@ -415,18 +198,12 @@ void AdminLoop::accept_clients(std::uint64_t now) {
         int one = 1;
         // Each response leaves in one send(); Nagle would only delay the tail of a large one.
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        auto client = std::make_unique<Client>();
-        client->peer = peer;
+        UniqueSsl ssl;
         if (tls_ != nullptr) {
-            client->ssl = tls_->accept_on(fd);
-            client->phase = Phase::handshaking;
-            client->deadline_ms =
-                now + std::min(limits_.handshake_timeout_ms, limits_.request_timeout_ms);
-        } else {
-            client->deadline_ms = now + limits_.request_timeout_ms;
+            ssl = tls_->accept_on(fd);
         }
-        client->fd = std::move(connection);
-        clients_.push_back(std::move(client));
+        clients_.push_back(std::make_unique<HttpConnection>(context_, std::move(connection),
+                                                            std::move(ssl), peer, now));
     }
 }
 
@@ -435,7 +212,7 @@ void AdminLoop::accept_clients(std::uint64_t now) {
 // handshake to spend on a client that cannot be served: it is closed at once.
 void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
+    if (warnings_.allow(suppressed)) {
         log_warn("admin: {} clients already, refusing {} ({} similar messages suppressed)",
                  limits_.max_clients, peer_name(peer), suppressed);
     }
@@ -446,7 +223,7 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     (void)!::recv(fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
     try {
         std::string out;
-        append_response(out, text_response(503, "too many admin clients"), false, true);
+        append_http_response(out, http_text_response(503, "too many admin clients"), false, true);
         (void)!::send(fd.get(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     } catch (...) {
         // Out of memory: the client just sees the connection close.
@@ -454,511 +231,15 @@ void AdminLoop::refuse(UniqueFd fd, const SocketAddress& peer) noexcept {
     ::shutdown(fd.get(), SHUT_WR);
 }
 
-// Drives a TLS handshake as far as the socket allows; once done, reads what may already be
-// there (a TLS 1.3 client sends its request right behind its Finished message).
-void AdminLoop::handshake(Client& client, std::uint64_t now) {
-    ERR_clear_error();
-    const int result = SSL_accept(client.ssl.get());
-    if (result == 1) {
-        client.phase = Phase::reading;
-        client.read_wants = POLLIN;
-        client.write_wants = POLLOUT;
-        client.deadline_ms = now + limits_.request_timeout_ms;
-        on_readable(client, now);
-        return;
-    }
-    switch (SSL_get_error(client.ssl.get(), result)) {
-        case SSL_ERROR_WANT_READ:
-            client.read_wants = POLLIN;
-            return;
-        case SSL_ERROR_WANT_WRITE:
-            client.read_wants = POLLOUT;
-            return;
-        default:
-            break;
-    }
-    client.tls_failed = true;
-    stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
-    const std::string why = tls_error_text("TLS handshake failed");
-    close(client, why);
-}
-
-Io AdminLoop::receive(Client& client, char* buffer, std::size_t size, std::size_t& got) noexcept {
-    got = 0;
-    if (!client.ssl) {
-        ssize_t received = ::recv(client.fd.get(), buffer, size, 0);
-        if (received > 0) {
-            got = static_cast<std::size_t>(received);
-            return Io::data;
-        }
-        if (received == 0) {
-            return Io::eof;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return Io::blocked;
-        }
-        if (errno != ECONNRESET) {
-            warn_limited("recv", errno);
-        }
-        return Io::failed;
-    }
-    ERR_clear_error();
-    const int received =
-        SSL_read(client.ssl.get(), buffer,
-                 static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-    if (received > 0) {
-        got = static_cast<std::size_t>(received);
-        client.read_wants = POLLIN;
-        return Io::data;
-    }
-    switch (SSL_get_error(client.ssl.get(), received)) {
-        case SSL_ERROR_WANT_READ:
-            client.read_wants = POLLIN;
-            return Io::blocked;
-        case SSL_ERROR_WANT_WRITE:
-            client.read_wants = POLLOUT;
-            return Io::blocked;
-        case SSL_ERROR_ZERO_RETURN:
-            return Io::eof;
-        default:
-            client.tls_failed = true;
-            ERR_clear_error();
-            return Io::failed;
-    }
-}
-
-Io AdminLoop::send_some(Client& client, const char* data, std::size_t size,
-                        std::size_t& sent) noexcept {
-    sent = 0;
-    if (!client.ssl) {
-        ssize_t result = ::send(client.fd.get(), data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (result >= 0) {
-            sent = static_cast<std::size_t>(result);
-            return Io::data;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return Io::blocked;
-        }
-        if (errno != EPIPE && errno != ECONNRESET) {
-            warn_limited("send", errno);
-        }
-        return Io::failed;
-    }
-    if (client.tls_failed) {
-        return Io::failed;
-    }
-    ERR_clear_error();
-    const int result =
-        SSL_write(client.ssl.get(), data,
-                  static_cast<int>(std::min<std::size_t>(size, std::numeric_limits<int>::max())));
-    if (result > 0) {
-        sent = static_cast<std::size_t>(result);
-        client.write_wants = POLLOUT;
-        return Io::data;
-    }
-    switch (SSL_get_error(client.ssl.get(), result)) {
-        case SSL_ERROR_WANT_WRITE:
-            client.write_wants = POLLOUT;
-            return Io::blocked;
-        case SSL_ERROR_WANT_READ:
-            client.write_wants = POLLIN;
-            return Io::blocked;
-        default:
-            client.tls_failed = true;
-            ERR_clear_error();
-            return Io::failed;
-    }
-}
-
-// Reads whatever is available (up to the receive limit) into client.in; true when it got
-// bytes or the stream ended, false when nothing could be read now. Closes on errors.
-bool AdminLoop::read_available(Client& client) {
-    bool progress = false;
-    std::array<char, 4096> chunk{};
-    while (client.fd && !client.peer_closed) {
-        std::size_t room = kReceiveLimit - std::min(kReceiveLimit, client.in.size());
-        if (room == 0) {
-            return progress;
-        }
-        std::size_t got = 0;
-        switch (receive(client, chunk.data(), std::min(room, chunk.size()), got)) {
-            case Io::data:
-                client.in.append(chunk.data(), got);
-                progress = true;
-                break;
-            case Io::blocked:
-                return progress;
-            case Io::eof:
-                client.peer_closed = true;
-                return true;
-            case Io::failed:
-                close(client, client.ssl ? "TLS error" : "receive error");
-                return true;
-        }
-    }
-    return progress;
-}
-
-void AdminLoop::on_readable(Client& client, std::uint64_t now) {
-    if (client.phase == Phase::lingering) {
-        drain(client);
-        return;
-    }
-    if (client.in.size() >= kReceiveLimit) {
-        advance(client, now);  // a zero-length recv() would read as EOF; let the parser judge
-        return;
-    }
-    (void)read_available(client);
-    advance(client, now);
-}
-
-void AdminLoop::on_writable(Client& client, std::uint64_t now) {
-    if (client.phase == Phase::responding) {
-        advance(client, now);
-        return;
-    }
-    // Reading: only a "100 Continue" can be waiting to go out.
-    if (flush(client) == Flush::failed) {
-        close(client, "send error");
-    }
-}
-
-// Moves a connection forward as far as its bytes allow: parse, answer, send, and go on with
-// a pipelined request once the previous response is out.
-void AdminLoop::advance(Client& client, std::uint64_t now) {
-    while (client.fd) {
-        if (client.phase == Phase::reading) {
-            HttpRequest request;
-            HttpParse result = parse_http_request(client.in, request);
-            if (result == HttpParse::incomplete) {
-                // TLS may hold decrypted bytes the socket will never signal again.
-                if (client.ssl && !client.peer_closed && SSL_has_pending(client.ssl.get()) == 1 &&
-                    client.in.size() < kReceiveLimit && read_available(client)) {
-                    continue;
-                }
-                if (client.peer_closed) {
-                    close(client,
-                          client.in.empty() ? "client closed" : "client closed mid-request");
-                    return;
-                }
-                if (client.in.size() >= kReceiveLimit) {
-                    // Cannot happen with the parser's limits; never wait on a full buffer.
-                    request.reject_status = 431;
-                    request.reject_reason = "request over the receive buffer";
-                    respond(client, HttpParse::too_large, request, now);
-                    continue;
-                }
-                if (request.head_size != 0 && request.expect_continue && !client.continue_sent) {
-                    client.continue_sent = true;
-                    client.out.append(kContinue);
-                    if (flush(client) == Flush::failed) {
-                        close(client, "send error");
-                    }
-                }
-                return;
-            }
-            if (!client.released && guard_.held(client.peer, now)) {
-                // Too many failed authentications from this address: answer later, without
-                // reading further; the loop serves everyone else meanwhile.
-                client.phase = Phase::held;
-                client.deadline_ms = now + guard_.delay_ms();
-                return;
-            }
-            client.released = false;
-            respond(client, result, request, now);
-        } else if (client.phase == Phase::responding) {
-            switch (flush(client)) {
-                case Flush::failed:
-                    close(client, "send error");
-                    return;
-                case Flush::blocked:
-                    return;
-                case Flush::done:
-                    break;
-            }
-            if (client.close_after_response) {
-                start_lingering(client, now);
-                return;
-            }
-            client.phase = Phase::reading;
-            client.continue_sent = false;
-            client.deadline_ms = now + limits_.request_timeout_ms;
-        } else {
-            return;
-        }
-    }
-}
-
-std::optional<HttpResponse> AdminLoop::refuse_unauthorised(const Client& client,
-                                                           const HttpRequest& request,
-                                                           std::uint64_t now) {
-    if (!auth_.token && !auth_.read_token) {
-        return std::nullopt;
-    }
-    // Both comparisons run whatever the first found, so timing does not tell which matched.
-    const bool full = auth_.token && bearer_matches(request.authorization, *auth_.token);
-    const bool read = auth_.read_token && bearer_matches(request.authorization, *auth_.read_token);
-    if (full) {
-        return std::nullopt;
-    }
-    if (read) {
-        if (request.method == "GET" || request.method == "HEAD") {
-            return std::nullopt;
-        }
-        HttpResponse response = text_response(403, "the read token allows only GET and HEAD");
-        return response;
-    }
-    stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    const AuthGuard::Verdict verdict = guard_.record_failure(client.peer, now);
-    const std::string address = peer_name(client.peer);
-    if (verdict.log) {
-        log_warn(
-            "admin: authentication failed client={} request=\"{} {}\" reason={} "
-            "({} more from this address since the last such line)",
-            address.substr(0, address.rfind(':')), request.method, request.path,
-            request.authorization.empty() ? "no-token" : "wrong-token", verdict.suppressed);
-    }
-    if (verdict.started_holding) {
-        log_warn(
-            "admin: client={} failed authentication more than {} times in a second: its "
-            "requests are answered {} ms late until it stops",
-            address.substr(0, address.rfind(':')), limits_.auth_failures_per_s,
-            limits_.auth_delay_ms);
-    }
-    HttpResponse response = text_response(401, "a bearer token is required");
-    response.headers.emplace_back("WWW-Authenticate",
-                                  request.authorization.empty()
-                                      ? R"(Bearer realm="ringlb")"
-                                      : R"(Bearer realm="ringlb", error="invalid_token")");
-    return response;
-}
-
-// Turns a parse verdict into a queued response; consumes the request's bytes.
-void AdminLoop::respond(Client& client, HttpParse result, const HttpRequest& request,
-                        std::uint64_t now) {
-    HttpResponse response;
-    std::size_t consumed = client.in.size();
-    bool close_after = true;
-    bool authorised = true;
-    if (result != HttpParse::complete) {
-        response = text_response(request.reject_status, request.reject_reason);
-    } else {
-        consumed = request.size;
-        close_after = !request.keep_alive || client.peer_closed;
-        if (std::optional<HttpResponse> refusal = refuse_unauthorised(client, request, now)) {
-            authorised = false;
-            response = std::move(*refusal);
-        } else {
-            response = call_handler(request, client);
-        }
-    }
-
-    bool head_only = result == HttpParse::complete && request.method == "HEAD";
-    client.out.erase(0, client.out_sent);
-    client.out_sent = 0;
-    append_response(client.out, response, head_only, close_after);
-    if (log_enabled(LogLevel::debug)) {
-        if (result == HttpParse::complete) {
-            log_debug("admin: {} \"{} {}\" {} {}{}", peer_name(client.peer), request.method,
-                      request.path, response.status, response.body.size(),
-                      authorised ? "" : " (not authorised)");
-        } else {
-            log_debug("admin: {} rejected: {} {}", peer_name(client.peer), response.status,
-                      request.reject_reason);
-        }
-    }
-    client.in.erase(0, consumed);
-    client.phase = Phase::responding;
-    client.close_after_response = close_after;
-    client.deadline_ms = now + limits_.request_timeout_ms;
-}
-
-HttpResponse AdminLoop::call_handler(const HttpRequest& request, const Client& client) noexcept {
-    try {
-        HttpResponse response = handler_(request);
-        if (const char* problem = invalid_response(response)) {
-            log_warn("admin: handler response to \"{} {}\" cannot be sent: {}", request.method,
-                     request.path, problem);
-            return text_response(500, "");
-        }
-        return response;
-    } catch (const std::exception& error) {
-        log_warn("admin: handler failed on \"{} {}\" from {}: {}", request.method, request.path,
-                 peer_name(client.peer), error.what());
-    } catch (...) {
-        log_warn("admin: handler failed on \"{} {}\": unknown exception", request.method,
-                 request.path);
-    }
-    try {
-        return text_response(500, "");
-    } catch (...) {
-        HttpResponse bare;  // no memory even for the message: an empty 500 still goes out
-        bare.status = 500;
-        return bare;
-    }
-}
-
-AdminLoop::Flush AdminLoop::flush(Client& client) noexcept {
-    while (client.out_sent < client.out.size()) {
-        std::size_t sent = 0;
-        switch (send_some(client, client.out.data() + client.out_sent,
-                          client.out.size() - client.out_sent, sent)) {
-            case Io::data:
-                client.out_sent += sent;
-                break;
-            case Io::blocked:
-                return Flush::blocked;
-            case Io::eof:
-            case Io::failed:
-                return Flush::failed;
-        }
-    }
-    client.out.clear();
-    client.out_sent = 0;
-    return Flush::done;
-}
-
-void AdminLoop::start_lingering(Client& client, std::uint64_t now) noexcept {
-    if (client.ssl && !client.tls_failed) {
-        // One try at close_notify: a client that does not take it just sees the TCP FIN.
-        ERR_clear_error();
-        (void)SSL_shutdown(client.ssl.get());
-        ERR_clear_error();
-    }
-    ::shutdown(client.fd.get(), SHUT_WR);
-    client.phase = Phase::lingering;
-    client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
-    client.in.clear();
-    client.in.shrink_to_fit();
-    drain(client);
-}
-
-void AdminLoop::drain(Client& client) noexcept {
-    std::array<char, 4096> scratch{};
-    for (;;) {
-        ssize_t received = ::recv(client.fd.get(), scratch.data(), scratch.size(), MSG_DONTWAIT);
-        if (received > 0) {
-            client.lingered_bytes += static_cast<std::size_t>(received);
-            if (client.lingered_bytes > kLingerMaxBytes) {
-                close(client, "kept sending after the response");
-                return;
-            }
-            continue;
-        }
-        if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            return;
-        }
-        close(client, "client closed after the response");  // EOF, or an error: either way done
-        return;
-    }
-}
-
 void AdminLoop::expire(std::uint64_t now) noexcept {
-    for (const auto& owned : clients_) {
-        Client& client = *owned;
-        if (!client.fd || now < client.deadline_ms) {
-            continue;
+    for (const auto& client : clients_) {
+        if (client->open() && now >= client->deadline_ms()) {
+            client->on_deadline(now);
         }
-        if (client.phase == Phase::held) {
-            client.phase = Phase::reading;
-            client.released = true;
-            client.deadline_ms = now + limits_.request_timeout_ms;
-            try {
-                advance(client, now);
-            } catch (const std::exception&) {
-                close(client, "no memory for the response");
-            }
-        } else if (client.phase == Phase::handshaking) {
-            stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
-            close(client, "TLS handshake not done in time");
-        } else if (client.phase == Phase::reading && !client.in.empty()) {
-            HttpRequest timed_out;
-            timed_out.reject_status = 408;
-            timed_out.reject_reason = "request not received in time";
-            try {
-                respond(client, HttpParse::bad_request, timed_out, now);
-                // A short budget for the 408 itself: the client has been slow already.
-                client.deadline_ms = now + std::min(limits_.linger_ms, limits_.request_timeout_ms);
-                advance(client, now);
-            } catch (const std::exception&) {
-                close(client, "request timeout (no memory for the 408)");
-            }
-        } else {
-            close(client, client.phase == Phase::responding ? "response not taken in time"
-                                                            : "idle timeout");
-        }
-    }
-}
-
-void AdminLoop::close(Client& client, std::string_view why) noexcept {
-    if (log_enabled(LogLevel::debug)) {
-        log_debug("admin: {} closed: {}", peer_name(client.peer), why);
-    }
-    client.ssl.reset();
-    client.fd.reset();
-}
-
-void AdminLoop::warn_limited(std::string_view what, int error) noexcept {
-    std::uint64_t suppressed = 0;
-    if (warn_limiter_.allow(monotonic_ns(), suppressed)) {
-        log_warn("admin: {}: {} ({} similar messages suppressed)", what, std::strerror(error),
-                 suppressed);
     }
 }
 
 }  // namespace
-
-std::string_view http_reason_phrase(int status) noexcept {
-    struct Phrase {
-        int status;
-        std::string_view text;
-    };
-    static constexpr std::array<Phrase, 34> kPhrases = {{
-        {100, "Continue"},
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {301, "Moved Permanently"},
-        {302, "Found"},
-        {303, "See Other"},
-        {304, "Not Modified"},
-        {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {406, "Not Acceptable"},
-        {408, "Request Timeout"},
-        {409, "Conflict"},
-        {410, "Gone"},
-        {411, "Length Required"},
-        {412, "Precondition Failed"},
-        {413, "Content Too Large"},
-        {414, "URI Too Long"},
-        {415, "Unsupported Media Type"},
-        {422, "Unprocessable Content"},
-        {429, "Too Many Requests"},
-        {431, "Request Header Fields Too Large"},
-        {500, "Internal Server Error"},
-        {501, "Not Implemented"},
-        {502, "Bad Gateway"},
-        {503, "Service Unavailable"},
-        {504, "Gateway Timeout"},
-        {505, "HTTP Version Not Supported"},
-    }};
-    for (const Phrase& phrase : kPhrases) {
-        if (phrase.status == status) {
-            return phrase.text;
-        }
-    }
-    static constexpr std::array<std::string_view, 6> kClasses = {
-        "Unknown", "Informational", "Success", "Redirection", "Client Error", "Server Error"};
-    return status >= 100 && status <= 599 ? kClasses[static_cast<std::size_t>(status / 100)]
-                                          : kClasses[0];
-}
 
 HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
                        HttpServerLimits limits, std::unique_ptr<TlsContext> tls,
@@ -981,19 +262,7 @@ HttpServer::HttpServer(UniqueFd listener, HttpAuth auth, HttpHandler handler,
             "admin HTTP server: max_clients, request_timeout_ms and handshake_timeout_ms must "
             "be > 0");
     }
-    for (const std::optional<std::string>* token : {&auth_.token, &auth_.read_token}) {
-        if (!*token) {
-            continue;
-        }
-        // An empty token would accept "Bearer " alone; spaces or controls could never match.
-        bool visible =
-            !(*token)->empty() && std::all_of((*token)->begin(), (*token)->end(),
-                                              [](char c) { return c > 0x20 && c < 0x7f; });
-        if (!visible) {
-            throw std::invalid_argument(
-                "admin HTTP server: a bearer token must be non-empty visible ASCII");
-        }
-    }
+    check_bearer_tokens(auth_);
     int flags = ::fcntl(listener_.get(), F_GETFL);
     if (flags < 0 || ::fcntl(listener_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
         throw std::system_error(errno, std::generic_category(), "admin listener O_NONBLOCK");

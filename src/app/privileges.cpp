@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 

@@ -1,49 +1,41 @@
 // SPDX-License-Identifier: MIT
-// Process orchestration: resources, listeners, threads, signals, reload and stop.
+// Process orchestration: start everything, wait for signals, reload and stop, in order.
 #include "ringlb/app/server.hpp"
 
 #include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <map>
+#include <exception>
 #include <memory>
-#include <thread>
+#include <optional>
+#include <string>
 #include <vector>
 
-#include "ringlb/admin/admin_api.hpp"
-#include "ringlb/admin/http_server.hpp"
-#include "ringlb/app/control.hpp"
+#include "access_log_files.hpp"
+#include "admin_endpoint.hpp"
+#include "fd_budget.hpp"
+#include "listener_sockets.hpp"
+#include "ringlb/access/client_table.hpp"
 #include "ringlb/app/privileges.hpp"
 #include "ringlb/app/service_notifier.hpp"
-#include "ringlb/clock.hpp"
-#include "ringlb/health/health_checker.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/control/control_thread.hpp"
 #include "ringlb/io/ring.hpp"
-#include "ringlb/io/socket.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/loader/loader.hpp"
+#include "ringlb/runtime/control.hpp"
+#include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/shard.hpp"
+#include "shard_group.hpp"
 
 namespace ringlb {
 
 namespace {
-constexpr int kListenBacklog = 4096;
-constexpr int kAdminBacklog = 64;
-constexpr std::size_t kMaxSlotsPerShard = 65536;
 constexpr std::size_t kClientTableSize = 65536;
 // How often the main thread looks for retired generations to free and for dead shards.
 constexpr long kHousekeepingNs = 200 * 1000000L;
-// A shard answers main within these, or it is taken for stuck (fatal, as a dead one is): its
-// start-up (ring set-up, first accepts), a new configuration of a reload (adopted at its next
-// loop pass, which comes at least every 100 ms), and the end of its thread once the
-// grace period of a stop is over (cancelling and closing what is left).
-constexpr std::uint64_t kShardStartMs = 10000;
-constexpr std::uint64_t kShardAdoptMs = 10000;
-constexpr std::uint64_t kShardStopMarginMs = 5000;
 
 // The CPUs this process may run on, in order.
 std::vector<int> allowed_cpus() {
@@ -60,81 +52,71 @@ std::vector<int> allowed_cpus() {
     return cpus;
 }
 
-// Raises the soft fd limit to the hard one, as nginx's worker_rlimit_nofile would, and
-// returns the limit in force.
-rlim_t raise_fd_limit() {
-    rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-        return 1024;
+unsigned workers_of(const config::Config& config) {
+    if (config.global.workers != 0) {
+        return config.global.workers;
     }
-    if (limit.rlim_cur < limit.rlim_max) {
-        rlimit raised{limit.rlim_max, limit.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-            limit = raised;
-        }
-    }
-    return limit.rlim_cur;
+    return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
 }
 
-constexpr std::size_t kFdsPerConnection = 2;
-constexpr std::size_t kProcessFds = 64;  // stdio, health probes, admin, logs, slack
-
-std::size_t fixed_fds(unsigned workers, std::size_t listeners) {
-    const std::size_t per_shard_fixed = 8 + listeners + 2 * kShardInitialPipes;
-    return kProcessFds + workers * per_shard_fixed;
-}
-
-// Connection slots per shard, from the fd budget: what is left of the limit after the
-// descriptors every shard holds from start-up (ring, eventfds, reserve fd, listeners and
-// its initial pipes), at two descriptors per connection (its sockets; an idle connection
-// holds no pipe). When transfers in flight take pipes from the same budget, accept fails
-// with EMFILE and the shard turns the excess away (Shard::shed_load) instead of letting it
-// wait in the listen queue.
-std::size_t slots_per_shard(rlim_t fd_limit, unsigned workers, std::size_t listeners) {
-    const std::size_t fixed = fixed_fds(workers, listeners);
-    const std::size_t limit = static_cast<std::size_t>(fd_limit);
-    const std::size_t budget = limit > fixed ? limit - fixed : 0;
-    const std::size_t per_shard = budget / kFdsPerConnection / std::max(workers, 1u);
-    return std::clamp<std::size_t>(per_shard, 1, kMaxSlotsPerShard);
-}
-
-sigset_t control_signals() {
+// Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
+// A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
+// Returns the signals main waits for.
+sigset_t block_control_signals() noexcept {
+    signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     return set;
 }
 
-// Identifies a listener's sockets across reloads. Port 0 asks for any free port, so two such
-// listeners are distinct (each gets its own port) and a reload keeps the port that the
-// listener of that name got: the key holds the name too.
-std::string listener_key(const config::ListenerConfig& listener) {
-    if (listener.bind.port() == 0) {
-        return listener.name + "@" + listener.bind.to_string();
+// What this kernel's io_uring offers the shards, as the log says it once.
+RingFeatures probe_ring() {
+    RingFeatures features = Ring::probe();
+    log_info("io_uring: {}", features.describe());
+    if (!features.multishot_accept) {
+        log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
     }
-    return listener.bind.to_string();
+    return features;
 }
 
-// What the operator must hear at every start and reload about the admin endpoint's exposure.
-void warn_about_admin(const std::optional<config::AdminConfig>& admin) {
-    if (!admin || admin->bind.is_loopback()) {
-        return;
+void log_pools(const Generation& generation) {
+    for (const auto& pool : generation.pools) {
+        log_info("pool {} algorithm={} backends={} health={}", pool->name(),
+                 config::algorithm_name(pool->config().algorithm), pool->size(),
+                 pool->config().health ? "on" : "off");
     }
-    if (admin->open_to_network()) {
-        log_warn(
-            "admin endpoint on {} is open to the network without a token "
-            "(allow_without_token = true): anyone who reaches it can drain or disable every "
-            "backend",
-            admin->bind.to_string());
-    } else if (!admin->tls()) {
-        log_warn(
-            "admin endpoint on {} is not on loopback and speaks clear text: tokens cross the "
-            "network readable; set admin.tls_cert_file and admin.tls_key_file",
-            admin->bind.to_string());
+}
+
+// A reload applies the command line's overrides again, as the start did.
+void apply_command_line(config::Config& config, const CliOptions& options) {
+    if (options.workers) {
+        config.global.workers = *options.workers;
     }
+    if (options.log_level) {
+        config.global.log_level = *options.log_level;
+    }
+}
+
+void warn_about_restart_only_settings(const config::Config& config, const config::Config& old,
+                                      unsigned workers) {
+    if (workers_of(config) != workers || config.global.pipe_size != old.global.pipe_size ||
+        config.global.user != old.global.user || config.global.group != old.global.group) {
+        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
+    }
+}
+
+void log_reloaded(const std::string& path, const Generation& generation) {
+    std::size_t backends = 0;
+    for (const auto& pool : generation.pools) {
+        backends += pool->size();
+    }
+    log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
+             generation.id, generation.listeners.size(), generation.pools.size(), backends);
 }
 
 // Everything run_server starts, and the reload that swaps generations under it.
@@ -143,56 +125,41 @@ class Server final {
     Server(const config::Config& config, CliOptions options)
         : options_(std::move(options)),
           notifier_(ServiceNotifier::from_environment()),
-          epochs_(workers_of(config)),
-          control_(epochs_) {}
+          workers_(workers_of(config)),
+          epochs_(workers_),
+          control_(epochs_),
+          listeners_(workers_),
+          access_logs_(workers_, control_),
+          admin_(control_) {}
 
     int run(const config::Config& config);
 
   private:
-    static unsigned workers_of(const config::Config& config) {
-        if (config.global.workers != 0) {
-            return config.global.workers;
-        }
-        return static_cast<unsigned>(std::max<std::size_t>(allowed_cpus().size(), 1));
-    }
-    // Binds one socket per shard for every listener whose key is not open yet. Returns them
-    // by key; throws (closing what it opened) if one cannot be bound.
-    struct Bound {
-        SocketAddress address;
-        std::vector<UniqueFd> fds;  // one per shard
-    };
-    std::map<std::string, Bound> bind_new(const config::Config& config);
-    std::vector<std::unique_ptr<ShardUpdate>> updates_for(Generation& generation,
-                                                          std::map<std::string, Bound>& sockets);
+    // Raises the fd limit and returns the connection slots it leaves each shard, after
+    // logging the start-up line with them.
+    std::size_t plan_connection_slots(const config::Config& config);
+    // Opens, binds and starts everything `config` asks for, giving root up once bound.
+    // Throws what failed; stop_threads(true) then stops what was started.
+    void start(const config::Config& config, std::size_t slots);
+    void start_shards(const config::Config& config,
+                      std::vector<std::unique_ptr<ShardUpdate>> updates,
+                      const RingFeatures& features, std::size_t slots);
+    // Waits for signals, reloading on SIGHUP and reopening access logs on SIGUSR1, with
+    // housekeeping in between. Returns "" after SIGTERM or SIGINT, or why a shard broke.
+    std::string serve(const sigset_t& signals);
+    // After SIGTERM or SIGINT: stops with the grace period of the configuration in force.
+    // Returns the exit status.
+    int stop();
     void reload();
     bool load_new_generation();
-    // The admin endpoint on `socket` (bound, listening) with the config's token; not started.
-    std::unique_ptr<HttpServer> make_admin(UniqueFd socket, const config::AdminConfig& admin);
-    // Opens the access log destinations not open yet, making the writer (and a buffer per
-    // shard) at the first one; throws when a file cannot be opened.
-    void open_access_logs(const std::vector<std::string>& destinations);
-    // Closes the access log files that no generation in use names any more.
-    void close_unused_access_logs() noexcept;
-    // The writer's destinations by index, for a new generation ("" where none is open).
-    std::vector<std::string> writer_destinations() const {
-        return access_log_ ? access_log_->destinations() : std::vector<std::string>{};
-    }
-    // A reload's new [admin]: stops the running endpoint and starts one with the new
-    // settings, on `fresh` when the address changed, else on the old socket (whose queued
-    // clients are then served by the new endpoint). Without `admin` the endpoint closes.
-    void replace_admin(const std::optional<config::AdminConfig>& admin, UniqueFd fresh) noexcept;
+    // The file of the command line read again with its overrides, or nothing (the reload
+    // failed, every error logged).
+    std::optional<config::Config> read_config_again();
     void housekeeping() noexcept;
     // The service manager's one-line status: what is being served.
     std::string serving_status() const;
-    // Why a shard can no longer serve ("" while every shard is well): one died (its thread
-    // ended although nobody asked it to stop), or one did not answer main in time.
-    std::string broken_shard() const;
-    // Waits a moment for a shard that main is waiting for; false (with broken_ set) when it
-    // died or `deadline_ms` has passed.
-    bool await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what);
     // Stops the shards (with the grace period of the configuration in force, or at once) and
-    // then the other threads. A shard that does not end within kShardStopMarginMs of the
-    // grace cannot be joined: the process then exits here with status 1.
+    // then the other threads.
     void stop_threads(bool immediately) noexcept;
     // A broken shard is fatal: the listeners it holds would leave clients hanging. Logs why,
     // stops everything at once and returns the exit status (1) for the service manager to
@@ -201,199 +168,30 @@ class Server final {
 
     CliOptions options_;
     ServiceNotifier notifier_;
-    unsigned workers_ = 0;
+    unsigned workers_;
     EpochDomain epochs_;
     Control control_;
-    std::map<std::string, SocketAddress> bound_;  // listener key -> address bound
-    std::unique_ptr<AccessLogWriter> access_log_;
-    std::vector<AccessLogBuffer*> access_buffers_;  // by shard, once the writer exists
+    ListenerSockets listeners_;
+    AccessLogFiles access_logs_;
     std::unique_ptr<ClientTable> clients_;
-    AcceptWaiters waiters_;
-    std::vector<std::unique_ptr<Shard>> shards_;
-    std::unique_ptr<HealthChecker> health_;
-    std::unique_ptr<HttpServer> admin_;
+    ShardGroup shards_;
+    std::unique_ptr<ControlThread> health_;
+    AdminEndpoint admin_;
     std::vector<std::shared_ptr<Generation>> retired_;
     std::uint64_t next_generation_ = 1;
-    std::string broken_;  // a shard that did not answer in time (see broken_shard)
 };
 
-std::map<std::string, Server::Bound> Server::bind_new(const config::Config& config) {
-    std::map<std::string, Bound> sockets;
-    for (const config::ListenerConfig& listener : config.listeners) {
-        const std::string key = listener_key(listener);
-        if (bound_.contains(key) || sockets.contains(key)) {
-            continue;
-        }
-        // Port 0: the first bind picks the port, the other shards join it.
-        SocketAddress address = listener.bind;
-        Bound& bound = sockets[key];
-        for (unsigned shard = 0; shard < workers_; ++shard) {
-            bound.fds.push_back(make_listener(address, kListenBacklog));
-            if (shard == 0) {
-                address = local_address(bound.fds.back().get());
-            }
-        }
-        bound.address = address;
-        log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
-                 listener.pool);
-    }
-    return sockets;
-}
-
-std::vector<std::unique_ptr<ShardUpdate>> Server::updates_for(
-    Generation& generation, std::map<std::string, Bound>& sockets) {
-    std::vector<std::unique_ptr<ShardUpdate>> updates;
-    for (unsigned shard = 0; shard < workers_; ++shard) {
-        auto update = std::make_unique<ShardUpdate>();
-        update->generation = &generation;
-        update->access_log = access_buffers_.empty() ? nullptr : access_buffers_[shard];
-        for (std::uint32_t i = 0; i < generation.listeners.size(); ++i) {
-            const std::string key = listener_key(generation.listeners[i].config);
-            if (std::any_of(update->listeners.begin(), update->listeners.end(),
-                            [&](const auto& listener) { return listener.key == key; })) {
-                log_warn("listener {}: {} is already bound by another listener; ignored",
-                         generation.listeners[i].config.name, key);
-                continue;
-            }
-            ShardUpdate::Listener listener;
-            listener.key = key;
-            listener.runtime = i;
-            if (auto found = sockets.find(key); found != sockets.end()) {
-                listener.fd = std::move(found->second.fds[shard]);
-            }
-            update->listeners.push_back(std::move(listener));
-        }
-        updates.push_back(std::move(update));
-    }
-    return updates;
-}
-
 int Server::run(const config::Config& config) {
-    // Signals: every thread inherits this mask, so only the main thread's sigwait sees them.
-    // A peer that vanishes must cost one connection, never the process: ignore SIGPIPE.
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t signals = control_signals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-    std::vector<int> cpus = allowed_cpus();
-    workers_ = workers_of(config);
-    const rlim_t fd_limit = raise_fd_limit();
-    const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
-    const std::uint64_t max_connections = config.global.max_connections;
-
-    log_info(
-        "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={} pipe_size={} max_connections={}",
-        RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
-        fd_limit, slots, config.global.pipe_size, max_connections);
-    const std::size_t needed = fixed_fds(workers_, config.listeners.size()) +
-                               kFdsPerConnection * static_cast<std::size_t>(max_connections);
-    if (max_connections > 0 && (needed > fd_limit || max_connections > slots * workers_)) {
-        log_warn(
-            "global.max_connections={} needs about {} file descriptors but the limit is {}: "
-            "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
-            max_connections, needed, fd_limit);
-    }
+    const sigset_t signals = block_control_signals();
+    const std::size_t slots = plan_connection_slots(config);
     try {
-        RingFeatures features = Ring::probe();
-        log_info("io_uring: {}", features.describe());
-        if (!features.multishot_accept) {
-            log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
-        }
-
-        open_access_logs(access_log_destinations(config));
-        clients_ = std::make_unique<ClientTable>(kClientTableSize);
-        control_.clients = clients_.get();
-        control_.max_connections.store(max_connections);
-
-        auto generation = std::make_shared<Generation>(config, nullptr, writer_destinations(),
-                                                       next_generation_++, monotonic_ms());
-        for (const auto& pool : generation->pools) {
-            log_info("pool {} algorithm={} backends={} health={}", pool->name(),
-                     config::algorithm_name(pool->config().algorithm), pool->size(),
-                     pool->config().health ? "on" : "off");
-        }
-        auto sockets = bind_new(config);
-        if (config.admin) {
-            admin_ = make_admin(make_listener(config.admin->bind, kAdminBacklog), *config.admin);
-            warn_about_admin(config.admin);
-        }
-
-        // Everything that needs root (binding, the fd limit) is done: give root up.
-        drop_privileges(config.global);
-
-        for (const auto& [key, bound] : sockets) {
-            bound_[key] = bound.address;
-        }
-        auto updates = updates_for(*generation, sockets);
-        for (unsigned i = 0; i < workers_; ++i) {
-            ShardOptions shard_options;
-            shard_options.id = i;
-            shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
-            shard_options.features = features;
-            shard_options.slots = slots;
-            shard_options.pipe_size = config.global.pipe_size;
-            ShardServices services;
-            services.clients = clients_.get();
-            services.access_log = access_buffers_.empty() ? nullptr : access_buffers_[i];
-            services.open_connections = &control_.open_connections;
-            services.max_connections = &control_.max_connections;
-            services.waiters = &waiters_;
-            shards_.push_back(
-                std::make_unique<Shard>(shard_options, std::move(updates[i]), epochs_, services));
-            control_.shard_stats.push_back(&shards_.back()->stats());
-        }
-        for (const auto& shard : shards_) {
-            waiters_.wake_fds.push_back(shard->wake_fd());
-        }
-        for (auto& shard : shards_) {
-            shard->start(kShardStartMs);
-        }
-        control_.set_generation(generation);
-        health_ = std::make_unique<HealthChecker>(epochs_);
-        health_->watch(generation);
-        health_->start();
-        if (admin_) {
-            admin_->start();
-        }
+        start(config, slots);
         log_info("ready workers={}", workers_);
         notifier_.ready(serving_status());
-
-        for (;;) {
-            if (std::string broken = broken_shard(); !broken.empty()) {
-                return fail(broken);
-            }
-            timespec wait{0, kHousekeepingNs};
-            const int signal_number = sigtimedwait(&signals, nullptr, &wait);
-            if (signal_number < 0) {
-                housekeeping();
-                continue;
-            }
-            if (signal_number == SIGHUP) {
-                reload();
-                continue;
-            }
-            if (signal_number == SIGUSR1) {
-                if (access_log_) {
-                    access_log_->request_reopen();
-                }
-                log_info("SIGUSR1: reopening access log files");
-                continue;
-            }
-            log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
-                     strsignal(signal_number), control_.open_connections.load(),
-                     control_.generation()->config.global.shutdown_grace_ms);
-            notifier_.stopping();
-            break;
+        if (std::string broken = serve(signals); !broken.empty()) {
+            return fail(broken);
         }
-        control_.shutting_down.store(true);
-        stop_threads(false);
-        if (std::string broken = broken_shard(); !broken.empty()) {
-            log_error("stopped with a dead shard: {}", broken);
-            return 1;
-        }
-        log_info("stopped");
-        return 0;
+        return stop();
     } catch (const std::exception& error) {
         log_error("start-up failed: {}", error.what());
         stop_threads(true);  // the shards started so far
@@ -401,64 +199,119 @@ int Server::run(const config::Config& config) {
     }
 }
 
-std::string Server::broken_shard() const {
-    if (!broken_.empty()) {
-        return broken_;
-    }
-    for (const auto& shard : shards_) {
-        if (shard->finished() && !shard->failure().empty()) {
-            return fmt::format("shard {} died: {}", &shard - shards_.data(), shard->failure());
-        }
-    }
-    return {};
+std::size_t Server::plan_connection_slots(const config::Config& config) {
+    const rlim_t fd_limit = raise_fd_limit();
+    const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
+    log_info(
+        "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
+        "slots_per_worker={} pipe_size={} max_connections={}",
+        RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
+        fd_limit, slots, config.global.pipe_size, config.global.max_connections);
+    warn_if_fd_limit_short(config.global.max_connections, fd_limit, workers_,
+                           config.listeners.size());
+    return slots;
 }
 
-bool Server::await_shard(unsigned shard, std::uint64_t deadline_ms, std::string_view what) {
-    if (shards_[shard]->finished()) {
-        broken_ = fmt::format(
-            "shard {} died: {}", shard,
-            shards_[shard]->failure().empty() ? "its thread ended" : shards_[shard]->failure());
-        return false;
+void Server::start(const config::Config& config, std::size_t slots) {
+    const RingFeatures features = probe_ring();
+    access_logs_.open(config);
+    clients_ = std::make_unique<ClientTable>(kClientTableSize);
+    control_.clients = clients_.get();
+    control_.max_connections.store(config.global.max_connections);
+
+    auto generation = std::make_shared<Generation>(config, nullptr, access_logs_.destinations(),
+                                                   next_generation_++, monotonic_ms());
+    log_pools(*generation);
+    auto sockets = listeners_.bind_new(config);
+    if (config.admin) {
+        admin_.open(*config.admin);
+        warn_about_admin(config.admin);
     }
-    if (monotonic_ms() >= deadline_ms) {
-        broken_ = fmt::format("shard {} did not {} within {} ms: it is stuck", shard, what,
-                              kShardAdoptMs);
-        return false;
+
+    // Everything that needs root (binding, the fd limit) is done: give root up.
+    drop_privileges(config.global);
+
+    listeners_.record(sockets);
+    start_shards(config, listeners_.shard_updates(*generation, sockets, access_logs_.buffers()),
+                 features, slots);
+    control_.set_generation(generation);
+    health_ = std::make_unique<ControlThread>(epochs_);
+    health_->watch(generation);
+    health_->start();
+    admin_.start();
+}
+
+void Server::start_shards(const config::Config& config,
+                          std::vector<std::unique_ptr<ShardUpdate>> updates,
+                          const RingFeatures& features, std::size_t slots) {
+    const std::vector<int> cpus = allowed_cpus();
+    const std::vector<AccessLogBuffer*>& access_buffers = access_logs_.buffers();
+    for (unsigned i = 0; i < workers_; ++i) {
+        ShardOptions shard_options;
+        shard_options.id = i;
+        shard_options.cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
+        shard_options.features = features;
+        shard_options.slots = slots;
+        shard_options.pipe_size = config.global.pipe_size;
+        ShardServices services;
+        services.clients = clients_.get();
+        services.access_log = access_buffers.empty() ? nullptr : access_buffers[i];
+        services.open_connections = &control_.open_connections;
+        services.max_connections = &control_.max_connections;
+        services.waiters = &shards_.waiters();
+        const Shard& shard = shards_.add(shard_options, std::move(updates[i]), epochs_, services);
+        control_.shard_stats.push_back(&shard.stats());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return true;
+    shards_.start();
+}
+
+std::string Server::serve(const sigset_t& signals) {
+    for (;;) {
+        if (std::string broken = shards_.broken(); !broken.empty()) {
+            return broken;
+        }
+        timespec wait{0, kHousekeepingNs};
+        const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+        if (signal_number < 0) {
+            housekeeping();
+            continue;
+        }
+        if (signal_number == SIGHUP) {
+            reload();
+            continue;
+        }
+        if (signal_number == SIGUSR1) {
+            access_logs_.reopen();
+            continue;
+        }
+        log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
+                 strsignal(signal_number), control_.open_connections.load(),
+                 control_.generation()->config.global.shutdown_grace_ms);
+        notifier_.stopping();
+        return {};
+    }
+}
+
+int Server::stop() {
+    control_.shutting_down.store(true);
+    stop_threads(false);
+    if (std::string broken = shards_.broken(); !broken.empty()) {
+        log_error("stopped with a dead shard: {}", broken);
+        return 1;
+    }
+    log_info("stopped");
+    return 0;
 }
 
 void Server::stop_threads(bool immediately) noexcept {
-    for (auto& shard : shards_) {
-        shard->request_stop(immediately);
-    }
-    const std::uint64_t grace = immediately || !control_.generation()
-                                    ? 0
-                                    : control_.generation()->config.global.shutdown_grace_ms;
-    const std::uint64_t deadline = monotonic_ms() + grace + kShardStopMarginMs;
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-        while (!shards_[i]->finished()) {
-            if (monotonic_ms() >= deadline) {
-                // Its thread may still use everything the process owns: nothing can be
-                // released safely, so leave without running destructors.
-                log_error("shard {} did not end within {} ms of the stop; exiting without it", i,
-                          grace + kShardStopMarginMs);
-                std::_Exit(1);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        shards_[i]->join();
-    }
+    shards_.stop(immediately, immediately || !control_.generation()
+                                  ? 0
+                                  : control_.generation()->config.global.shutdown_grace_ms);
     if (health_) {
         health_->stop();
     }
-    if (admin_) {
-        admin_->stop();
-    }
-    if (access_log_) {
-        access_log_->stop();
-    }
+    admin_.stop();
+    access_logs_.stop();
 }
 
 int Server::fail(const std::string& why) noexcept {
@@ -468,51 +321,6 @@ int Server::fail(const std::string& why) noexcept {
     stop_threads(true);
     log_info("stopped");
     return 1;
-}
-
-std::unique_ptr<HttpServer> Server::make_admin(UniqueFd socket, const config::AdminConfig& admin) {
-    const std::string address = local_address(socket.get()).to_string();
-    HttpAuth auth;
-    if (admin.token_file) {
-        auth.token = admin.token;
-    }
-    if (admin.read_token_file) {
-        auth.read_token = admin.read_token;
-    }
-    std::unique_ptr<TlsContext> tls;
-    if (admin.tls()) {
-        tls = TlsContext::from_pem(admin.tls_cert_pem, admin.tls_key_pem);
-    }
-    auto server = std::make_unique<HttpServer>(std::move(socket), std::move(auth),
-                                               make_admin_handler(control_), HttpServerLimits{},
-                                               std::move(tls), &control_.admin_stats);
-    log_info("admin listening address={} tls={} token={} read_token={}", address,
-             admin.tls() ? "on" : "off", admin.token_file ? "required" : "none",
-             admin.read_token_file ? "set" : "none");
-    return server;
-}
-
-void Server::replace_admin(const std::optional<config::AdminConfig>& admin,
-                           UniqueFd fresh) noexcept {
-    UniqueFd socket = std::move(fresh);
-    if (admin_) {
-        UniqueFd old = admin_->stop_and_release();
-        admin_.reset();
-        if (!socket && admin) {
-            socket = std::move(old);  // same address: the same socket, its queue included
-        }
-    }
-    if (!admin) {
-        log_info("admin endpoint closed");
-        return;
-    }
-    try {
-        admin_ = make_admin(std::move(socket), *admin);
-        admin_->start();
-    } catch (const std::exception& error) {
-        admin_.reset();
-        log_error("reload: the admin endpoint could not be restarted: {}", error.what());
-    }
 }
 
 std::string Server::serving_status() const {
@@ -532,6 +340,64 @@ void Server::reload() {
 
 // A new generation from the file, or the old one kept with every error logged.
 bool Server::load_new_generation() {
+    std::optional<config::Config> loaded = read_config_again();
+    if (!loaded) {
+        return false;
+    }
+    const config::Config& config = *loaded;
+    if (std::string broken = shards_.broken(); !broken.empty()) {
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {}", broken);
+        return false;
+    }
+    std::shared_ptr<Generation> previous = control_.generation();
+    const config::Config& old = previous->config;
+    warn_about_restart_only_settings(config, old, workers_);
+    const bool admin_changed = admin_settings_changed(config.admin, old.admin);
+    try {
+        // Binding may fail (address in use): do it before building the generation, which
+        // already applies the file's settings to the backends it carries over.
+        auto sockets = listeners_.bind_new(config);
+        // A new admin address is bound now too; an unchanged one keeps its socket.
+        UniqueFd admin_socket = AdminEndpoint::bind_if_moved(config.admin, old.admin);
+        // New access log files are opened now (one that cannot be fails the reload); files
+        // no generation names any more are closed by housekeeping.
+        access_logs_.open(config);
+        auto generation = std::make_shared<Generation>(
+            config, previous.get(), access_logs_.destinations(), next_generation_, monotonic_ms());
+        auto updates = listeners_.shard_updates(*generation, sockets, access_logs_.buffers());
+        ++next_generation_;
+        listeners_.record(sockets);
+        listeners_.forget_unused(config);
+        set_log_level(config.global.log_level);
+        control_.max_connections.store(config.global.max_connections);
+        // A dead or stuck shard fails the reload, and main then exits.
+        if (!shards_.hand_over(updates, generation->id)) {
+            // The shards that adopted it use it: it lives as long as the process.
+            retired_.push_back(std::move(generation));
+            control_.reloads_failed.fetch_add(1);
+            log_error("reload failed: {}", shards_.broken());
+            return false;
+        }
+        control_.set_generation(generation);
+        health_->watch(generation);
+        if (admin_changed) {
+            admin_.replace(config.admin, std::move(admin_socket));
+        }
+        retired_.push_back(std::move(previous));
+        control_.reloads_succeeded.fetch_add(1);
+        log_reloaded(options_.config_path, *generation);
+        warn_about_admin(config.admin);
+        return true;
+    } catch (const std::exception& error) {
+        control_.reloads_failed.fetch_add(1);
+        log_error("reload failed: {}; still running the previous configuration", error.what());
+        access_logs_.close_unused(retired_);  // any file this reload opened
+        return false;
+    }
+}
+
+std::optional<config::Config> Server::read_config_again() {
     const std::string& path = options_.config_path;
     config::LoadResult loaded = config::load_config_file(path);
     if (!loaded.config) {
@@ -541,109 +407,10 @@ bool Server::load_new_generation() {
         control_.reloads_failed.fetch_add(1);
         log_error("reload failed: {} error(s) in {}; still running the previous configuration",
                   loaded.errors.size(), path);
-        return false;
+        return std::nullopt;
     }
-    config::Config& config = *loaded.config;
-    if (options_.workers) {
-        config.global.workers = *options_.workers;
-    }
-    if (options_.log_level) {
-        config.global.log_level = *options_.log_level;
-    }
-    if (std::string broken = broken_shard(); !broken.empty()) {
-        control_.reloads_failed.fetch_add(1);
-        log_error("reload failed: {}", broken);
-        return false;
-    }
-    std::shared_ptr<Generation> previous = control_.generation();
-    const config::Config& old = previous->config;
-    if (workers_of(config) != workers_ || config.global.pipe_size != old.global.pipe_size ||
-        config.global.user != old.global.user || config.global.group != old.global.group) {
-        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
-    }
-    // Token and certificate files are read again by every load: a rotated file is a change.
-    const bool admin_changed =
-        config.admin.has_value() != old.admin.has_value() ||
-        (config.admin &&
-         (!(config.admin->bind == old.admin->bind) || config.admin->token != old.admin->token ||
-          config.admin->token_file.has_value() != old.admin->token_file.has_value() ||
-          config.admin->read_token != old.admin->read_token ||
-          config.admin->read_token_file.has_value() != old.admin->read_token_file.has_value() ||
-          config.admin->tls_cert_pem != old.admin->tls_cert_pem ||
-          config.admin->tls_key_pem != old.admin->tls_key_pem));
-    try {
-        // Binding may fail (address in use): do it before building the generation, which
-        // already applies the file's settings to the backends it carries over.
-        auto sockets = bind_new(config);
-        // A new admin address is bound now too; an unchanged one keeps its socket.
-        UniqueFd admin_socket;
-        if (admin_changed && config.admin &&
-            !(old.admin && config.admin->bind == old.admin->bind)) {
-            admin_socket = make_listener(config.admin->bind, kAdminBacklog);
-        }
-        // New access log files are opened now (one that cannot be fails the reload); files
-        // no generation names any more are closed by housekeeping.
-        open_access_logs(access_log_destinations(config));
-        auto generation = std::make_shared<Generation>(
-            config, previous.get(), writer_destinations(), next_generation_, monotonic_ms());
-        auto updates = updates_for(*generation, sockets);
-        ++next_generation_;
-        for (const auto& [key, bound] : sockets) {
-            bound_[key] = bound.address;
-        }
-        std::erase_if(bound_, [&](const auto& entry) {
-            const bool kept = std::any_of(
-                config.listeners.begin(), config.listeners.end(),
-                [&](const auto& listener) { return listener_key(listener) == entry.first; });
-            if (!kept) {
-                log_info("closing listener address={}", entry.second.to_string());
-            }
-            return !kept;
-        });
-        set_log_level(config.global.log_level);
-        control_.max_connections.store(config.global.max_connections);
-        // A shard takes one update at a time and adopts it at its next loop pass, so this
-        // waits a moment; a dead or stuck shard fails the reload, and main then exits.
-        const std::uint64_t deadline = monotonic_ms() + kShardAdoptMs;
-        bool adopted = true;
-        for (unsigned i = 0; i < workers_ && adopted; ++i) {
-            while (adopted && !shards_[i]->post_update(updates[i])) {
-                adopted = await_shard(i, deadline, "take the new configuration");
-            }
-        }
-        for (unsigned i = 0; i < workers_ && adopted; ++i) {
-            while (adopted && shards_[i]->adopted() < generation->id) {
-                adopted = await_shard(i, deadline, "take the new configuration");
-            }
-        }
-        if (!adopted) {
-            // The shards that adopted it use it: it lives as long as the process.
-            retired_.push_back(std::move(generation));
-            control_.reloads_failed.fetch_add(1);
-            log_error("reload failed: {}", broken_);
-            return false;
-        }
-        control_.set_generation(generation);
-        health_->watch(generation);
-        if (admin_changed) {
-            replace_admin(config.admin, std::move(admin_socket));
-        }
-        retired_.push_back(std::move(previous));
-        control_.reloads_succeeded.fetch_add(1);
-        std::size_t backends = 0;
-        for (const auto& pool : generation->pools) {
-            backends += pool->size();
-        }
-        log_info("reloaded config={} generation={} listeners={} pools={} backends={}", path,
-                 generation->id, generation->listeners.size(), generation->pools.size(), backends);
-        warn_about_admin(config.admin);
-        return true;
-    } catch (const std::exception& error) {
-        control_.reloads_failed.fetch_add(1);
-        log_error("reload failed: {}; still running the previous configuration", error.what());
-        close_unused_access_logs();  // any file this reload opened
-        return false;
-    }
+    apply_command_line(*loaded.config, options_);
+    return std::move(loaded.config);
 }
 
 // Frees generations that no shard uses for new connections and no connection holds, and
@@ -651,64 +418,14 @@ bool Server::load_new_generation() {
 void Server::housekeeping() noexcept {
     const std::size_t freed =
         std::erase_if(retired_, [&](const std::shared_ptr<Generation>& generation) {
-            for (const auto& shard : shards_) {
-                if (shard->adopted() <= generation->id) {
-                    return false;
-                }
-            }
             // Acquire: a connection logs its access record before it lets go of its generation.
-            return generation->connections.load(std::memory_order_acquire) == 0;
+            return shards_.all_past(generation->id) &&
+                   generation->connections.load(std::memory_order_acquire) == 0;
         });
     if (freed > 0) {
-        close_unused_access_logs();
+        access_logs_.close_unused(retired_);
     }
     epochs_.reclaim();
-}
-
-void Server::open_access_logs(const std::vector<std::string>& destinations) {
-    for (const std::string& name : destinations) {
-        if (access_log_ && access_log_->find_destination(name)) {
-            continue;
-        }
-        if (!access_log_) {
-            auto writer = std::make_unique<AccessLogWriter>(std::vector<std::string>{});
-            std::vector<AccessLogBuffer*> buffers;
-            for (unsigned i = 0; i < workers_; ++i) {
-                buffers.push_back(&writer->add_buffer());
-            }
-            writer->start();
-            access_log_ = std::move(writer);
-            access_buffers_ = std::move(buffers);
-            control_.access_log.store(access_log_.get(), std::memory_order_release);
-        }
-        access_log_->add_destination(name);
-        log_info("access log open destination={}", name);
-    }
-}
-
-void Server::close_unused_access_logs() noexcept {
-    if (!access_log_) {
-        return;
-    }
-    try {
-        std::vector<std::string> named;
-        auto collect = [&](const Generation& generation) {
-            for (const auto& listener : generation.listeners) {
-                if (listener.access_log >= 0) {
-                    named.push_back(listener.config.access_log);
-                }
-            }
-        };
-        collect(*control_.generation());
-        for (const auto& generation : retired_) {
-            collect(*generation);
-        }
-        for (const std::string& name : access_log_->keep_only(named)) {
-            log_info("access log closed destination={}", name);
-        }
-    } catch (const std::exception& error) {
-        log_warn("access log: cannot work out which files are still in use: {}", error.what());
-    }
 }
 
 }  // namespace

@@ -14,8 +14,8 @@
 #include <cstring>
 #include <string>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/log.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 

@@ -11,10 +11,10 @@
 
 #include "ringlb/balance/least_connections.hpp"
 #include "ringlb/balance/maglev.hpp"
-#include "ringlb/balance/mix.hpp"
 #include "ringlb/balance/random_two.hpp"
 #include "ringlb/balance/round_robin.hpp"
 #include "ringlb/balance/weighted_round_robin.hpp"
+#include "ringlb/base/hash.hpp"
 
 namespace ringlb {
 
@@ -48,6 +48,44 @@ std::uint32_t walk_table(const LiveSet& set, std::size_t start, std::size_t max_
     return first_with_room(set, pointed < count ? pointed : 0);
 }
 
+std::uint32_t acquire(const BackendPool& pool, Balancer& balancer,
+                      const PickContext& context) noexcept {
+    const LiveSet& set = pool.live();
+    const std::size_t count = set.entries.size();
+    const std::uint32_t first = balancer.pick(set, context);
+    if (first == Balancer::kNoPick) {
+        return BackendPool::kNone;
+    }
+    // The pick saw room; another shard may have taken the last place since. Then the next
+    // entries in order are the fallback.
+    for (std::size_t step = 0; step < count; ++step) {
+        const LiveEntry& entry = set.entries[(first + step) % count];
+        if (entry.state->try_acquire()) {
+            return entry.backend;
+        }
+    }
+    return BackendPool::kNone;
+}
+
+std::uint32_t acquire_after(const BackendPool& pool, Balancer& balancer, std::uint32_t failed,
+                            const PickContext& context) noexcept {
+    const LiveSet& set = pool.live();
+    const std::size_t count = set.entries.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (set.entries[i].backend != failed) {
+            continue;
+        }
+        for (std::size_t step = 1; step <= count; ++step) {
+            const LiveEntry& entry = set.entries[(i + step) % count];
+            if (entry.state->try_acquire()) {
+                return entry.backend;
+            }
+        }
+        return BackendPool::kNone;
+    }
+    return acquire(pool, balancer, context);
+}
+
 std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool) {
     switch (pool.algorithm) {
         case config::Algorithm::round_robin:
@@ -66,29 +104,11 @@ std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool) {
 }
 
 std::uint64_t hash_client(const SocketAddress& client) noexcept {
-    const std::uint8_t* bytes = nullptr;
-    std::size_t length = 0;
-    if (client.family() == AF_INET) {
-        bytes = reinterpret_cast<const std::uint8_t*>(
-            &reinterpret_cast<const sockaddr_in*>(client.data())->sin_addr);
-        length = 4;
-    } else if (client.family() == AF_INET6) {
-        bytes = reinterpret_cast<const std::uint8_t*>(
-            &reinterpret_cast<const sockaddr_in6*>(client.data())->sin6_addr);
-        length = 16;
-        // An IPv4 client seen through a dual-stack socket (::ffff:a.b.c.d) is the same client
-        // as on an IPv4 socket: hash its four IPv4 bytes only.
-        static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0,    0,
-                                                           0, 0, 0, 0, 0xff, 0xff};
-        if (std::equal(bytes, bytes + 12, kMappedPrefix)) {
-            bytes += 12;
-            length = 4;
-        }
-    }
-    // FNV-1a over the address bytes, then the splitmix64 finaliser so that nearby addresses
+    // The address without its port (an IPv4 client seen through a dual-stack socket hashes as
+    // its four IPv4 bytes). FNV-1a, then the splitmix64 finaliser so that nearby addresses
     // (10.0.0.1, 10.0.0.2) differ in every bit, including the low ones a modulo keeps. Fixed
     // constants: every process and every run agrees.
-    return mix64(fnv1a64(std::span<const std::uint8_t>(bytes, length)));
+    return mix64(fnv1a64(client.ip_bytes().view()));
 }
 
 }  // namespace ringlb

@@ -6,7 +6,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "ringlb/balance/mix.hpp"
+#include "ringlb/base/hash.hpp"
+#include "ringlb/base/primes.hpp"
 
 namespace ringlb {
 
@@ -18,18 +19,6 @@ constexpr std::uint32_t kEmpty = UINT32_MAX;
 // the entries: enough that the walk almost never ends without a backend unless nearly all
 // are full, small enough to keep a pick cheap.
 constexpr std::size_t kMaxTableWalk = 64;
-
-bool is_prime(std::uint32_t number) noexcept {
-    if (number < 2) {
-        return false;
-    }
-    for (std::uint32_t divisor = 2; divisor <= number / divisor; ++divisor) {
-        if (number % divisor == 0) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // Fixed (FNV-1a, then mixed): the same in every process and on every run, unlike std::hash.
 std::uint64_t hash_name(std::string_view name) noexcept {

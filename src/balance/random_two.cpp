@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "ringlb/balance/mix.hpp"
+#include "ringlb/base/hash.hpp"
 
 namespace ringlb {
 

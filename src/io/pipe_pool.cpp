@@ -2,7 +2,7 @@
 // A per-shard free list of pipes for splice.
 #include "ringlb/io/pipe_pool.hpp"
 
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -6,7 +6,7 @@
 #include <memory>
 #include <system_error>
 
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 
@@ -14,7 +14,10 @@ std::string RingFeatures::describe() const {
     return fmt::format(
         "single_issuer={} defer_taskrun={} coop_taskrun={} fast_poll={} multishot_accept={} "
         "cancel_fd_all={}",
-        single_issuer, defer_taskrun, coop_taskrun, fast_poll, multishot_accept, cancel_fd_all);
+        (setup_flags & IORING_SETUP_SINGLE_ISSUER) != 0,
+        (setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0,
+        (setup_flags & IORING_SETUP_COOP_TASKRUN) != 0,
+        (kernel_features & IORING_FEAT_FAST_POLL) != 0, multishot_accept, cancel_fd_all);
 }
 
 Ring::Ring(unsigned entries, unsigned setup_flags) {
@@ -57,10 +60,7 @@ RingFeatures Ring::probe() {
             continue;
         }
         features.setup_flags = flags;
-        features.single_issuer = (flags & IORING_SETUP_SINGLE_ISSUER) != 0;
-        features.defer_taskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
-        features.coop_taskrun = (flags & IORING_SETUP_COOP_TASKRUN) != 0;
-        features.fast_poll = (params.features & IORING_FEAT_FAST_POLL) != 0;
+        features.kernel_features = params.features;
         std::unique_ptr<io_uring_probe, decltype(&io_uring_free_probe)> probe(
             io_uring_get_probe_ring(&ring), &io_uring_free_probe);
         // Multishot accept and cancel-by-fd-all both arrived in 5.19, together with

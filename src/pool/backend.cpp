@@ -4,28 +4,12 @@
 
 namespace ringlb {
 
-namespace {
-std::atomic<std::size_t> g_resolved_addresses{0};
-}  // namespace
-
-ResolvedAddress::ResolvedAddress(const SocketAddress& resolved) noexcept : address(resolved) {
-    g_resolved_addresses.fetch_add(1, std::memory_order_relaxed);
-}
-
-ResolvedAddress::~ResolvedAddress() {
-    g_resolved_addresses.fetch_sub(1, std::memory_order_relaxed);
-}
-
-std::size_t ResolvedAddress::live() noexcept {
-    return g_resolved_addresses.load(std::memory_order_relaxed);
-}
-
 Backend::Backend(const config::BackendConfig& config, std::string pool_name)
     : pool(std::move(pool_name)),
       name(config.address_text),
       host(config.host),
       port(config.port),
-      address_(new ResolvedAddress(config.address)) {
+      address_(new Published<SocketAddress>(config.address)) {
     max_connections.store(config.max_connections, std::memory_order_relaxed);
     weight.store(config.weight, std::memory_order_relaxed);
     state.store(config.state, std::memory_order_relaxed);
@@ -38,14 +22,14 @@ Backend::~Backend() {
 
 SocketAddress Backend::address_snapshot() const {
     std::lock_guard lock(address_lock_);
-    return address_.load(std::memory_order_acquire)->address;
+    return address_.load(std::memory_order_acquire)->value;
 }
 
 void Backend::set_address(const SocketAddress& address, EpochDomain& epochs) {
-    auto next = std::make_unique<ResolvedAddress>(address);
+    auto next = std::make_unique<Published<SocketAddress>>(address);
     std::lock_guard lock(address_lock_);
-    std::unique_ptr<Retirable> old(
-        const_cast<ResolvedAddress*>(address_.exchange(next.release(), std::memory_order_acq_rel)));
+    std::unique_ptr<Retirable> old(const_cast<Published<SocketAddress>*>(
+        address_.exchange(next.release(), std::memory_order_acq_rel)));
     epochs.retire(std::move(old));
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Backend pools: live-set building and publication, and backend choice for shards.
+// Backend pools: live-set building and publication.
 #include "ringlb/pool/backend_pool.hpp"
 
 #include <algorithm>
@@ -7,11 +7,12 @@
 namespace ringlb {
 
 BackendPool::BackendPool(const config::PoolConfig& config,
-                         std::vector<std::shared_ptr<Backend>> backends, std::uint64_t now_ms)
-    : config_(config), backends_(std::move(backends)), balancer_(make_balancer(config)) {
+                         std::vector<std::shared_ptr<Backend>> backends, PrepareLiveSet prepare,
+                         std::uint64_t now_ms)
+    : config_(config), backends_(std::move(backends)), prepare_(std::move(prepare)) {
     bool ramping = false;
     std::unique_ptr<LiveSet> first = build(now_ms, ramping);
-    balancer_->prepare(*first);
+    prepare_(*first);
     live_count_.store(first->entries.size(), std::memory_order_relaxed);
     live_.store(first.release(), std::memory_order_seq_cst);
 }
@@ -27,43 +28,6 @@ std::uint32_t BackendPool::find(std::string_view name) const noexcept {
         }
     }
     return kNone;
-}
-
-std::uint32_t BackendPool::acquire(const PickContext& context) noexcept {
-    const LiveSet& set = live();
-    const std::size_t count = set.entries.size();
-    const std::uint32_t first = balancer_->pick(set, context);
-    if (first == Balancer::kNoPick) {
-        return kNone;
-    }
-    // The pick saw room; another shard may have taken the last place since. Then the next
-    // entries in order are the fallback.
-    for (std::size_t step = 0; step < count; ++step) {
-        const LiveEntry& entry = set.entries[(first + step) % count];
-        if (entry.state->try_acquire()) {
-            return entry.backend;
-        }
-    }
-    return kNone;
-}
-
-std::uint32_t BackendPool::acquire_after(std::uint32_t failed,
-                                         const PickContext& context) noexcept {
-    const LiveSet& set = live();
-    const std::size_t count = set.entries.size();
-    for (std::size_t i = 0; i < count; ++i) {
-        if (set.entries[i].backend != failed) {
-            continue;
-        }
-        for (std::size_t step = 1; step <= count; ++step) {
-            const LiveEntry& entry = set.entries[(i + step) % count];
-            if (entry.state->try_acquire()) {
-                return entry.backend;
-            }
-        }
-        return kNone;
-    }
-    return acquire(context);
 }
 
 std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping) const {
@@ -102,7 +66,7 @@ bool BackendPool::refresh(std::uint64_t now_ms, EpochDomain& epochs) {
     if (!same) {
         // Only a set that will be published is prepared: Maglev's table and the weighted
         // sequence are the costly part, and slow start refreshes often.
-        balancer_->prepare(*next);
+        prepare_(*next);
         live_count_.store(next->entries.size(), std::memory_order_relaxed);
         const LiveSet* old = live_.exchange(next.release(), std::memory_order_seq_cst);
         // LiveSet is only ever created non-const here; the const is the readers' view.

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "ringlb/balance/mix.hpp"
+#include "ringlb/base/hash.hpp"
 
 namespace ringlb {
 
@@ -70,12 +70,16 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
             }
             backends.push_back(std::move(kept));
         }
-        pools.push_back(std::make_unique<BackendPool>(pool, std::move(backends), now_ms));
+        Balancer& balancer = *balancers.emplace_back(make_balancer(pool));
+        pools.push_back(std::make_unique<BackendPool>(
+            pool, std::move(backends), [&balancer](LiveSet& set) { balancer.prepare(set); },
+            now_ms));
     }
     for (const config::ListenerConfig& listener : config.listeners) {
         ListenerRuntime runtime;
         runtime.config = listener;
         runtime.pool = pools[listener.pool_index].get();
+        runtime.balancer = balancers[listener.pool_index].get();
         if (previous) {
             for (const ListenerRuntime& old : previous->listeners) {
                 if (old.config.bind == listener.bind && old.config.name == listener.name) {
@@ -101,6 +105,27 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
                              pool.send_proxy != config::SendProxy::none;
         listeners.push_back(std::move(runtime));
     }
+}
+
+namespace {
+
+PickContext pick_for(const SocketAddress* client) noexcept {
+    PickContext pick;
+    if (client != nullptr) {
+        pick.client_hash = hash_client(*client);
+    }
+    return pick;
+}
+
+}  // namespace
+
+std::uint32_t ListenerRuntime::acquire(const SocketAddress* client) const noexcept {
+    return ringlb::acquire(*pool, *balancer, pick_for(client));
+}
+
+std::uint32_t ListenerRuntime::acquire_after(std::uint32_t failed,
+                                             const SocketAddress* client) const noexcept {
+    return ringlb::acquire_after(*pool, *balancer, failed, pick_for(client));
 }
 
 BackendPool* Generation::find_pool(std::string_view name) const noexcept {

@@ -1,50 +1,20 @@
 // SPDX-License-Identifier: MIT
-// The per-connection life: admission, connect with retries, splice both ways, teardown.
+// A connection's life apart from its admission and relay: start, backend connect with retries,
+// PROXY header to the backend, teardown and the access record. Connection's other member
+// functions live in admission.cpp and relay.cpp.
 #include "ringlb/shard/connection.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
-#include "ringlb/clock.hpp"
+#include "kernel_values.hpp"
+#include "ringlb/base/log.hpp"
 #include "ringlb/io/socket.hpp"
-#include "ringlb/log.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/proxy/proxy_writer.hpp"
 
 namespace ringlb {
-
-namespace {
-// A pump moves at most kPumpBudget pipefuls before it yields to other connections (by
-// arming a poll that completes at once).
-constexpr int kPumpBudget = 16;
-constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-// How long to wait before looking again at a PROXY header that has only partly arrived.
-constexpr long long kProxyRetryNs = 5 * 1000000;
-
-void set_timespec(__kernel_timespec& spec, std::uint64_t ms) noexcept {
-    spec.tv_sec = static_cast<long long>(ms / 1000);
-    spec.tv_nsec = static_cast<long long>(ms % 1000) * 1000000;
-}
-
-template <typename AddressUnion>
-SocketAddress to_socket_address(const AddressUnion& address) noexcept {
-    const socklen_t length =
-        address.base.sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    return SocketAddress::from_sockaddr(&address.base, length);
-}
-
-template <typename AddressUnion>
-void store_address(AddressUnion& into, const SocketAddress& address) noexcept {
-    std::memset(&into, 0, sizeof(into));
-    if (address.length() <= sizeof(into)) {
-        std::memcpy(&into, address.data(), address.length());
-    }
-}
-}  // namespace
 
 unsigned Connection::idle_timeout_ms() const noexcept {
     if (state_ == State::proxy_header || listener_ == nullptr) {
@@ -72,141 +42,17 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
     upstream_ = Direction{};
     downstream_ = Direction{};
     state_ = State::connecting;
-    ShardStats::add(context.stats.active, 1);
     listener.stats->accepted.fetch_add(1, std::memory_order_relaxed);
-
-    if (listener.needs_peer) {
-        socklen_t length = sizeof(client_);
-        socklen_t local_length = sizeof(local_);
-        if (::getpeername(client_fd, &client_.base, &length) < 0 ||
-            ::getsockname(client_fd, &local_.base, &local_length) < 0) {
-            // The client is already gone (ENOTCONN): nothing to relay.
-            return close(context, Ending::graceful, "reset");
-        }
-        has_client_address_ = true;
-    }
-    if (listener.config.accept_proxy) {
-        if (!config::any_contains(listener.config.proxy_trusted, &client_.base)) {
-            listener.stats->reject(Rejection::proxy_protocol);
-            log_debug("listener {}: PROXY header from untrusted peer {}", listener.config.name,
-                      to_socket_address(client_).to_string());
-            return close(context, Ending::graceful, "proxy_untrusted");
-        }
-        state_ = State::proxy_header;
-        proxy_deadline_ms_ = context.now_ms + listener.config.proxy_timeout_ms;
-        return arm_proxy_wait(context);
-    }
-    return admit(context);
-}
-
-// The access rules and per-client limits, on the client's own address (the PROXY header's
-// source when there was one).
-Connection::Progress Connection::admit(RelayContext& context) noexcept {
-    const config::ListenerConfig& rules = listener_->config;
-    if (has_client_address_) {
-        if (config::any_contains(rules.deny, &client_.base) ||
-            (!rules.allow.empty() && !config::any_contains(rules.allow, &client_.base))) {
-            listener_->stats->reject(Rejection::denied);
-            return close(context, Ending::graceful, "denied");
-        }
-        if (rules.max_connections_per_client > 0 || rules.new_connections_per_client_per_s > 0) {
-            ClientTable::Admission admission = context.clients.admit(
-                to_socket_address(client_), listener_->client_scope, monotonic_ns(),
-                rules.max_connections_per_client, rules.new_connections_per_client_per_s,
-                rules.new_connections_per_client_burst);
-            if (admission.verdict == ClientTable::Verdict::too_many_connections) {
-                listener_->stats->reject(Rejection::client_limit);
-                return close(context, Ending::graceful, "client_limit");
-            }
-            if (admission.verdict == ClientTable::Verdict::too_fast) {
-                listener_->stats->reject(Rejection::rate_limited);
-                return close(context, Ending::graceful, "rate_limited");
-            }
-            client_slot_ = admission.slot;
-        }
-    }
-    state_ = State::connecting;
-    return connect_next(context);
-}
-
-Connection::Progress Connection::arm_proxy_wait(RelayContext& context) noexcept {
-    if (!context.ring.make_room(2)) {  // the poll and its linked timeout go together
-        return ring_full(context);
-    }
-    const std::uint64_t left =
-        proxy_deadline_ms_ > context.now_ms ? proxy_deadline_ms_ - context.now_ms : 1;
-    set_timespec(timeout_, left);
-    io_uring_sqe* sqe = context.ring.next_sqe();
-    io_uring_prep_poll_add(sqe, client_fd_.get(), POLLIN);
-    io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_in, index_));
-    sqe->flags |= IOSQE_IO_LINK;
-    sqe = context.ring.next_sqe();
-    io_uring_prep_link_timeout(sqe, &timeout_, 0);
-    io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_timeout, index_));
-    pending_ += 2;
-    armed_ |= bit(Op::proxy_in);
-    return Progress::running;
-}
-
-// Looks at what the client has sent without taking it; once a whole header is there, takes
-// exactly the header and leaves the client's data for the relay.
-Connection::Progress Connection::read_proxy_header(RelayContext& context) noexcept {
-    const std::size_t room = std::min(context.scratch.size(), kProxyHeaderMax);
-    ssize_t peeked = ::recv(client_fd_.get(), context.scratch.data(), room, MSG_PEEK);
-    if (peeked <= 0) {
-        if (peeked < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return arm_proxy_wait(context);
-        }
-        listener_->stats->reject(Rejection::proxy_protocol);
-        return close(context, Ending::graceful, "proxy_error");
-    }
-    ProxyHeader header;
-    const ProxyParse parsed = parse_proxy_header(
-        std::span<const std::uint8_t>(context.scratch.data(), static_cast<std::size_t>(peeked)),
-        header);
-    if (parsed == ProxyParse::incomplete) {
-        if (context.now_ms >= proxy_deadline_ms_) {
-            listener_->stats->reject(Rejection::proxy_protocol);
-            return close(context, Ending::graceful, "proxy_timeout");
-        }
-        // The rest is on its way; polling now would report the bytes already seen.
-        timeout_.tv_sec = 0;
-        timeout_.tv_nsec = kProxyRetryNs;
-        io_uring_sqe* sqe = context.ring.next_sqe();
-        if (sqe == nullptr) {
-            return ring_full(context);
-        }
-        io_uring_prep_timeout(sqe, &timeout_, 0, 0);
-        io_uring_sqe_set_data64(sqe, encode_user_data(Op::proxy_retry, index_));
-        ++pending_;
-        return Progress::running;
-    }
-    if (parsed == ProxyParse::invalid) {
-        listener_->stats->reject(Rejection::proxy_protocol);
-        log_debug("listener {}: malformed PROXY header from {}", listener_->config.name,
-                  to_socket_address(client_).to_string());
-        return close(context, Ending::graceful, "proxy_error");
-    }
-    ssize_t taken = ::recv(client_fd_.get(), context.scratch.data(), header.length, 0);
-    if (taken != static_cast<ssize_t>(header.length)) {
-        listener_->stats->reject(Rejection::proxy_protocol);
-        return close(context, Ending::reset, "proxy_error");
-    }
-    if (!header.local) {
-        store_address(client_, header.source);
-        store_address(local_, header.destination);
-    }
-    return admit(context);
+    return begin_admission(context);
 }
 
 Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     BackendPool& pool = *listener_->pool;
-    PickContext pick;
-    if (has_client_address_) {
-        pick.client_hash = hash_client(to_socket_address(client_));
-    }
+    const SocketAddress client = to_socket_address(client_);
+    const SocketAddress* known = has_client_address_ ? &client : nullptr;
     release_backend();
-    backend_index_ = attempts_ == 0 ? pool.acquire(pick) : pool.acquire_after(backend_index_, pick);
+    backend_index_ = attempts_ == 0 ? listener_->acquire(known)
+                                    : listener_->acquire_after(backend_index_, known);
     if (backend_index_ == BackendPool::kNone) {
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
@@ -295,25 +141,7 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
         ShardStats::add(context.stats.errors, 1);
         return close(context, Ending::reset, "error");
     }
-    state_ = State::relaying;
-    last_active_ms_ = context.now_ms;
-    upstream_.src = client_fd_.get();
-    upstream_.dst = backend_fd_.get();
-    upstream_.read_poll = Op::client_in;
-    upstream_.write_poll = Op::backend_out;
-    upstream_.backend_counter = &backend_->bytes_in;
-    downstream_.src = backend_fd_.get();
-    downstream_.dst = client_fd_.get();
-    downstream_.read_poll = Op::backend_in;
-    downstream_.write_poll = Op::client_out;
-    downstream_.backend_counter = &backend_->bytes_out;
-    if (pump(upstream_, context) == Progress::finished) {
-        return Progress::finished;
-    }
-    if (state_ == State::closing) {
-        return Progress::running;
-    }
-    return pump(downstream_, context);
+    return start_relay(context);
 }
 
 // The header goes out before any client byte: the socket has just connected, so its send
@@ -335,107 +163,6 @@ bool Connection::send_proxy_header(RelayContext& context) noexcept {
     ssize_t sent =
         ::send(backend_fd_.get(), context.scratch.data(), length, MSG_DONTWAIT | MSG_NOSIGNAL);
     return sent == static_cast<ssize_t>(length);
-}
-
-// Moves bytes src -> pipe -> dst until one side would block, EOF, or the budget is spent.
-Connection::Progress Connection::pump(Direction& direction, RelayContext& context) noexcept {
-    if (direction.done) {
-        return Progress::running;
-    }
-    for (int budget = kPumpBudget; budget > 0; --budget) {
-        if (direction.in_pipe > 0) {
-            ssize_t moved = ::splice(direction.pipe.read_fd, nullptr, direction.dst, nullptr,
-                                     direction.in_pipe, kSpliceFlags);
-            if (moved > 0) {
-                const auto bytes = static_cast<std::uint64_t>(moved);
-                direction.in_pipe -= static_cast<std::uint32_t>(moved);
-                direction.delivered += bytes;
-                direction.backend_counter->fetch_add(bytes, std::memory_order_relaxed);
-                last_active_ms_ = context.now_ms;
-                continue;
-            }
-            if (moved < 0 && errno == EINTR) {
-                continue;
-            }
-            if (moved < 0 && errno == EAGAIN) {
-                return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
-            }
-            ShardStats::add(context.stats.errors, 1);
-            return close(context, Ending::reset,
-                         "reset");  // dst reset or gone: tell the other side
-        }
-        if (direction.eof) {
-            // Everything read has been delivered: pass the EOF on, keep the other way open.
-            context.pipes.release(direction.pipe, true);
-            if (::shutdown(direction.dst, SHUT_WR) < 0 && errno != ENOTCONN) {
-                ShardStats::add(context.stats.errors, 1);
-                return close(context, Ending::reset, "reset");
-            }
-            direction.done = true;
-            if (upstream_.done && downstream_.done) {
-                return close(context, Ending::graceful, "closed");
-            }
-            return Progress::running;
-        }
-        if (direction.drained) {
-            // The last read emptied the socket: asking again would only return -EAGAIN, so
-            // wait for readiness now (the poll completes at once if more has arrived).
-            direction.drained = false;
-            context.pipes.release(direction.pipe, true);
-            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
-        }
-        if (!direction.pipe.valid()) {
-            int result = context.pipes.acquire(direction.pipe);
-            if (result < 0) {
-                ShardStats::add(context.stats.errors, 1);
-                log_debug("no pipe for a connection: {}", std::strerror(-result));
-                return close(context, Ending::reset, "error");
-            }
-        }
-        const std::size_t room = context.pipes.capacity();
-        ssize_t moved =
-            ::splice(direction.src, nullptr, direction.pipe.write_fd, nullptr, room, kSpliceFlags);
-        if (moved > 0) {
-            direction.in_pipe += static_cast<std::uint32_t>(moved);
-            direction.drained = static_cast<std::size_t>(moved) < room;
-            continue;
-        }
-        if (moved == 0) {
-            direction.eof = true;
-            continue;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN) {
-            context.pipes.release(direction.pipe, true);  // idle: hold no pipe
-            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
-        }
-        ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset, "reset");  // src reset: reset the other side too
-    }
-    // Budget spent with both sides still ready: a poll that completes at once puts this
-    // connection back in line behind the others.
-    if (direction.in_pipe > 0) {
-        return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
-    }
-    return arm_poll(direction.read_poll, direction.src, POLLIN, context);
-}
-
-Connection::Progress Connection::arm_poll(Op op, int fd, unsigned events,
-                                          RelayContext& context) noexcept {
-    if ((armed_ & bit(op)) != 0) {
-        return Progress::running;
-    }
-    io_uring_sqe* sqe = context.ring.next_sqe();
-    if (sqe == nullptr) {
-        return ring_full(context);
-    }
-    io_uring_prep_poll_add(sqe, fd, events);
-    io_uring_sqe_set_data64(sqe, encode_user_data(op, index_));
-    armed_ |= bit(op);
-    ++pending_;
-    return Progress::running;
 }
 
 // No submission slot for a request this connection needs: it cannot go on. Counted; the
@@ -557,7 +284,6 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     generation_ = nullptr;
     listener_ = nullptr;
     state_ = State::free;
-    ShardStats::sub(context.stats.active, 1);
     return Progress::finished;
 }
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// The shard event loop: accept, dispatch completions to connections, timers, reload, stop.
+// The shard thread and its event loop: start, adopting a generation, dispatching completions,
+// the tick (idle scans, shutdown grace) and stop. Shard's other member functions live in
+// listeners.cpp (its listening sockets) and accept_gate.cpp (global.max_connections).
 #include "ringlb/shard/shard.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,9 +17,9 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "ringlb/clock.hpp"
-#include "ringlb/log.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/proxy/proxy_parser.hpp"
 
 namespace ringlb {
 
@@ -168,8 +170,7 @@ void Shard::run() noexcept {
 }
 
 void Shard::loop() {
-    while (!(stopping_ && listeners_open_ == 0 &&
-             stats_.active.load(std::memory_order_relaxed) == 0)) {
+    while (!(stopping_ && listeners_open_ == 0 && free_slots_.size() == slab_.size())) {
         epochs_.leave(options_.id);  // blocking: hold no live set while asleep
         int result = ring_->submit_and_wait(1);
         epochs_.enter(options_.id);
@@ -228,68 +229,14 @@ void Shard::rearm_own() {
     }
 }
 
-// Adopts a generation: kept listeners point at their new settings, new ones start
-// accepting, removed ones are cancelled and closed. Connections keep the generation they
-// started with.
+// Adopts a generation: its listeners, its access log and the idle timeouts of its pools.
+// Connections keep the generation they started with.
 void Shard::apply(std::unique_ptr<ShardUpdate> update) {
     if (update->access_log != nullptr) {
         services_.access_log = update->access_log;
     }
     Generation& generation = *update->generation;
-    std::vector<bool> kept(listeners_.size(), false);
-    for (ShardUpdate::Listener& wanted : update->listeners) {
-        ListenerRuntime* runtime = &generation.listeners[wanted.runtime];
-        auto existing = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& slot) {
-            return slot.fd && !slot.removing && slot.key == wanted.key;
-        });
-        if (existing != listeners_.end()) {
-            existing->runtime = runtime;
-            kept[static_cast<std::size_t>(existing - listeners_.begin())] = true;
-            if (!wanted.fd) {
-                continue;
-            }
-        }
-        if (!wanted.fd) {
-            log_error("shard {}: no socket for listener {}", options_.id, wanted.key);
-            continue;
-        }
-        auto free_slot = std::find_if(listeners_.begin(), listeners_.end(),
-                                      [](const auto& slot) { return !slot.fd; });
-        if (free_slot == listeners_.end()) {
-            listeners_.emplace_back();
-            free_slot = listeners_.end() - 1;
-        }
-        free_slot->fd = std::move(wanted.fd);
-        free_slot->key = wanted.key;
-        free_slot->runtime = runtime;
-        free_slot->armed = free_slot->multishot = free_slot->removing = false;
-        ++listeners_open_;
-        if (stopping_) {
-            close_listener(static_cast<std::uint32_t>(free_slot - listeners_.begin()));
-        } else {
-            arm_accept(static_cast<std::uint32_t>(free_slot - listeners_.begin()));
-        }
-    }
-    for (std::uint32_t i = 0; i < kept.size(); ++i) {
-        if (!kept[i] && listeners_[i].fd && !listeners_[i].removing) {
-            cancel_accept(i);
-        }
-    }
-    // A change of global.max_connections between none and some changes how accepts are
-    // armed (multishot, or one client at a time): re-arm the kept ones.
-    const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
-    for (std::uint32_t i = 0; i < kept.size(); ++i) {
-        ListenerSlot& slot = listeners_[i];
-        if (kept[i] && slot.armed && slot.multishot == limited) {
-            io_uring_sqe* sqe = ring_->next_sqe();
-            if (sqe == nullptr) {
-                ShardStats::add(stats_.ring_full, 1);  // the accept keeps its old mode
-                continue;
-            }
-            io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, i), 0);
-            io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, i));
-        }
-    }
+    adopt_listeners(generation, update->listeners);
     std::uint64_t shortest_idle = UINT64_MAX;
     for (const auto& pool : generation.pools) {
         if (pool->config().idle_timeout_ms > 0) {
@@ -351,151 +298,6 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
     }
 }
 
-// Every open connection holds a place in the process-wide count, taken when its accept
-// completes. Under global.max_connections a shard that finds no place left keeps that one
-// client "parked" (accepted but not served) and stops accepting on that listener: later
-// clients wait in the kernel's backlog, as with a full accept queue. Whichever shard frees a
-// place wakes the waiting ones (AcceptWaiters), and each retries on its 100 ms tick as well.
-bool Shard::take_place() noexcept {
-    const std::uint64_t limit = services_.max_connections->load(std::memory_order_relaxed);
-    std::uint64_t open = services_.open_connections->load(std::memory_order_relaxed);
-    do {
-        if (limit != 0 && open >= limit) {
-            return false;
-        }
-    } while (!services_.open_connections->compare_exchange_weak(open, open + 1,
-                                                                std::memory_order_relaxed));
-    return true;
-}
-
-void Shard::return_place() noexcept {
-    services_.open_connections->fetch_sub(1, std::memory_order_relaxed);
-    if (services_.waiters->waiting.load(std::memory_order_relaxed) != 0) {
-        services_.waiters->wake(options_.id);
-    }
-}
-
-void AcceptWaiters::wake(unsigned self) noexcept {
-    const std::uint64_t mask = waiting.load(std::memory_order_relaxed);
-    for (unsigned shard = 0; shard < wake_fds.size() && shard < 64; ++shard) {
-        if (shard != self && (mask & (1ull << shard)) != 0) {
-            std::uint64_t one = 1;
-            (void)!::write(wake_fds[shard], &one, sizeof(one));
-        }
-    }
-}
-
-void Shard::arm_accept(std::uint32_t listener) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    if (slot.parked || slot.armed) {
-        return;  // a parked client waits for a place first
-    }
-    const bool limited = services_.max_connections->load(std::memory_order_relaxed) != 0;
-    io_uring_sqe* sqe = ring_->next_sqe();
-    if (sqe == nullptr) {
-        ShardStats::add(stats_.ring_full, 1);  // the next tick tries again
-        return;
-    }
-    const int fd = slot.fd.get();
-    slot.multishot = options_.features.multishot_accept && !limited;
-    if (slot.multishot) {
-        io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } else {
-        // One client per accept: under a limit (so that accepting stops when it is reached),
-        // or before 5.19.
-        io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    }
-    io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept, listener));
-    slot.armed = true;
-}
-
-void Shard::park(std::uint32_t listener, UniqueFd client) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    slot.parked = std::move(client);
-    ++parked_;
-    if (options_.id < 64) {
-        services_.waiters->waiting.fetch_or(1ull << options_.id, std::memory_order_relaxed);
-    }
-    // A place may have freed up between the failed take and the flag: look once more.
-    resume_paused();
-}
-
-void Shard::cancel_accept(std::uint32_t listener) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    slot.removing = true;
-    if (!slot.armed) {
-        close_listener(listener);
-        return;
-    }
-    io_uring_sqe* sqe = ring_->next_sqe();
-    if (sqe == nullptr) {
-        // Shutting the socket down ends its accept just as well (with -EINVAL), and then
-        // on_accept closes it.
-        ShardStats::add(stats_.ring_full, 1);
-        ::shutdown(slot.fd.get(), SHUT_RDWR);
-        return;
-    }
-    io_uring_prep_cancel64(sqe, encode_user_data(Op::accept, listener), 0);
-    io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_cancel, listener));
-}
-
-void Shard::close_listener(std::uint32_t listener) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    if (!slot.fd) {
-        return;
-    }
-    if (slot.parked) {
-        slot.parked.reset();
-        --parked_;
-    }
-    slot.fd.reset();  // no request refers to it any more
-    slot.removing = false;
-    slot.runtime = nullptr;
-    --listeners_open_;
-}
-
-void Shard::resume_paused() noexcept {
-    for (std::uint32_t i = 0; i < listeners_.size() && parked_ > 0; ++i) {
-        ListenerSlot& slot = listeners_[i];
-        if (!slot.parked || !take_place()) {
-            continue;
-        }
-        --parked_;
-        serve(i, std::move(slot.parked));
-        if (!stopping_ && !slot.removing) {
-            arm_accept(i);
-        }
-    }
-    if (parked_ == 0 && options_.id < 64 &&
-        (services_.waiters->waiting.load(std::memory_order_relaxed) & (1ull << options_.id)) != 0) {
-        services_.waiters->waiting.fetch_and(~(1ull << options_.id), std::memory_order_relaxed);
-    }
-}
-
-// Starts a connection for a client that holds a place.
-void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    if (free_slots_.empty()) {
-        slot.runtime->stats->reject(Rejection::no_slot);
-        return_place();
-        std::uint64_t suppressed = 0;
-        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-            log_warn(
-                "shard {}: all {} connection slots in use; closing new clients "
-                "({} more since the last report)",
-                options_.id, slab_.size(), suppressed);
-        }
-        return;  // closed by `client`
-    }
-    const std::uint32_t connection = free_slots_.back();
-    free_slots_.pop_back();
-    RelayContext relay = context();
-    if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
-        Connection::Progress::finished) {
-        release(connection);
-    }
-}
-
 void Shard::arm_wake() noexcept {
     io_uring_sqe* sqe = ring_->next_sqe();
     if (sqe == nullptr) {
@@ -518,80 +320,6 @@ void Shard::arm_tick() noexcept {
     tick_armed_ = true;
 }
 
-void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexcept {
-    ListenerSlot& slot = listeners_[listener];
-    const bool still_armed = (flags & IORING_CQE_F_MORE) != 0;
-    if (!still_armed) {
-        slot.armed = false;
-    }
-    if (result >= 0) {
-        UniqueFd client(result);
-        if (stopping_ || slot.removing || slot.runtime == nullptr) {
-            // Closed by `client`.
-        } else if (take_place()) {
-            serve(listener, std::move(client));
-        } else {
-            park(listener, std::move(client));
-        }
-    } else if (result == -EMFILE || result == -ENFILE) {
-        shed_load(listener);
-    } else if (result != -ECANCELED) {
-        std::uint64_t suppressed = 0;
-        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-            log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
-                     slot.key, std::strerror(-result), suppressed);
-        }
-    }
-    if (still_armed || slot.armed) {
-        return;  // still accepting (or re-armed when a parked client was served at once)
-    }
-    if (stopping_ || slot.removing) {
-        close_listener(listener);
-    } else if (result < 0 && result != -ECANCELED && result != -EMFILE && result != -ENFILE) {
-        // An unexpected error: retrying at once could spin; wait a little.
-        io_uring_sqe* sqe = ring_->next_sqe();
-        if (sqe == nullptr) {
-            ShardStats::add(stats_.ring_full, 1);  // the next tick re-arms the accept
-            return;
-        }
-        io_uring_prep_timeout(sqe, &accept_retry_delay_, 0, 0);
-        io_uring_sqe_set_data64(sqe, encode_user_data(Op::accept_retry, listener));
-        slot.armed = true;
-        slot.multishot = false;
-    } else {
-        arm_accept(listener);  // does nothing while a client is parked
-    }
-}
-
-// Out of descriptors, the clients in the listen queue would wait there until some
-// connection ends. Instead, give up the reserve descriptor for a moment and use it to
-// accept and close each queued client (as nginx and libuv do), so they fail fast.
-void Shard::shed_load(std::uint32_t listener) noexcept {
-    reserve_fd_.reset();
-    std::uint64_t turned_away = 0;
-    for (int i = 0; i < 1024; ++i) {
-        UniqueFd client(::accept4(listeners_[listener].fd.get(), nullptr, nullptr,
-                                  SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!client) {
-            break;  // EAGAIN: the queue is empty (or even one fd is not to be had)
-        }
-        ++turned_away;
-    }
-    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    const ListenerSlot& slot = listeners_[listener];
-    if (slot.runtime != nullptr && !slot.removing) {  // a removed one's generation may be gone
-        slot.runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)].fetch_add(
-            turned_away, std::memory_order_relaxed);
-    }
-    std::uint64_t suppressed = 0;
-    if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-        log_warn(
-            "shard {}: out of file descriptors: closed {} new client(s) on {} "
-            "({} more reports suppressed)",
-            options_.id, turned_away, listeners_[listener].key, suppressed);
-    }
-}
-
 void Shard::begin_stop() noexcept {
     stopping_ = true;
     // The grace of the configuration in force: a reload may have changed it.
@@ -604,7 +332,7 @@ void Shard::begin_stop() noexcept {
         }
     }
     log_debug("shard {}: stopping with {} connections open", options_.id,
-              stats_.active.load(std::memory_order_relaxed));
+              slab_.size() - free_slots_.size());
 }
 
 void Shard::on_tick() noexcept {
@@ -653,6 +381,30 @@ void Shard::on_tick() noexcept {
         }
     }
     arm_tick();
+}
+
+// Starts a connection for a client that holds a place.
+void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
+    ListenerSlot& slot = listeners_[listener];
+    if (free_slots_.empty()) {
+        slot.runtime->stats->reject(Rejection::no_slot);
+        return_place();
+        std::uint64_t suppressed = 0;
+        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+            log_warn(
+                "shard {}: all {} connection slots in use; closing new clients "
+                "({} more since the last report)",
+                options_.id, slab_.size(), suppressed);
+        }
+        return;  // closed by `client`
+    }
+    const std::uint32_t connection = free_slots_.back();
+    free_slots_.pop_back();
+    RelayContext relay = context();
+    if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
+        Connection::Progress::finished) {
+        release(connection);
+    }
 }
 
 void Shard::release(std::uint32_t slot) noexcept {

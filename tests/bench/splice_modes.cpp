@@ -383,8 +383,14 @@ void write_all(int fd, const char* data, std::size_t size) {
 }
 
 Result run_once(Mode mode, Workload workload, std::uint64_t bulk_bytes, std::uint64_t messages) {
-    auto [writer_fd, relay_src] = tcp_pair();
-    auto [relay_dst, reader_fd] = tcp_pair();
+    // Plain variables, not structured bindings: lambdas below capture them (clang 14 cannot
+    // capture a structured binding).
+    auto writer_pair = tcp_pair();
+    auto reader_pair = tcp_pair();
+    auto& writer_fd = writer_pair.first;
+    auto& relay_src = writer_pair.second;
+    auto& relay_dst = reader_pair.first;
+    auto& reader_fd = reader_pair.second;
     set_nonblocking(relay_src);
     set_nonblocking(relay_dst);
     int ping = eventfd(0, EFD_CLOEXEC);  // reader -> writer: "got the previous message"

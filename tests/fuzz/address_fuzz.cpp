@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "ringlb/config/config.hpp"
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
+#include "ringlb/loader/loader.hpp"
 
 namespace {
 

@@ -4,8 +4,6 @@
 // `fall` timeouts, and comes back once the rule is removed.
 #include <catch2/catch.hpp>
 
-#include <regex>
-
 #include "harness.hpp"
 #include "netns.hpp"
 
@@ -21,34 +19,6 @@ constexpr int kIntervalMs = 300;
 constexpr int kTimeoutMs = 200;
 constexpr int kFall = 2;
 constexpr int kRise = 2;
-
-// The namespace of the test: lo up, and an nft input chain that can drop the SYNs to
-// kSilentPort. Without root, iproute2 or nftables the test fails with the reason.
-class DropNamespace final {
-  public:
-    DropNamespace() : ns_("health") {
-        ns_.nft({"add", "table", "inet", "ringlb"});
-        ns_.nft({"add", "chain", "inet", "ringlb", "input",
-                 "{ type filter hook input priority 0; policy accept; }"});
-    }
-    [[nodiscard]] const NetNamespace& ns() const noexcept { return ns_; }
-    void drop_syns() const {
-        ns_.nft({"add", "rule", "inet", "ringlb", "input", "tcp", "dport",
-                 std::to_string(kSilentPort), "tcp", "flags", "syn", "counter", "drop"});
-    }
-    void stop_dropping() const { ns_.nft({"flush", "chain", "inet", "ringlb", "input"}); }
-    [[nodiscard]] std::uint64_t dropped_syns() const {
-        const std::string ruleset = ns_.nft({"list", "ruleset"});
-        std::smatch match;
-        if (!std::regex_search(ruleset, match, std::regex(R"(counter packets (\d+) bytes)"))) {
-            throw HarnessError("no counter in the nft ruleset:\n" + ruleset);
-        }
-        return std::stoull(match[1].str());
-    }
-
-  private:
-    NetNamespace ns_;
-};
 
 std::string address(std::uint16_t port) {
     return "127.0.0.1:" + std::to_string(port);
@@ -66,8 +36,7 @@ std::unique_ptr<Process> start_reply(const NetNamespace& ns, std::uint16_t port,
 }  // namespace
 
 TEST_CASE("a black-holed backend goes down after `fall` probe timeouts and back without them") {
-    DropNamespace drop;
-    const NetNamespace& ns = drop.ns();
+    const NetNamespace ns("health");
     const auto silent = start_reply(ns, kSilentPort, "silent");
     const auto live = start_reply(ns, kLivePort, "live");
     Ringlb lb = start_ringlb_under(
@@ -84,7 +53,7 @@ TEST_CASE("a black-holed backend goes down after `fall` probe timeouts and back 
 
     const std::size_t before_drop = process.line_count();
     const auto dropped_at = Clock::now();
-    drop.drop_syns();
+    ns.drop_syns_to(kSilentPort);
     process.wait_for_line("warn +backend down pool=p " + silent_pattern +
                               " reason=\"Connection timed out\" failures=" + std::to_string(kFall) +
                               "$",
@@ -100,7 +69,7 @@ TEST_CASE("a black-holed backend goes down after `fall` probe timeouts and back 
     // Timeouts, not refusals: nothing between the rule and the line says otherwise.
     CHECK(process.find_lines(silent_pattern + R"( reason="Connection refused")", before_drop)
               .empty());
-    CHECK(drop.dropped_syns() >= static_cast<std::uint64_t>(kFall));
+    CHECK(ns.dropped_syns() >= static_cast<std::uint64_t>(kFall));
 
     // While it is down every connection goes to the live one (retries = 0: a pick of the
     // silent backend would hang the client for connect_timeout_ms and fail).
@@ -111,7 +80,7 @@ TEST_CASE("a black-holed backend goes down after `fall` probe timeouts and back 
     });
 
     const std::size_t before_lift = process.line_count();
-    drop.stop_dropping();
+    ns.stop_dropping();
     process.wait_for_line(
         "info +backend up pool=p " + silent_pattern + " successes=" + std::to_string(kRise) + "$",
         5s, before_lift);

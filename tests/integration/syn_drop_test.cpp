@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <regex>
 
 #include "admin_client.hpp"
 #include "harness.hpp"
@@ -23,33 +22,6 @@ constexpr std::uint16_t kDroppedPort = 9001;
 constexpr std::uint16_t kLivePort = 9002;
 constexpr std::uint16_t kAdminPort = 9003;
 
-// The namespace of one test: lo up, and an nft rule that drops TCP SYNs to kDroppedPort.
-class SynDropNamespace final {
-  public:
-    explicit SynDropNamespace(const std::string& tag) : ns_("syn-" + tag) {
-        ns_.nft({"add", "table", "inet", "ringlb"});
-        ns_.nft({"add", "chain", "inet", "ringlb", "input",
-                 "{ type filter hook input priority 0; policy accept; }"});
-        ns_.nft({"add", "rule", "inet", "ringlb", "input", "tcp", "dport",
-                 std::to_string(kDroppedPort), "tcp", "flags", "syn", "counter", "drop"});
-    }
-
-    [[nodiscard]] const NetNamespace& ns() const noexcept { return ns_; }
-
-    // The packet counter of the SYN-drop rule.
-    [[nodiscard]] std::uint64_t dropped_syns() const {
-        const std::string ruleset = ns_.nft({"list", "ruleset"});
-        std::smatch match;
-        if (!std::regex_search(ruleset, match, std::regex(R"(counter packets (\d+) bytes)"))) {
-            throw HarnessError("no counter in the nft ruleset:\n" + ruleset);
-        }
-        return std::stoull(match[1].str());
-    }
-
-  private:
-    NetNamespace ns_;
-};
-
 constexpr auto kConnectTimeout = 300ms;
 
 std::string config_text(const std::vector<std::string>& backends, unsigned retries) {
@@ -64,14 +36,14 @@ std::string address(std::uint16_t port) {
     return "127.0.0.1:" + std::to_string(port);
 }
 
-Ringlb start_ringlb_inside(const SynDropNamespace& drop, const std::string& text) {
-    return start_ringlb_under(drop.ns().exec({}), text);
+Ringlb start_ringlb_inside(const NetNamespace& ns, const std::string& text) {
+    return start_ringlb_under(ns.exec({}), text);
 }
 
 // ringlb's count of connects to the dropped backend that timed out, read inside the namespace.
-double timeouts_inside(const SynDropNamespace& drop, double expected) {
+double timeouts_inside(const NetNamespace& ns, double expected) {
     double timeouts = -1;
-    drop.ns().run_inside([&] {
+    ns.run_inside([&] {
         timeouts = wait_for_sample(
             AdminClient(kAdminPort), "ringlb_backend_connect_failures_total",
             {{"pool", "p"}, {"backend", address(kDroppedPort)}, {"reason", "timeout"}}, expected);
@@ -85,16 +57,18 @@ double timeouts_inside(const SynDropNamespace& drop, double expected) {
 // connect before connect_timeout_ms, however loaded the machine is); which connections met
 // the timeout is read from ringlb's counters, and "not hung" is a deadline of ten timeouts.
 TEST_CASE("a SYN dropped by the network costs connect_timeout_ms, then the next backend serves") {
-    SynDropNamespace ns("retry");
-    Process live("backend(reply)", ns.ns().exec({backend_binary(), "--mode", "reply", "--listen",
-                                                 address(kLivePort), "--reply", "live"}));
+    // lo up, and an nft rule that drops the TCP SYNs to kDroppedPort.
+    const NetNamespace ns("syn-retry");
+    ns.drop_syns_to(kDroppedPort);
+    Process live("backend(reply)", ns.exec({backend_binary(), "--mode", "reply", "--listen",
+                                            address(kLivePort), "--reply", "live"}));
     live.wait_for_line(R"(^listening 127\.0\.0\.1:)" + std::to_string(kLivePort) + "$", 5s);
     Ringlb lb =
         start_ringlb_inside(ns, config_text({address(kDroppedPort), address(kLivePort)}, 1));
 
     std::vector<std::string> replies;
     std::vector<Clock::duration> durations;
-    ns.ns().run_inside([&] {
+    ns.run_inside([&] {
         for (int i = 0; i < 4; ++i) {
             const auto started = Clock::now();
             ringlb::UniqueFd fd = connect_to(kListenerPort);
@@ -120,12 +94,13 @@ TEST_CASE("a SYN dropped by the network costs connect_timeout_ms, then the next 
 }
 
 TEST_CASE("a SYN dropped by the network with no retry left closes the client") {
-    SynDropNamespace ns("noretry");
+    const NetNamespace ns("syn-noretry");
+    ns.drop_syns_to(kDroppedPort);
     Ringlb lb = start_ringlb_inside(ns, config_text({address(kDroppedPort)}, 0));
 
     ReadResult result;
     Clock::duration waited{};
-    ns.ns().run_inside([&] {
+    ns.run_inside([&] {
         const auto started = Clock::now();
         ringlb::UniqueFd fd = connect_to(kListenerPort);
         result = read_until_close(fd.get(), deadline_in(10 * kConnectTimeout));

@@ -567,13 +567,16 @@ struct Json final {
     double number = 0;
     std::string string;
     std::vector<Json> array;
-    std::vector<std::pair<std::string, Json>> object;  // in order; keys unique
+    // An object's members in order, names unique: two vectors, because a vector of
+    // pair<string, Json> needs Json complete where clang 14 instantiates it.
+    std::vector<std::string> member_names;
+    std::vector<Json> members;
 
     // The member named `key` of an object, or nullptr (also when this is not an object).
     [[nodiscard]] const Json* find(std::string_view key) const noexcept {
-        for (const auto& [name, value] : object) {
-            if (name == key) {
-                return &value;
+        for (std::size_t i = 0; i < member_names.size(); ++i) {
+            if (member_names[i] == key) {
+                return &members[i];
             }
         }
         return nullptr;
@@ -659,7 +662,8 @@ class JsonParser final {
                 }
                 expect(':');
                 Json member = parse_value(depth + 1);
-                value.object.emplace_back(std::move(name), std::move(member));
+                value.member_names.push_back(std::move(name));
+                value.members.push_back(std::move(member));
                 skip_space();
                 if (at_ < text_.size() && text_[at_] == ',') {
                     ++at_;

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "stream.hpp"
 
 namespace ringlb::test {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <exception>
+#include <regex>
 #include <thread>
 
 #include "harness.hpp"
@@ -68,6 +69,32 @@ std::string NetNamespace::run(std::vector<std::string> argv) const {
 std::string NetNamespace::nft(std::vector<std::string> args) const {
     args.insert(args.begin(), require_command("nft", "nftables"));
     return run(std::move(args));
+}
+
+void NetNamespace::drop_syns_to(std::uint16_t port) const {
+    if (!has_drop_chain_) {
+        nft({"add", "table", "inet", "ringlb"});
+        nft({"add", "chain", "inet", "ringlb", "input",
+             "{ type filter hook input priority 0; policy accept; }"});
+        has_drop_chain_ = true;
+    }
+    nft({"add", "rule", "inet", "ringlb", "input", "tcp", "dport", std::to_string(port), "tcp",
+         "flags", "syn", "counter", "drop"});
+}
+
+void NetNamespace::stop_dropping() const {
+    if (has_drop_chain_) {
+        nft({"flush", "chain", "inet", "ringlb", "input"});
+    }
+}
+
+std::uint64_t NetNamespace::dropped_syns() const {
+    const std::string ruleset = nft({"list", "ruleset"});
+    std::smatch match;
+    if (!std::regex_search(ruleset, match, std::regex(R"(counter packets (\d+) bytes)"))) {
+        throw HarnessError("no SYN-drop counter in the nft ruleset:\n" + ruleset);
+    }
+    return std::stoull(match[1].str());
 }
 
 void NetNamespace::run_inside(const std::function<void()>& body) const {

@@ -3,6 +3,7 @@
 // its own: nft rules that drop packets, extra addresses, routes.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -28,12 +29,19 @@ class NetNamespace final {
     std::string run(std::vector<std::string> argv) const;
     // `nft ARGS...` in the namespace; returns its stdout.
     std::string nft(std::vector<std::string> args) const;
+    // Drops (and counts) the TCP SYNs to `port` inside the namespace: connects to it hang as
+    // behind a firewall that drops packets, until stop_dropping() removes the rule.
+    void drop_syns_to(std::uint16_t port) const;
+    void stop_dropping() const;
+    // How many SYNs the rule has dropped so far.
+    [[nodiscard]] std::uint64_t dropped_syns() const;
     // Runs `body` on a thread that has joined this namespace, so the harness's client helpers
     // (which connect to 127.0.0.1) reach what listens inside; rethrows what it threw.
     void run_inside(const std::function<void()>& body) const;
 
   private:
     std::string name_;
+    mutable bool has_drop_chain_ = false;
 };
 
 }  // namespace ringlb::test

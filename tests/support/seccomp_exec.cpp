@@ -129,6 +129,17 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
+// A condition on system call argument `arg`: what libseccomp's SCMP_A0..SCMP_A5 macros build,
+// without their C99 compound literals (which C++ compilers warn about).
+scmp_arg_cmp arg_cmp(unsigned arg, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+    scmp_arg_cmp cmp{};
+    cmp.arg = arg;
+    cmp.op = op;
+    cmp.datum_a = a;
+    cmp.datum_b = b;
+    return cmp;
+}
+
 // Allows `name` when `allowed` has it: unconditionally, or only under `conditions` (each
 // entry a separate rule: any one of them allows).
 void allow(scmp_filter_ctx context, const std::set<std::string>& allowed, const char* name,
@@ -212,16 +223,17 @@ int main(int argc, char** argv) {
         // does it.
         std::vector<std::vector<scmp_arg_cmp>> rules;
         for (int family : options.families) {
-            rules.push_back({SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))});
+            rules.push_back({arg_cmp(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))});
         }
         allow(context, allowed, "socket", rules);
         if (allowed.count("socket") != 0) {
             for (int family = 0; family < AF_MAX; ++family) {
                 if (options.families.count(family) == 0) {
-                    check(
-                        seccomp_rule_add(context, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                                         SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
-                        "socket family rule");
+                    const scmp_arg_cmp same_family =
+                        arg_cmp(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
+                    check(seccomp_rule_add_array(context, SCMP_ACT_ERRNO(EAFNOSUPPORT),
+                                                 SCMP_SYS(socket), 1, &same_family),
+                          "socket family rule");
                 }
             }
         }
@@ -230,11 +242,11 @@ int main(int argc, char** argv) {
         // MemoryDenyWriteExecute=: no mapping both writable and executable, no making memory
         // executable later.
         allow(context, allowed, "mmap",
-              {{SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)},
-               {SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_WRITE, 0)}});
-        allow(context, allowed, "mprotect", {{SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}});
-        allow(context, allowed, "pkey_mprotect", {{SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}});
-        allow(context, allowed, "shmat", {{SCMP_A2(SCMP_CMP_MASKED_EQ, SHM_EXEC, 0)}});
+              {{arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)},
+               {arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_WRITE, 0)}});
+        allow(context, allowed, "mprotect", {{arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}});
+        allow(context, allowed, "pkey_mprotect", {{arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)}});
+        allow(context, allowed, "shmat", {{arg_cmp(2, SCMP_CMP_MASKED_EQ, SHM_EXEC, 0)}});
     }
     if (options.restrict_namespaces) {
         // RestrictNamespaces=yes: no new namespaces and no joining one. clone3 passes its
@@ -243,8 +255,8 @@ int main(int argc, char** argv) {
         constexpr scmp_datum_t kNamespaces = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
                                              CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
                                              CLONE_NEWNET | CLONE_NEWTIME;
-        allow(context, allowed, "clone", {{SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaces, 0)}});
-        allow(context, allowed, "unshare", {{SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaces, 0)}});
+        allow(context, allowed, "clone", {{arg_cmp(0, SCMP_CMP_MASKED_EQ, kNamespaces, 0)}});
+        allow(context, allowed, "unshare", {{arg_cmp(0, SCMP_CMP_MASKED_EQ, kNamespaces, 0)}});
         if (allowed.count("clone3") != 0) {
             check(seccomp_rule_add(context, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3");
         }
@@ -252,7 +264,7 @@ int main(int argc, char** argv) {
     if (options.lock_personality) {
         // LockPersonality=: the personality may be read, not changed.
         allow(context, allowed, "personality",
-              {{SCMP_A0(SCMP_CMP_EQ, 0xffffffffU)}, {SCMP_A0(SCMP_CMP_EQ, PER_LINUX)}});
+              {{arg_cmp(0, SCMP_CMP_EQ, 0xffffffffU)}, {arg_cmp(0, SCMP_CMP_EQ, PER_LINUX)}});
     }
 
     if (options.umask_value >= 0) {

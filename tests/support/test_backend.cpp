@@ -34,7 +34,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "stream.hpp"
 
 namespace {

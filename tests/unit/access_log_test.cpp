@@ -179,7 +179,7 @@ TEST_CASE("a record formats as one logfmt line") {
     record.end_time_ns = 1'795'910'341'123'456'789;  // 2026-11-28T23:59:01.123456789Z
     record.client = *SocketAddress::parse("1.2.3.4:5678");
     record.set_listener("web");
-    record.set_backend(*SocketAddress::parse("127.0.0.1:9001"));
+    record.set_backend("127.0.0.1:9001");
     record.bytes_in = 123;
     record.bytes_out = 456;
     record.duration_ms = 12;

@@ -12,6 +12,7 @@
 #include "ringlb/balance/balancer.hpp"
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend.hpp"
+#include "ringlb/pool/backend_pool.hpp"
 #include "ringlb/pool/live_set.hpp"
 
 namespace ringlb::test {
@@ -42,6 +43,24 @@ using Backends = std::vector<std::shared_ptr<Backend>>;
     }
     return backends;
 }
+
+// A BackendPool and its algorithm, paired as a generation pairs them.
+struct BalancedPool final {
+    BalancedPool(const config::PoolConfig& config, const Backends& backends)
+        : balancer(make_balancer(config)),
+          pool(
+              config, backends, [this](LiveSet& set) { balancer->prepare(set); }, 0) {}
+
+    [[nodiscard]] std::uint32_t acquire(const PickContext& context = {}) {
+        return ringlb::acquire(pool, *balancer, context);
+    }
+    [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed) {
+        return ringlb::acquire_after(pool, *balancer, failed, PickContext{});
+    }
+
+    std::unique_ptr<Balancer> balancer;
+    BackendPool pool;
+};
 
 // Fills `set` with the backends at `live` (positions in `backends`), in that order and with
 // their weights, as a pool publishes the ones that may take connections.

@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/config/cidr.hpp"
+#include "ringlb/base/cidr.hpp"
 
 namespace {
 
-using ringlb::config::Cidr;
-using ringlb::config::parse_cidr;
+using ringlb::Cidr;
+using ringlb::parse_cidr;
 
 // A client address as accept() returns it: sockaddr_in or sockaddr_in6 from numeric text.
 struct Client final {
@@ -44,7 +44,7 @@ Cidr block(const char* text) {
 }
 
 bool contains(const char* block_text, const char* client) {
-    return ringlb::config::cidr_contains(block(block_text), Client(client).get());
+    return ringlb::cidr_contains(block(block_text), Client(client).get());
 }
 
 }  // namespace
@@ -172,16 +172,16 @@ TEST_CASE("an address of another family, or none, matches nothing") {
     sockaddr_storage unix_address{};
     unix_address.ss_family = AF_UNIX;
     const auto* other = reinterpret_cast<const sockaddr*>(&unix_address);
-    CHECK_FALSE(ringlb::config::cidr_contains(block("0.0.0.0/0"), other));
-    CHECK_FALSE(ringlb::config::cidr_contains(block("::/0"), other));
-    CHECK_FALSE(ringlb::config::cidr_contains(block("0.0.0.0/0"), nullptr));
+    CHECK_FALSE(ringlb::cidr_contains(block("0.0.0.0/0"), other));
+    CHECK_FALSE(ringlb::cidr_contains(block("::/0"), other));
+    CHECK_FALSE(ringlb::cidr_contains(block("0.0.0.0/0"), nullptr));
 }
 
 TEST_CASE("any_contains is true when one block of the list holds the address") {
     std::vector<Cidr> blocks{block("10.0.0.0/8"), block("2001:db8::/32"), block("192.168.0.0/16")};
-    CHECK(ringlb::config::any_contains(blocks, Client("192.168.3.4").get()));
-    CHECK(ringlb::config::any_contains(blocks, Client("2001:db8::5").get()));
-    CHECK(ringlb::config::any_contains(blocks, Client("::ffff:10.9.9.9").get()));
-    CHECK_FALSE(ringlb::config::any_contains(blocks, Client("172.16.0.1").get()));
-    CHECK_FALSE(ringlb::config::any_contains({}, Client("10.0.0.1").get()));
+    CHECK(ringlb::any_contains(blocks, Client("192.168.3.4").get()));
+    CHECK(ringlb::any_contains(blocks, Client("2001:db8::5").get()));
+    CHECK(ringlb::any_contains(blocks, Client("::ffff:10.9.9.9").get()));
+    CHECK_FALSE(ringlb::any_contains(blocks, Client("172.16.0.1").get()));
+    CHECK_FALSE(ringlb::any_contains({}, Client("10.0.0.1").get()));
 }

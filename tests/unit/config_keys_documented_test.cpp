@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "ringlb/config/config.hpp"
+#include "ringlb/loader/loader.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/config/config.hpp"
+#include "ringlb/loader/loader.hpp"
 
 namespace {
 

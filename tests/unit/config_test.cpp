@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "ringlb/config/config.hpp"
+#include "ringlb/loader/loader.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "ringlb/escape.hpp"
+#include "ringlb/base/escape.hpp"
 
 namespace {
 

@@ -13,8 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/proxy/proxy_protocol.hpp"
+#include "ringlb/base/socket_address.hpp"
+#include "ringlb/proxy/proxy_parser.hpp"
+#include "ringlb/proxy/proxy_writer.hpp"
 
 namespace {
 

@@ -12,8 +12,8 @@
 #include "ringlb/balance/random_two.hpp"
 #include "ringlb/balance/round_robin.hpp"
 #include "ringlb/balance/weighted_round_robin.hpp"
+#include "ringlb/base/epoch.hpp"
 #include "ringlb/pool/backend_pool.hpp"
-#include "ringlb/pool/epoch.hpp"
 
 using ringlb::BackendPool;
 using ringlb::Balancer;
@@ -74,25 +74,25 @@ TEST_CASE("round robin returns no pick when every backend is full or none is liv
 TEST_CASE("a pool only picks backends of its current live set") {
     const auto config = pool_config(3);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
+    BalancedPool pool(config, backends);
     ringlb::EpochDomain epochs(1);
     backends[1]->healthy.store(false);
-    pool.refresh(1, epochs);
+    pool.pool.refresh(1, epochs);
     std::vector<int> hits(3);
     for (int i = 0; i < 100; ++i) {
-        const std::uint32_t backend = pool.acquire(PickContext{});
+        const std::uint32_t backend = pool.acquire();
         REQUIRE(backend < 3);
         ++hits[backend];
-        pool.backend(backend).release();
+        pool.pool.backend(backend).release();
     }
     CHECK(hits == std::vector<int>{50, 0, 50});
 
     backends[0]->healthy.store(false);
     backends[2]->state.store(ringlb::config::BackendState::drain);
     backends[1]->healthy.store(true);
-    pool.refresh(2, epochs);
+    pool.pool.refresh(2, epochs);
     for (int i = 0; i < 10; ++i) {
-        CHECK(pool.acquire(PickContext{}) == 1);
+        CHECK(pool.acquire() == 1);
     }
     CHECK(backends[1]->active.load() == 10);
 }
@@ -100,48 +100,48 @@ TEST_CASE("a pool only picks backends of its current live set") {
 TEST_CASE("a pool with no live backend yields none") {
     const auto config = pool_config(2);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
+    BalancedPool pool(config, backends);
     ringlb::EpochDomain epochs(1);
     for (const auto& backend : backends) {
         backend->healthy.store(false);
     }
-    pool.refresh(1, epochs);
-    CHECK(pool.acquire(PickContext{}) == BackendPool::kNone);
+    pool.pool.refresh(1, epochs);
+    CHECK(pool.acquire() == BackendPool::kNone);
 }
 
 TEST_CASE("a retry goes to the live backend after the one that failed") {
     const auto config = pool_config(3);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
-    CHECK(pool.acquire_after(0, PickContext{}) == 1);
-    CHECK(pool.acquire_after(1, PickContext{}) == 2);
-    CHECK(pool.acquire_after(2, PickContext{}) == 0);
+    BalancedPool pool(config, backends);
+    CHECK(pool.acquire_after(0) == 1);
+    CHECK(pool.acquire_after(1) == 2);
+    CHECK(pool.acquire_after(2) == 0);
     ringlb::EpochDomain epochs(1);
     backends[1]->healthy.store(false);
-    pool.refresh(1, epochs);
-    CHECK(pool.acquire_after(2, PickContext{}) == 0);
-    CHECK(pool.acquire_after(0, PickContext{}) == 2);
+    pool.pool.refresh(1, epochs);
+    CHECK(pool.acquire_after(2) == 0);
+    CHECK(pool.acquire_after(0) == 2);
     backends[0]->healthy.store(false);
     backends[2]->healthy.store(false);
     backends[1]->healthy.store(true);
-    pool.refresh(2, epochs);
+    pool.pool.refresh(2, epochs);
     // The only live one is still better than none.
-    CHECK(pool.acquire_after(1, PickContext{}) == 1);
+    CHECK(pool.acquire_after(1) == 1);
 }
 
 TEST_CASE("retries do not consume round-robin picks") {
     const auto config = pool_config(2);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
+    BalancedPool pool(config, backends);
     // Backend 0 is dead but still listed: each connection that picks it retries on 1. If
     // retries took a pick, every connection would land on 0 first.
     int first_on_dead = 0;
     for (int i = 0; i < 10; ++i) {
-        const std::uint32_t backend = pool.acquire(PickContext{});
+        const std::uint32_t backend = pool.acquire();
         if (backend == 0) {
             ++first_on_dead;
-            pool.backend(0).release();
-            CHECK(pool.acquire_after(0, PickContext{}) == 1);
+            pool.pool.backend(0).release();
+            CHECK(pool.acquire_after(0) == 1);
         }
     }
     CHECK(first_on_dead == 5);
@@ -150,29 +150,29 @@ TEST_CASE("retries do not consume round-robin picks") {
 TEST_CASE("a retry after a backend left the live set falls back to a fresh pick") {
     const auto config = pool_config(3);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
+    BalancedPool pool(config, backends);
     ringlb::EpochDomain epochs(1);
     backends[2]->healthy.store(false);
-    pool.refresh(1, epochs);
+    pool.pool.refresh(1, epochs);
     for (int i = 0; i < 10; ++i) {
-        CHECK(pool.acquire_after(2, PickContext{}) != 2);
+        CHECK(pool.acquire_after(2) != 2);
     }
 }
 
 TEST_CASE("a retired live set is freed only once every reader has moved on") {
     const auto config = pool_config(2);
     const auto backends = make_backends(config);
-    BackendPool pool(config, backends, 0);
+    BalancedPool pool(config, backends);
     ringlb::EpochDomain epochs(2);
     epochs.enter(0);  // reader 0 is inside a loop pass and may hold the current set
     epochs.leave(1);  // reader 1 is asleep
     backends[1]->healthy.store(false);
-    pool.refresh(1, epochs);
+    pool.pool.refresh(1, epochs);
     CHECK(epochs.reclaim() == 1);  // reader 0 could still hold the old set
     epochs.enter(0);               // its next pass sees only the new set
     CHECK(epochs.reclaim() == 0);
     backends[1]->healthy.store(true);
-    pool.refresh(2, epochs);
+    pool.pool.refresh(2, epochs);
     epochs.leave(0);
     CHECK(epochs.reclaim() == 0);  // nobody online: freed at once
 }
@@ -203,12 +203,12 @@ TEST_CASE("every algorithm picks a backend with room through a pool, and none wh
         auto config = pool_config(3, 2);
         config.algorithm = algorithm;
         const auto backends = make_backends(config);
-        BackendPool pool(config, backends, 0);
+        BalancedPool pool(config, backends);
         for (int i = 0; i < 6; ++i) {
             CHECK(pool.acquire(PickContext{static_cast<std::uint64_t>(i) * 977}) <
                   BackendPool::kNone);
         }
-        CHECK(pool.acquire(PickContext{}) == BackendPool::kNone);
+        CHECK(pool.acquire() == BackendPool::kNone);
         for (const auto& backend : backends) {
             CHECK(backend->active.load() == 2);
         }

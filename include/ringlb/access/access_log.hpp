@@ -16,8 +16,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/base/socket_address.hpp"
+#include "ringlb/base/unique_fd.hpp"
 
 namespace ringlb {
 
@@ -43,8 +44,6 @@ struct AccessRecord {
 
     void set_listener(std::string_view name) noexcept;
     void set_backend(std::string_view name) noexcept;
-    // "127.0.0.1:9001" / "[::1]:9001", written without allocating.
-    void set_backend(const SocketAddress& address) noexcept;
 };
 static_assert(std::is_trivially_copyable_v<AccessRecord>);
 
@@ -183,10 +182,11 @@ class AccessLogWriter final {
     std::atomic<std::uint64_t> reopens_{0};
     std::atomic<std::uint64_t> write_errors_{0};
 
-    // Writer thread only.
+    // Writer thread only. Warnings about lost lines come at most every 10 s.
+    static constexpr std::uint64_t kWarningIntervalMs = 10000;
     std::uint64_t drops_reported_ = 0;
-    std::uint64_t last_drop_warning_ns_ = 0;
-    std::uint64_t last_write_warning_ns_ = 0;
+    RateLimiter drop_warning_{kWarningIntervalMs};
+    RateLimiter write_warning_{kWarningIntervalMs};
 };
 
 }  // namespace ringlb

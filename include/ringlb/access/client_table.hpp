@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace ringlb {
 

@@ -3,16 +3,18 @@
 #pragma once
 
 #include "ringlb/admin/http_server.hpp"
-#include "ringlb/app/control.hpp"
+#include "ringlb/runtime/control.hpp"
 
 namespace ringlb {
 
 // The handler the admin HttpServer calls for each authorised, well-formed request. It
 // reads shared counters and changes backends' atomics; it never blocks a shard. `control`
-// must outlive the handler.
-[[nodiscard]] HttpHandler make_admin_handler(Control& control);
+// and `admin_stats` (the admin endpoint's own counters, kept across the servers that reloads
+// replace) must outlive the handler.
+[[nodiscard]] HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_stats);
 
 // The Prometheus text exposition of every counter (exposed for tests of the format).
-[[nodiscard]] std::string render_metrics(const Control& control);
+[[nodiscard]] std::string render_metrics(const Control& control,
+                                         const HttpServerStats& admin_stats);
 
 }  // namespace ringlb

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ringlb/io/socket_address.hpp"
+#include "ringlb/base/socket_address.hpp"
 
 namespace ringlb {
 
@@ -31,13 +31,8 @@ class AuthGuard final {
     [[nodiscard]] std::uint64_t delay_ms() const noexcept { return delay_ms_; }
 
   private:
-    struct Key final {
-        std::array<std::uint8_t, 16> bytes{};
-        bool v6 = false;
-        friend bool operator==(const Key&, const Key&) = default;
-    };
     struct Entry final {
-        Key key;
+        IpBytes key;  // the address without its port
         bool used = false;
         std::uint64_t window_start_ms = 0;  // the one-second window the count belongs to
         unsigned window_failures = 0;
@@ -47,8 +42,7 @@ class AuthGuard final {
         std::uint64_t suppressed = 0;
         std::uint64_t last_seen_ms = 0;
     };
-    [[nodiscard]] static Key key_of(const SocketAddress& peer) noexcept;
-    [[nodiscard]] const Entry* find(const Key& key) const noexcept;
+    [[nodiscard]] const Entry* find(const IpBytes& key) const noexcept;
 
     unsigned failures_per_s_;
     std::uint64_t delay_ms_;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// HttpServer: the admin endpoint's HTTP/1.1 transport (clear text or TLS) on its own poll(2)
+// HttpServer: the admin endpoint's HTTP/1.1 server (clear text or TLS) on its own poll(2)
 // thread, with limits, timeouts and bearer-token roles; routes are the handler's business.
 #pragma once
 
@@ -9,28 +9,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
 #include <thread>
-#include <utility>
-#include <vector>
 
+#include "ringlb/admin/http_auth.hpp"
 #include "ringlb/admin/http_request.hpp"
-#include "ringlb/admin/tls.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/admin/http_response.hpp"
+#include "ringlb/base/unique_fd.hpp"
+#include "ringlb/io/tls.hpp"
 
 namespace ringlb {
-
-struct HttpResponse {
-    int status = 200;          // 200..599; anything else becomes a 500
-    std::string content_type;  // empty: "text/plain; charset=utf-8"
-    std::string body;
-    // Extra header fields. The server writes Content-Length, Content-Type, Connection and
-    // Date itself: a handler naming one of those (or Transfer-Encoding), or putting a
-    // control character in a name or value, gets a 500 instead.
-    std::vector<std::pair<std::string, std::string>> headers;
-};
 
 // Called on the admin thread, one request at a time, only for well-formed and authorised
 // requests; it may throw (the client gets a 500). The request's views are valid during the
@@ -61,23 +48,12 @@ struct HttpServerLimits {
     std::uint64_t auth_delay_ms = 2000;
 };
 
-// Who may do what. Without either token every request is served. With one, a request must
-// carry "Authorization: Bearer <token>": `token` allows every request, `read_token` only GET
-// and HEAD (anything else is 403). A missing or wrong token is 401.
-struct HttpAuth final {
-    std::optional<std::string> token;
-    std::optional<std::string> read_token;
-};
-
 // Counters that outlive one server (a reload replaces the server, not its history). Written by
 // the admin thread, read by anyone.
 struct HttpServerStats final {
     std::atomic<std::uint64_t> auth_failures{0};           // 401s: no token, or a wrong one
     std::atomic<std::uint64_t> tls_handshake_failures{0};  // failed or timed-out handshakes
 };
-
-// The reason phrase for a status ("Not Found"), or a generic one for its class.
-[[nodiscard]] std::string_view http_reason_phrase(int status) noexcept;
 
 class HttpServer final {
   public:

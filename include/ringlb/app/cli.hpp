@@ -6,7 +6,7 @@
 #include <string>
 #include <variant>
 
-#include "ringlb/log.hpp"
+#include "ringlb/base/log.hpp"
 
 namespace ringlb {
 

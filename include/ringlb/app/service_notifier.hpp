@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/unique_fd.hpp"
 
 namespace ringlb {
 

@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <memory>
 
+#include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
-#include "ringlb/io/socket_address.hpp"
 #include "ringlb/pool/backend.hpp"
+#include "ringlb/pool/backend_pool.hpp"
 #include "ringlb/pool/live_set.hpp"
 
 namespace ringlb {
@@ -41,6 +42,20 @@ class Balancer {
 // (wrapping); when none has room, any entry with room, from the one the table pointed at.
 [[nodiscard]] std::uint32_t walk_table(const LiveSet& set, std::size_t start,
                                        std::size_t max_steps) noexcept;
+
+// Shard threads: chooses the backend for a new connection from `pool`'s live set with
+// `balancer` (the pool's algorithm) and takes a connection place on it
+// (Backend::try_acquire); BackendPool::kNone when no live backend has room. The caller gives
+// the place back with Backend::release.
+[[nodiscard]] std::uint32_t acquire(const BackendPool& pool, Balancer& balancer,
+                                    const PickContext& context) noexcept;
+// Shard threads: the same for a retry after `failed` could not be reached: the next live
+// backend with room after it, without consuming a pick of the algorithm (so that a dead
+// backend does not shift every later connection onto itself). May return `failed` itself
+// when it is the only one.
+[[nodiscard]] std::uint32_t acquire_after(const BackendPool& pool, Balancer& balancer,
+                                          std::uint32_t failed,
+                                          const PickContext& context) noexcept;
 
 // The algorithm a pool's config names.
 [[nodiscard]] std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool);

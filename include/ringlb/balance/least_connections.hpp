@@ -24,7 +24,6 @@ class LeastConnections final : public Balancer {
   private:
     // Where the scan starts: the only state shared by shards, on its own cache line.
     alignas(64) std::atomic<std::uint64_t> start_{0};
-    char padding_[64 - sizeof(std::atomic<std::uint64_t>)] = {};
 };
 
 }  // namespace ringlb

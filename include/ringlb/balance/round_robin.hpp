@@ -19,7 +19,6 @@ class RoundRobin final : public Balancer {
     // The only state shared by shards on the data path: one counter on its own cache line,
     // so that its traffic does not slow neighbouring fields.
     alignas(64) std::atomic<std::uint64_t> next_{0};
-    char padding_[64 - sizeof(std::atomic<std::uint64_t>)] = {};
 };
 
 }  // namespace ringlb

@@ -25,7 +25,6 @@ class WeightedRoundRobin final : public Balancer {
   private:
     // The only state shared by shards on the data path: one counter on its own cache line.
     alignas(64) std::atomic<std::uint64_t> next_{0};
-    char padding_[64 - sizeof(std::atomic<std::uint64_t>)] = {};
 };
 
 }  // namespace ringlb

@@ -11,13 +11,12 @@ namespace ringlb {
 // What the kernel accepted when a ring was set up; probed once in main, reused by shards.
 struct RingFeatures final {
     unsigned setup_flags = 0;       // IORING_SETUP_* that the kernel accepted
-    bool single_issuer = false;     // IORING_SETUP_SINGLE_ISSUER (6.0)
-    bool defer_taskrun = false;     // IORING_SETUP_DEFER_TASKRUN (6.1)
-    bool coop_taskrun = false;      // IORING_SETUP_COOP_TASKRUN (5.19), the fallback
-    bool fast_poll = false;         // IORING_FEAT_FAST_POLL (5.7)
+    unsigned kernel_features = 0;   // IORING_FEAT_* the kernel reported (for the log)
     bool multishot_accept = false;  // IORING_OP_ACCEPT with IORING_ACCEPT_MULTISHOT (5.19)
     bool cancel_fd_all = false;     // IORING_ASYNC_CANCEL_FD | _ALL (5.19)
 
+    // For the start-up log: single_issuer (6.0), defer_taskrun (6.1), coop_taskrun (5.19),
+    // fast_poll (5.7), multishot_accept, cancel_fd_all.
     [[nodiscard]] std::string describe() const;
 };
 

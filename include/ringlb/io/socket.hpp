@@ -2,8 +2,8 @@
 // Socket set-up helpers: listeners, non-blocking client sockets, local addresses.
 #pragma once
 
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/io/unique_fd.hpp"
+#include "ringlb/base/socket_address.hpp"
+#include "ringlb/base/unique_fd.hpp"
 
 namespace ringlb {
 

@@ -7,27 +7,13 @@
 #include <mutex>
 #include <string>
 
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
-#include "ringlb/io/socket_address.hpp"
-#include "ringlb/pool/epoch.hpp"
 
 namespace ringlb {
 
-// An address a backend resolved to; replaced as a whole when a host name re-resolves to
-// something else, and freed through the EpochDomain once no shard can still read it.
-struct ResolvedAddress final : Retirable {
-    explicit ResolvedAddress(const SocketAddress& resolved) noexcept;
-    ~ResolvedAddress() override;
-    ResolvedAddress(const ResolvedAddress&) = delete;
-    ResolvedAddress& operator=(const ResolvedAddress&) = delete;
-
-    const SocketAddress address;
-
-    // How many exist in the process now: what a backend retains (tests, diagnostics).
-    [[nodiscard]] static std::size_t live() noexcept;
-};
-
-// Shared by every shard (which connect to it and count), the health thread (which probes
+// Shared by every shard (which connect to it and count), the control thread (which probes
 // it and marks it up or down) and the admin API (which changes its state and weight).
 // A reload keeps the Backend object of a backend whose pool and address text are unchanged,
 // so that its counters and open connections carry over. Every field is atomic: no lock.
@@ -44,14 +30,14 @@ struct Backend final {
     const unsigned port;
 
     // Where to connect. A shard may use the reference until its next EpochDomain::leave
-    // (copy it for a request the kernel reads later); the health thread, the only writer,
+    // (copy it for a request the kernel reads later); the control thread, the only writer,
     // as long as it likes. Other threads use address_snapshot.
     [[nodiscard]] const SocketAddress& address() const noexcept {
-        return address_.load(std::memory_order_acquire)->address;
+        return address_.load(std::memory_order_acquire)->value;
     }
     // Any thread: a copy of the current address.
     [[nodiscard]] SocketAddress address_snapshot() const;
-    // Health thread only: installs a new address and retires the old one into `epochs`,
+    // Control thread only: installs a new address and retires the old one into `epochs`,
     // which frees it once no shard can still be reading it.
     void set_address(const SocketAddress& address, EpochDomain& epochs);
 
@@ -64,7 +50,7 @@ struct Backend final {
     std::atomic<std::uint64_t> connect_timeout{0};
     std::atomic<std::uint64_t> connect_error{0};
 
-    // Settings, written by the control plane (config, reload, admin API, health thread).
+    // Settings, written by the control plane (config, reload, admin API, control thread).
     alignas(64) std::atomic<std::uint32_t> max_connections{0};  // 0 = no limit
     std::atomic<std::uint32_t> weight{1};                       // 1..1000
     std::atomic<config::BackendState> state{config::BackendState::active};
@@ -91,7 +77,9 @@ struct Backend final {
     }
 
   private:
-    std::atomic<const ResolvedAddress*> address_;  // owned; retired when replaced
+    // Owned; replaced as a whole when a host name re-resolves to something else, and the old
+    // one freed through the EpochDomain once no shard can still read it.
+    std::atomic<const Published<SocketAddress>*> address_;
     // Between set_address's swap and retire, and address_snapshot's load and copy: so that a
     // reader outside the epoch domain never copies a retired address. Never taken by shards.
     mutable std::mutex address_lock_;

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ringlb/pool/epoch.hpp"
+#include "ringlb/base/epoch.hpp"
 
 namespace ringlb {
 
@@ -19,7 +19,7 @@ struct LiveEntry final {
     Backend* state = nullptr;  // its shared counters (active connections, limit)
 };
 
-// Built by the control plane (health thread, admin API, reload), read by shards without
+// Built by the control plane (control thread, admin API, reload), read by shards without
 // locks, freed through the EpochDomain. Contains only backends that are healthy and in
 // state "active"; a backend at its connection limit is still listed (balancers skip it).
 struct LiveSet final : Retirable {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Generation: one loaded configuration in force — its pools, backends and listener settings.
+// Generation: one loaded configuration in force — its pools with their balancers, backends and
+// listener settings.
 #pragma once
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ringlb/balance/balancer.hpp"
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend.hpp"
 #include "ringlb/pool/backend_pool.hpp"
@@ -45,10 +47,20 @@ struct ListenerStats final {
 struct ListenerRuntime final {
     config::ListenerConfig config;
     BackendPool* pool = nullptr;
+    Balancer* balancer = nullptr;  // the pool's algorithm
     std::shared_ptr<ListenerStats> stats;
     int access_log = -1;             // destination index in the access log writer; -1 = off
     bool needs_peer = false;         // the connection must learn the client's address
     std::uint64_t client_scope = 0;  // its key in the ClientTable: a hash of its name
+
+    // Shard threads: a backend of the listener's pool for a new connection from `client`
+    // (nullptr when its address is unknown), chosen by the pool's algorithm, with a
+    // connection place taken on it (Backend::release gives it back); BackendPool::kNone
+    // when no live backend has room. acquire_after is the retry after `failed` could not
+    // be reached (see ringlb::acquire_after). Lock-free; never allocate.
+    [[nodiscard]] std::uint32_t acquire(const SocketAddress* client) const noexcept;
+    [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed,
+                                              const SocketAddress* client) const noexcept;
 };
 
 // Built by the main thread from a validated config, then handed to the shards, the health
@@ -66,6 +78,9 @@ class Generation final {
 
     const config::Config config;
     const std::uint64_t id;  // 1 for the first, +1 per successful reload
+    // Each pool and the algorithm that picks from its live sets, by config index. A balancer
+    // prepares its pool's live sets, so it is made before the pool and outlives it.
+    std::vector<std::unique_ptr<Balancer>> balancers;
     std::vector<std::unique_ptr<BackendPool>> pools;
     std::vector<ListenerRuntime> listeners;  // config order
 

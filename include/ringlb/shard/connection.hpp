@@ -10,11 +10,11 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
-#include "ringlb/io/unique_fd.hpp"
 #include "ringlb/runtime/generation.hpp"
-#include "ringlb/shard/shard_stats.hpp"
+#include "ringlb/runtime/shard_stats.hpp"
 #include "ringlb/shard/user_data.hpp"
 
 namespace ringlb {
@@ -42,6 +42,10 @@ struct RelayContext final {
 // pooled pipe and from the pipe into the destination socket, both non-blocking. -EAGAIN
 // arms the matching poll again; a pipe goes back to the pool as soon as it is empty and the
 // source has nothing more to read, so an idle connection holds no pipe.
+//
+// Its member functions live in three files, one concern each: src/shard/connection.cpp (the
+// life: start, connect and retries, teardown, access record), src/shard/admission.cpp and
+// src/shard/relay.cpp.
 class Connection final {
   public:
     enum class Progress { running, finished };  // finished: the slot may be reused
@@ -90,14 +94,19 @@ class Connection final {
         sockaddr_in6 v6;
     };
 
+    // Admission (admission.cpp): the client's address, its PROXY header, rules and limits.
+    Progress begin_admission(RelayContext& context) noexcept;
     Progress admit(RelayContext& context) noexcept;
     Progress read_proxy_header(RelayContext& context) noexcept;
     Progress arm_proxy_wait(RelayContext& context) noexcept;
+    // The relay (relay.cpp).
+    Progress start_relay(RelayContext& context) noexcept;
+    Progress pump(Direction& direction, RelayContext& context) noexcept;
+    Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    // The rest of the life (connection.cpp).
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
     bool send_proxy_header(RelayContext& context) noexcept;
-    Progress pump(Direction& direction, RelayContext& context) noexcept;
-    Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
     Progress ring_full(RelayContext& context) noexcept;
     void cancel_in_flight(RelayContext& context) noexcept;
     void release_backend() noexcept;

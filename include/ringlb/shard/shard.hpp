@@ -15,13 +15,13 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
-#include "ringlb/io/unique_fd.hpp"
-#include "ringlb/pool/epoch.hpp"
 #include "ringlb/runtime/generation.hpp"
+#include "ringlb/runtime/shard_stats.hpp"
 #include "ringlb/shard/connection.hpp"
-#include "ringlb/shard/shard_stats.hpp"
 
 namespace ringlb {
 
@@ -58,7 +58,9 @@ struct AcceptWaiters final {
 struct ShardServices final {
     ClientTable* clients = nullptr;
     AccessLogBuffer* access_log = nullptr;  // this shard's buffer; null when no access log
-    // Connections open in the whole process, plus accepts armed while a limit is set.
+    // Connections open in the whole process: each takes its place when its accept completes
+    // and gives it back when its slot is free again. What global.max_connections limits,
+    // and what the metrics report.
     std::atomic<std::uint64_t>* open_connections = nullptr;
     // global.max_connections; 0 = no limit. Changed by reloads.
     std::atomic<std::uint64_t>* max_connections = nullptr;
@@ -131,28 +133,37 @@ class Shard final {
         bool removing = false;   // cancelled by an update or the stop: close when settled
     };
 
+    // The thread, its loop, its own requests and the slab (src/shard/shard.cpp).
     void run() noexcept;
     void loop();
-    void apply(std::unique_ptr<ShardUpdate> update);
-    void arm_accept(std::uint32_t listener) noexcept;
-    void cancel_accept(std::uint32_t listener) noexcept;
-    void close_listener(std::uint32_t listener) noexcept;
-    void resume_paused() noexcept;
-    void serve(std::uint32_t listener, UniqueFd client) noexcept;
-    void park(std::uint32_t listener, UniqueFd client) noexcept;
-    bool take_place() noexcept;
-    void return_place() noexcept;
-    void arm_wake() noexcept;
-    void arm_tick() noexcept;
     void rearm_own();
     void check_ring_error(int error);
+    void apply(std::unique_ptr<ShardUpdate> update);
     void dispatch(std::uint64_t user_data, int result, unsigned flags) noexcept;
-    void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
-    void on_tick() noexcept;
+    void arm_wake() noexcept;
+    void arm_tick() noexcept;
     void begin_stop() noexcept;
-    void shed_load(std::uint32_t listener) noexcept;
+    void on_tick() noexcept;
+    void serve(std::uint32_t listener, UniqueFd client) noexcept;
     void release(std::uint32_t slot) noexcept;
     [[nodiscard]] RelayContext context() noexcept;
+
+    // The listening sockets (src/shard/listeners.cpp).
+    void adopt_listeners(Generation& generation, std::vector<ShardUpdate::Listener>& listeners);
+    void arm_accept(std::uint32_t listener) noexcept;
+    void cancel_accept(std::uint32_t listener) noexcept;
+    // Asks the kernel to cancel the listener's accept (its final completion then comes as
+    // Op::accept_cancel's); false, counted in ring_full, when no submission slot was free.
+    [[nodiscard]] bool submit_accept_cancel(std::uint32_t listener) noexcept;
+    void close_listener(std::uint32_t listener) noexcept;
+    void on_accept(std::uint32_t listener, int result, unsigned flags) noexcept;
+    void shed_load(std::uint32_t listener) noexcept;
+
+    // global.max_connections: places and parked clients (src/shard/accept_gate.cpp).
+    bool take_place() noexcept;
+    void return_place() noexcept;
+    void park(std::uint32_t listener, UniqueFd client) noexcept;
+    void resume_paused() noexcept;
 
     ShardOptions options_;
     EpochDomain& epochs_;

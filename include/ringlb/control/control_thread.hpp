@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// ControlThread: the control thread that probes backends, ramps slow starts, re-resolves
+// host names and publishes pools' live sets.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ringlb/base/epoch.hpp"
+#include "ringlb/base/unique_fd.hpp"
+#include "ringlb/runtime/generation.hpp"
+
+namespace ringlb {
+
+class ControlThread final {
+  public:
+    explicit ControlThread(EpochDomain& epochs);
+    ControlThread(const ControlThread&) = delete;
+    ControlThread& operator=(const ControlThread&) = delete;
+    ~ControlThread();
+
+    // Any thread: watch the pools of `generation` from now on. Backends carried over from
+    // the previous generation keep their probe state.
+    void watch(std::shared_ptr<Generation> generation);
+    void start();
+    // Any thread: stops the thread and waits for it.
+    void stop() noexcept;
+
+  private:
+    struct Target;
+    void run() noexcept;
+    void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
+    void start_probe(Target& target, std::uint64_t now);
+    void finish_probe(Target& target, int error, std::uint64_t now);
+    void resolve_due(std::uint64_t now);
+    void refresh_ramps(std::uint64_t now);
+
+    EpochDomain& epochs_;
+    UniqueFd wake_;  // eventfd: stop() and watch() write it to end poll() early
+    std::atomic<bool> stopping_{false};
+    std::mutex mailbox_lock_;  // control plane only
+    std::shared_ptr<Generation> mailbox_;
+    std::thread thread_;
+
+    // The thread's own.
+    std::shared_ptr<Generation> generation_;
+    std::vector<std::unique_ptr<Target>> targets_;
+    std::vector<BackendPool*> ramping_;  // pools whose slow start is in progress
+    std::uint64_t next_ramp_ms_ = 0;
+};
+
+}  // namespace ringlb

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// ShardStats: one shard's own counters (the rest live on listeners and backends); only that
+// shard writes them, anyone may sum them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace ringlb {
+
+// Relaxed atomics written by their shard alone (a plain load + store, no locked
+// instruction), so that a metrics reader on another thread may sum them at any time.
+struct alignas(64) ShardStats final {
+    std::atomic<std::uint64_t> idle_timeouts{0};  // connections closed for idleness
+    std::atomic<std::uint64_t> errors{0};         // connections ended by an I/O error
+    // Requests that found the ring's submission queue full and unflushable (Ring::next_sqe
+    // returned null): each ended its connection, or was retried at the next tick.
+    std::atomic<std::uint64_t> ring_full{0};
+
+    static void add(std::atomic<std::uint64_t>& counter, std::uint64_t value) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+    }
+    static void sub(std::atomic<std::uint64_t>& counter, std::uint64_t value) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) - value, std::memory_order_relaxed);
+    }
+};
+
+}  // namespace ringlb

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+// The control thread: TCP connect probes on a poll(2) loop, rise/fall, slow-start ramps,
+// host-name re-resolution, live-set publication.
+#include "ringlb/control/control_thread.hpp"
+
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/log.hpp"
+#include "ringlb/base/name_lookup.hpp"
+#include "ringlb/health/health_state.hpp"
+#include "ringlb/io/socket.hpp"
+
+namespace ringlb {
+
+namespace {
+constexpr std::uint64_t kRampStepMs = 100;
+
+}  // namespace
+
+// One backend of one pool under watch: probes when the pool has health checks, and/or
+// re-resolution when its address is a host name.
+struct ControlThread::Target {
+    BackendPool* pool;
+    std::shared_ptr<Backend> backend;
+    std::optional<config::HealthConfig> settings;  // absent: no probes
+    HealthState state;
+    std::uint64_t next_due_ms = 0;      // when the next probe starts
+    std::uint64_t started_ms = 0;       // when the last probe started
+    std::uint64_t deadline_ms = 0;      // when the probe in flight times out
+    std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
+    UniqueFd probe;                     // the probe's socket while one is in flight
+};
+
+ControlThread::ControlThread(EpochDomain& epochs)
+    : epochs_(epochs), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (!wake_) {
+        throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+}
+
+ControlThread::~ControlThread() {
+    stop();
+}
+
+void ControlThread::watch(std::shared_ptr<Generation> generation) {
+    {
+        std::lock_guard lock(mailbox_lock_);
+        mailbox_ = std::move(generation);
+    }
+    std::uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+}
+
+void ControlThread::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void ControlThread::stop() noexcept {
+    stopping_.store(true, std::memory_order_relaxed);
+    std::uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t now) {
+    std::vector<std::unique_ptr<Target>> targets;
+    for (const auto& pool : generation->pools) {
+        const auto& health = pool->config().health;
+        for (const auto& backend : pool->backends()) {
+            if (!health && backend->host.empty()) {
+                continue;
+            }
+            auto old = std::find_if(targets_.begin(), targets_.end(), [&](const auto& target) {
+                return target && target->backend == backend;
+            });
+            if (old != targets_.end() && (*old)->settings.has_value() == health.has_value()) {
+                Target& kept = **old;
+                kept.pool = pool.get();
+                kept.settings = health;
+                // The new settings apply now: the state keeps its streak under the new
+                // rise/fall; a shorter interval or timeout does not wait for the schedule the
+                // old one set (nor does a shorter re-resolution interval).
+                if (health) {
+                    kept.state.set_thresholds(health->rise, health->fall);
+                    kept.next_due_ms =
+                        std::min(kept.next_due_ms, kept.started_ms + health->interval_ms);
+                    if (kept.probe) {
+                        kept.deadline_ms = kept.started_ms + health->timeout_ms;
+                    }
+                }
+                kept.next_resolve_ms =
+                    std::min(kept.next_resolve_ms, now + pool->config().resolve_interval_ms);
+                targets.push_back(std::move(*old));
+                continue;
+            }
+            const unsigned rise = health ? health->rise : 1;
+            const unsigned fall = health ? health->fall : 1;
+            auto target = std::make_unique<Target>(
+                Target{pool.get(), backend, health, HealthState(rise, fall), now, 0, 0,
+                       now + pool->config().resolve_interval_ms, UniqueFd{}});
+            targets.push_back(std::move(target));
+        }
+    }
+    targets_ = std::move(targets);  // probes of dropped targets close with them
+    ramping_.clear();
+    generation_ = std::move(generation);
+    for (const auto& pool : generation_->pools) {
+        if (pool->refresh(now, epochs_)) {
+            ramping_.push_back(pool.get());
+        }
+    }
+}
+
+void ControlThread::start_probe(Target& target, std::uint64_t now) {
+    target.started_ms = now;
+    target.next_due_ms = now + target.settings->interval_ms;
+    if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
+        return;  // an operator took it out: no probes until it is enabled again
+    }
+    const SocketAddress& address = target.backend->address();
+    int fd = make_stream_socket(address.family());
+    if (fd < 0) {
+        finish_probe(target, -fd, now);
+        return;
+    }
+    target.probe.reset(fd);
+    if (::connect(fd, address.data(), address.length()) == 0) {
+        finish_probe(target, 0, now);
+    } else if (errno == EINPROGRESS) {
+        target.deadline_ms = now + target.settings->timeout_ms;
+    } else {
+        finish_probe(target, errno, now);
+    }
+}
+
+void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
+    target.probe.reset();
+    Backend& backend = *target.backend;
+    BackendPool& pool = *target.pool;
+    auto publish = [&] {
+        try {
+            if (pool.refresh(now, epochs_) &&
+                std::find(ramping_.begin(), ramping_.end(), &pool) == ramping_.end()) {
+                ramping_.push_back(&pool);
+            }
+        } catch (const std::exception& failure) {
+            log_error("pool {}: cannot publish live set: {}", pool.name(), failure.what());
+        }
+    };
+    switch (target.state.record(error == 0)) {
+        // Publish first, then log: once the line is out, every new connection already sees
+        // the new live set (tests and operators act on the line).
+        case HealthState::Transition::went_down:
+            backend.healthy.store(false, std::memory_order_relaxed);
+            publish();
+            log_warn("backend down pool={} backend={} reason=\"{}\" failures={}", pool.name(),
+                     backend.name, std::strerror(error), target.settings->fall);
+            if (pool.live_count() == 0) {
+                log_error("pool {} has no live backend: new clients are closed until one is up",
+                          pool.name());
+            }
+            break;
+        case HealthState::Transition::went_up:
+            backend.healthy.store(true, std::memory_order_relaxed);
+            backend.up_since_ms.store(now, std::memory_order_relaxed);
+            publish();
+            log_info("backend up pool={} backend={} successes={}", pool.name(), backend.name,
+                     target.settings->rise);
+            break;
+        case HealthState::Transition::none:
+            if (error != 0) {
+                log_debug("probe failed pool={} backend={} reason=\"{}\"", pool.name(),
+                          backend.name, std::strerror(error));
+            }
+            break;
+    }
+}
+
+// Host names are looked up here, never on a shard; getaddrinfo may block this thread for a
+// while, which only delays probes.
+void ControlThread::resolve_due(std::uint64_t now) {
+    for (const auto& target : targets_) {
+        Backend& backend = *target->backend;
+        if (backend.host.empty() || now < target->next_resolve_ms) {
+            continue;
+        }
+        target->next_resolve_ms = now + target->pool->config().resolve_interval_ms;
+        const auto looked_up = look_up_host(backend.host, backend.port);
+        const auto* address = std::get_if<SocketAddress>(&looked_up);
+        if (address == nullptr) {
+            log_warn("pool {} backend {}: cannot resolve; keeping {} ({})", target->pool->name(),
+                     backend.name, backend.address().to_string(), std::get<std::string>(looked_up));
+            continue;
+        }
+        if (!(*address == backend.address())) {
+            log_info("backend address changed pool={} backend={} from={} to={}",
+                     target->pool->name(), backend.name, backend.address().to_string(),
+                     address->to_string());
+            backend.set_address(*address, epochs_);
+        }
+    }
+}
+
+void ControlThread::refresh_ramps(std::uint64_t now) {
+    if (ramping_.empty() || now < next_ramp_ms_) {
+        return;
+    }
+    next_ramp_ms_ = now + kRampStepMs;
+    std::erase_if(ramping_, [&](BackendPool* pool) { return !pool->refresh(now, epochs_); });
+}
+
+void ControlThread::run() noexcept {
+    pthread_setname_np(pthread_self(), "ringlb-control");
+    std::vector<pollfd> fds;
+    std::vector<Target*> polled;
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        std::uint64_t now = monotonic_ms();
+        std::shared_ptr<Generation> next;
+        {
+            std::lock_guard lock(mailbox_lock_);
+            next = std::move(mailbox_);
+        }
+        if (next) {
+            try {
+                adopt(std::move(next), now);
+            } catch (const std::exception& error) {
+                log_error("health: cannot adopt the new configuration: {}", error.what());
+            }
+        }
+        resolve_due(now);
+        refresh_ramps(now);
+        std::uint64_t wake_at = now + 1000;
+        if (!ramping_.empty()) {
+            wake_at = std::min(wake_at, next_ramp_ms_);
+        }
+        fds.clear();
+        polled.clear();
+        fds.push_back(pollfd{wake_.get(), POLLIN, 0});
+        for (const auto& target : targets_) {
+            if (!target->backend->host.empty()) {
+                wake_at = std::min(wake_at, target->next_resolve_ms);
+            }
+            if (!target->settings) {
+                continue;
+            }
+            if (!target->probe && now >= target->next_due_ms) {
+                start_probe(*target, now);
+            }
+            if (target->probe) {
+                fds.push_back(pollfd{target->probe.get(), POLLOUT, 0});
+                polled.push_back(target.get());
+                wake_at = std::min(wake_at, target->deadline_ms);
+            } else {
+                wake_at = std::min(wake_at, target->next_due_ms);
+            }
+        }
+        int timeout = wake_at > now ? static_cast<int>(wake_at - now) : 0;
+        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
+            log_error("health poll failed: {}", std::strerror(errno));
+        }
+        if (fds[0].revents != 0) {
+            std::uint64_t drained = 0;
+            (void)!::read(wake_.get(), &drained, sizeof(drained));
+        }
+        now = monotonic_ms();
+        for (std::size_t i = 0; i < polled.size(); ++i) {
+            Target& target = *polled[i];
+            if (fds[i + 1].revents != 0) {
+                int error = 0;
+                socklen_t length = sizeof(error);
+                if (getsockopt(target.probe.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
+                    error = errno;
+                }
+                finish_probe(target, error, now);
+            } else if (now >= target.deadline_ms) {
+                finish_probe(target, ETIMEDOUT, now);
+            }
+        }
+        epochs_.reclaim();
+    }
+    targets_.clear();
+}
+
+}  // namespace ringlb

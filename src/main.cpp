@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ringlb/app/cli.hpp"
 #include "ringlb/app/server.hpp"
@@ -23,8 +24,12 @@ void print_check_summary(const ringlb::config::Config& config) {
         config.source, config.listeners.size(), config.pools.size(), backends,
         config.global.workers);
     for (const auto& listener : config.listeners) {
-        fmt::print("  listener {} on {} -> pool {}\n", listener.name, listener.bind.to_string(),
-                   listener.pool);
+        fmt::print(
+            "  listener {} on {} -> pool {}\n", listener.name, listener.bind.to_string(),
+            listener.pool.empty() ? "(none: clients no route takes are closed)" : listener.pool);
+        for (const auto& route : listener.routes) {
+            fmt::print("    route sni {} -> pool {}\n", fmt::join(route.sni, ","), route.pool);
+        }
     }
     for (const auto& pool : config.pools) {
         fmt::print("  pool {}: {}, {} backend(s), health {}\n", pool.name,

@@ -11,6 +11,7 @@
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/escape.hpp"
 #include "ringlb/base/log.hpp"
+#include "status_settings.hpp"
 
 namespace ringlb {
 
@@ -104,10 +105,11 @@ std::string render_status(const Control& control) {
     bool first = true;
     for (const ListenerRuntime& listener : generation->listeners) {
         fmt::format_to(std::back_inserter(out),
-                       "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{}}}",
+                       "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{}{}}}",
                        first ? "" : ",", json_escape(listener.config.name),
                        json_escape(listener.config.bind.to_string()),
-                       json_escape(listener.config.pool), listener.stats->accepted.load());
+                       json_escape(listener.config.pool), listener.stats->accepted.load(),
+                       listener_settings_json(listener));
         first = false;
     }
     out += "],\"pools\":[";
@@ -212,6 +214,23 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                              rejection_name(static_cast<Rejection>(i))),
                  listener.stats->rejected[i].load(std::memory_order_relaxed));
         }
+    }
+    family(out, "ringlb_tls_routing_total", "counter",
+           "Clients of listeners with routes, by listener and result: routed (a route took "
+           "it), default (no route took it: the listener's pool), timeout (its ClientHello was not "
+           "whole "
+           "within tls_inspect_timeout_ms: the listener's pool).");
+    for (const ListenerRuntime& listener : generation->listeners) {
+        if (listener.routes.empty()) {
+            continue;
+        }
+        const std::string name = prometheus_escape(listener.config.name);
+        line("ringlb_tls_routing_total", fmt::format("listener=\"{}\",result=\"routed\"", name),
+             listener.stats->routed.load(std::memory_order_relaxed));
+        line("ringlb_tls_routing_total", fmt::format("listener=\"{}\",result=\"default\"", name),
+             listener.stats->unrouted.load(std::memory_order_relaxed));
+        line("ringlb_tls_routing_total", fmt::format("listener=\"{}\",result=\"timeout\"", name),
+             listener.stats->inspect_timeouts.load(std::memory_order_relaxed));
     }
 
     auto per_backend = [&](std::string_view name, std::string_view type, std::string_view help,

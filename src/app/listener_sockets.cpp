@@ -38,8 +38,9 @@ BoundListeners ListenerSockets::bind_new(const config::Config& config) const {
             }
         }
         bound.address = address;
-        log_info("listening listener={} address={} pool={}", listener.name, address.to_string(),
-                 listener.pool);
+        log_info("listening listener={} address={} pool={} routes={}", listener.name,
+                 address.to_string(), listener.pool.empty() ? "-" : listener.pool,
+                 listener.routes.size());
     }
     return sockets;
 }

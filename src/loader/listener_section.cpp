@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "ringlb/base/escape.hpp"
+#include "route_section.hpp"
 #include "schema.hpp"
 
 namespace ringlb::config::loader {
@@ -15,6 +16,7 @@ namespace {
 
 constexpr Range kProxyTimeoutMs{1, 60000};
 constexpr Range kPerClient{0, 1000000};
+constexpr Range kInspectTimeoutMs{1, 60000};
 
 // The keys of a listener that decide which clients it serves and how fast.
 void load_listener_traffic(TomlReader& reader, const toml::table& table, const Scope& scope,
@@ -158,9 +160,14 @@ void load_listener(TomlReader& reader, const toml::table& table, std::size_t ind
         } else {
             listener.pool_index = it->second.first;
         }
-    } else if (table.get("pool") == nullptr) {
+    } else if (table.get("pool") == nullptr && table.get("route") == nullptr) {
+        // With routes, the pool is the default for clients no route takes; without one they
+        // are closed.
         reader.report_missing(table, "pool", scope);
     }
+    load_routes(reader, table, scope, pool_names, listener);
+    reader.read_unsigned(table, "tls_inspect_timeout_ms", kInspectTimeoutMs, scope,
+                         listener.tls_inspect_timeout_ms);
     load_listener_traffic(reader, table, scope, listener);
 }
 

@@ -30,7 +30,10 @@ inline constexpr std::string_view kListenerKeys[] = {"name",
                                                      "max_connections_per_client",
                                                      "new_connections_per_client_per_s",
                                                      "new_connections_per_client_burst",
-                                                     "access_log"};
+                                                     "access_log",
+                                                     "route",
+                                                     "tls_inspect_timeout_ms"};
+inline constexpr std::string_view kRouteKeys[] = {"sni", "pool"};
 inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "algorithm",
                                                  "connect_timeout_ms",
@@ -56,6 +59,7 @@ inline constexpr SchemaTable kSchema[] = {
     {"global", kGlobalKeys},
     {"admin", kAdminKeys},
     {"listener", kListenerKeys},
+    {"listener.route", kRouteKeys},
     {"pool", kPoolKeys},
     {"pool.health", kHealthKeys},
     {"pool.backend", kBackendKeys},

@@ -24,6 +24,8 @@ std::string_view rejection_name(Rejection reason) noexcept {
             return "rate_limited";
         case Rejection::proxy_protocol:
             return "proxy_protocol";
+        case Rejection::no_route:
+            return "no_route";
         case Rejection::count_:
             break;
     }
@@ -78,8 +80,32 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
     for (const config::ListenerConfig& listener : config.listeners) {
         ListenerRuntime runtime;
         runtime.config = listener;
-        runtime.pool = pools[listener.pool_index].get();
-        runtime.balancer = balancers[listener.pool_index].get();
+        if (!listener.pool.empty()) {
+            runtime.pool = pools[listener.pool_index].get();
+            runtime.balancer = balancers[listener.pool_index].get();
+        }
+        bool maglev = false;      // a pool the listener may use hashes clients
+        bool send_proxy = false;  // or tells backends who they are
+        auto note_pool = [&](const config::PoolConfig& pool) {
+            maglev = maglev || pool.algorithm == config::Algorithm::maglev;
+            send_proxy = send_proxy || pool.send_proxy != config::SendProxy::none;
+        };
+        if (runtime.pool != nullptr) {
+            note_pool(runtime.pool->config());
+        }
+        for (const config::RouteConfig& route : listener.routes) {
+            RouteRuntime& added = runtime.routes.emplace_back();
+            for (const std::string& name : route.sni) {
+                if (name.starts_with("*.")) {
+                    added.suffixes.push_back(name.substr(1));
+                } else {
+                    added.exact.push_back(name);
+                }
+            }
+            added.target =
+                PoolTarget{pools[route.pool_index].get(), balancers[route.pool_index].get()};
+            note_pool(added.target.pool->config());
+        }
         if (previous) {
             for (const ListenerRuntime& old : previous->listeners) {
                 if (old.config.bind == listener.bind && old.config.name == listener.name) {
@@ -96,13 +122,10 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
         }
         // Per-client limits count per listener; by name, so that counts survive a reload.
         runtime.client_scope = fnv1a64(listener.name);
-        const config::PoolConfig& pool = runtime.pool->config();
         runtime.needs_peer = listener.accept_proxy || !listener.allow.empty() ||
                              !listener.deny.empty() || listener.max_connections_per_client > 0 ||
                              listener.new_connections_per_client_per_s > 0 ||
-                             runtime.access_log >= 0 ||
-                             pool.algorithm == config::Algorithm::maglev ||
-                             pool.send_proxy != config::SendProxy::none;
+                             runtime.access_log >= 0 || maglev || send_proxy;
         listeners.push_back(std::move(runtime));
     }
 }
@@ -119,13 +142,36 @@ PickContext pick_for(const SocketAddress* client) noexcept {
 
 }  // namespace
 
-std::uint32_t ListenerRuntime::acquire(const SocketAddress* client) const noexcept {
+std::uint32_t PoolTarget::acquire(const SocketAddress* client) const noexcept {
     return ringlb::acquire(*pool, *balancer, pick_for(client));
 }
 
-std::uint32_t ListenerRuntime::acquire_after(std::uint32_t failed,
-                                             const SocketAddress* client) const noexcept {
+std::uint32_t PoolTarget::acquire_after(std::uint32_t failed,
+                                        const SocketAddress* client) const noexcept {
     return ringlb::acquire_after(*pool, *balancer, failed, pick_for(client));
+}
+
+bool RouteRuntime::matches(std::string_view name) const noexcept {
+    for (const std::string& candidate : exact) {
+        if (name == candidate) {
+            return true;
+        }
+    }
+    for (const std::string& suffix : suffixes) {
+        if (name.size() > suffix.size() && name.ends_with(suffix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const RouteRuntime* ListenerRuntime::match(std::string_view server_name) const noexcept {
+    for (const RouteRuntime& route : routes) {
+        if (route.matches(server_name)) {
+            return &route;
+        }
+    }
+    return nullptr;
 }
 
 BackendPool* Generation::find_pool(std::string_view name) const noexcept {

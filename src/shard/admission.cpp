@@ -76,8 +76,10 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
             client_slot_ = admission.slot;
         }
     }
-    state_ = State::connecting;
-    return connect_next(context);
+    if (!listener_->routes.empty()) {
+        return begin_inspection(context);  // tls_inspect.cpp
+    }
+    return route_to(listener_->fallback(), context);
 }
 
 Connection::Progress Connection::arm_proxy_wait(RelayContext& context) noexcept {

@@ -17,16 +17,17 @@
 namespace ringlb {
 
 unsigned Connection::idle_timeout_ms() const noexcept {
-    if (state_ == State::proxy_header || listener_ == nullptr) {
+    if (state_ == State::proxy_header || state_ == State::inspecting || target_.pool == nullptr) {
         return 0;  // bounded by its own timeout
     }
-    return listener_->pool->config().idle_timeout_ms;
+    return target_.pool->config().idle_timeout_ms;
 }
 
 Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
                                        Generation& generation, RelayContext& context) noexcept {
     client_fd_.reset(client_fd);
     listener_ = &listener;
+    target_ = PoolTarget{};
     generation_ = &generation;
     generation.connections.fetch_add(1, std::memory_order_relaxed);
     backend_ = nullptr;
@@ -47,12 +48,12 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
 }
 
 Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
-    BackendPool& pool = *listener_->pool;
+    BackendPool& pool = *target_.pool;
     const SocketAddress client = to_socket_address(client_);
     const SocketAddress* known = has_client_address_ ? &client : nullptr;
     release_backend();
-    backend_index_ = attempts_ == 0 ? listener_->acquire(known)
-                                    : listener_->acquire_after(backend_index_, known);
+    backend_index_ =
+        attempts_ == 0 ? target_.acquire(known) : target_.acquire_after(backend_index_, known);
     if (backend_index_ == BackendPool::kNone) {
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
@@ -104,6 +105,9 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
             return read_proxy_header(context);
         case Op::proxy_retry:
             return read_proxy_header(context);
+        case Op::hello_in:
+            // -ECANCELED: the linked timeout fired first; one last look decides.
+            return inspect_client_hello(context, result < 0);
         case Op::connect:
             return on_connect(result, context);
         case Op::client_in:
@@ -125,10 +129,10 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
                         : error == ECONNREFUSED ? backend_->connect_refused
                                                 : backend_->connect_error;
         counter.fetch_add(1, std::memory_order_relaxed);
-        log_debug("pool {}: connect to {} failed: {} (attempt {})", listener_->pool->name(),
+        log_debug("pool {}: connect to {} failed: {} (attempt {})", target_.pool->name(),
                   backend_->name, std::strerror(error), attempts_);
         backend_fd_.reset();  // the pending timeout completion does not refer to it
-        if (attempts_ <= listener_->pool->config().retries) {
+        if (attempts_ <= target_.pool->config().retries) {
             return connect_next(context);
         }
         release_backend();
@@ -136,7 +140,7 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
         return close(context, Ending::graceful, "connect_failed");
     }
     backend_->connections_total.fetch_add(1, std::memory_order_relaxed);
-    if (listener_->pool->config().send_proxy != config::SendProxy::none &&
+    if (target_.pool->config().send_proxy != config::SendProxy::none &&
         !send_proxy_header(context)) {
         ShardStats::add(context.stats.errors, 1);
         return close(context, Ending::reset, "error");
@@ -150,7 +154,7 @@ bool Connection::send_proxy_header(RelayContext& context) noexcept {
     const SocketAddress source = to_socket_address(client_);
     const SocketAddress destination = to_socket_address(local_);
     std::size_t length = 0;
-    if (listener_->pool->config().send_proxy == config::SendProxy::v1) {
+    if (target_.pool->config().send_proxy == config::SendProxy::v1) {
         length = write_proxy_v1(source, destination,
                                 std::span<char>(reinterpret_cast<char*>(context.scratch.data()),
                                                 context.scratch.size()));
@@ -190,7 +194,8 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, index_));
         ++pending_;
     };
-    const unsigned client_ops = bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in);
+    const unsigned client_ops =
+        bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in) | bit(Op::hello_in);
     const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect);
     if (context.cancel_by_fd) {
         if ((armed_ & client_ops) != 0) {
@@ -206,11 +211,11 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         return;
     }
     // Before 5.19: one cancel per request, keyed by its user_data.
-    for (Op op : {Op::connect, Op::proxy_in, Op::client_in, Op::client_out, Op::backend_in,
-                  Op::backend_out}) {
+    for (Op op : {Op::connect, Op::proxy_in, Op::hello_in, Op::client_in, Op::client_out,
+                  Op::backend_in, Op::backend_out}) {
         if ((armed_ & bit(op)) != 0) {
-            const bool on_client =
-                op == Op::proxy_in || op == Op::client_in || op == Op::client_out;
+            const bool on_client = op == Op::proxy_in || op == Op::hello_in ||
+                                   op == Op::client_in || op == Op::client_out;
             submit_cancel(on_client ? client_fd_.get() : backend_fd_.get(), [&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel64(sqe, encode_user_data(op, index_), 0);
             });
@@ -255,7 +260,7 @@ void Connection::log_access(RelayContext& context) noexcept {
     }
     record.set_listener(listener_->config.name);
     record.set_backend(backend_index_ != BackendPool::kNone
-                           ? std::string_view(listener_->pool->backend(backend_index_).name)
+                           ? std::string_view(target_.pool->backend(backend_index_).name)
                            : std::string_view("-"));
     record.bytes_in = upstream_.delivered;
     record.bytes_out = downstream_.delivered;
@@ -283,6 +288,7 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     generation_->connections.fetch_sub(1, std::memory_order_release);
     generation_ = nullptr;
     listener_ = nullptr;
+    target_ = PoolTarget{};
     state_ = State::free;
     return Progress::finished;
 }

@@ -19,6 +19,7 @@
 
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
+#include "ringlb/inspect/client_hello.hpp"
 #include "ringlb/proxy/proxy_parser.hpp"
 
 namespace ringlb {
@@ -57,7 +58,7 @@ Shard::Shard(ShardOptions options, std::unique_ptr<ShardUpdate> initial, EpochDo
     }
     pipes_ = std::make_unique<PipePool>(kShardInitialPipes, options_.slots * 2,
                                         static_cast<int>(options_.pipe_size));
-    scratch_.resize(std::max<std::size_t>(kProxyHeaderMax, 256));
+    scratch_.resize(std::max<std::size_t>({kProxyHeaderMax, kClientHelloMax, 256}));
     tick_interval_.tv_nsec = static_cast<long long>(kTickMs) * 1000000;
     accept_retry_delay_.tv_nsec = 100 * 1000000;
 }

@@ -2013,19 +2013,20 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
          {"global.workers", "global.max_connections", "admin.bind", "admin.token_file",
           "listener.bind", "listener.accept_proxy", "listener.access_log", "pool.name",
           "pool.maglev_table_size", "pool.resolve_interval_ms", "pool.health.interval_ms",
-          "pool.health.fall", "pool.backend.address", "pool.backend.state"}) {
+          "pool.health.fall", "pool.backend.address", "pool.backend.state",
+          "listener.tls_inspect_timeout_ms", "listener.route.sni", "listener.route.pool"}) {
         INFO(key);
         CHECK(has(key));
     }
     for (std::string_view table : {"global", "admin", "listener", "pool", "pool.health",
-                                   "pool.backend", "workers", "address"}) {
+                                   "pool.backend", "listener.route", "workers", "address"}) {
         INFO(table);
         CHECK_FALSE(has(table));
     }
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 42);
+    CHECK(keys.size() == 45);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {
@@ -2049,4 +2050,75 @@ TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows 
         INFO(dotted);
         CHECK(found);
     }
+}
+
+TEST_CASE("listener routes by TLS server name are read, lower case, in order") {
+    auto result = load(with_pool_api({
+        "[[listener]]",
+        "name = \"tls\"",
+        "bind = \"127.0.0.1:8443\"",
+        "tls_inspect_timeout_ms = 500",
+        "  [[listener.route]]",
+        "  sni = [\"API.example.com\", \"*.Example.org\"]",
+        "  pool = \"api\"",
+        "  [[listener.route]]",
+        "  sni = [\"x_y-1.example\"]",
+        "  pool = \"api\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    const auto& listener = result.config->listeners.at(0);
+    CHECK(listener.pool.empty());  // no default pool: unmatched clients are closed
+    CHECK(listener.tls_inspect_timeout_ms == 500);
+    REQUIRE(listener.routes.size() == 2);
+    CHECK(listener.routes[0].sni == std::vector<std::string>{"api.example.com", "*.example.org"});
+    CHECK(listener.routes[0].pool == "api");
+    CHECK(listener.routes[1].sni == std::vector<std::string>{"x_y-1.example"});
+    // The default.
+    auto plain = load(with_pool_api({"[[listener]]", "bind = \"127.0.0.1:1\"", "pool = \"api\""}));
+    REQUIRE(errors_of(plain).empty());
+    CHECK(plain.config->listeners.at(0).tls_inspect_timeout_ms == 3000);
+    CHECK(plain.config->listeners.at(0).routes.empty());
+}
+
+TEST_CASE("malformed routes are reported at their place, all at once") {
+    auto result = load(with_pool_api({
+        "[[listener]]",                                                     // 1
+        "name = \"tls\"",                                                   // 2
+        "bind = \"127.0.0.1:8443\"",                                        // 3
+        "tls_inspect_timeout_ms = 0",                                       // 4
+        "  [[listener.route]]",                                             // 5
+        "  sni = [\"ok.example\", \"a..b\", 7, \"*.\", \"**.x\", \"x.\"]",  // 6
+        "  pool = \"nope\"",                                                // 7
+        "  [[listener.route]]",                                             // 8
+        "  sni = []",                                                       // 9
+        "  pool = \"api\"",                                                 // 10
+        "  port = 1",                                                       // 11
+        "  [[listener.route]]",                                             // 12
+        "  sni = \"api.example\"",                                          // 13
+        "  [[listener.route]]",                                             // 14
+        "  pool = \"api\"",                                                 // 15
+    }));
+    CHECK(
+        errors_of(result) ==
+        std::vector<std::string>{
+            "test.toml:4:26: listener \"tls\": tls_inspect_timeout_ms must be between 1 and 60000, "
+            "got 0",
+            "test.toml:6:24: listener \"tls\": route sni entry \"a..b\" is not a server name; "
+            "expected \"host.example.com\" or \"*.example.com\"",
+            "test.toml:6:32: listener \"tls\": route sni entry integer is not a server name; "
+            "expected \"host.example.com\" or \"*.example.com\"",
+            "test.toml:6:35: listener \"tls\": route sni entry \"*.\" is not a server name; "
+            "expected \"host.example.com\" or \"*.example.com\"",
+            "test.toml:6:41: listener \"tls\": route sni entry \"**.x\" is not a server name; "
+            "expected \"host.example.com\" or \"*.example.com\"",
+            "test.toml:6:49: listener \"tls\": route sni entry \"x.\" is not a server name; "
+            "expected \"host.example.com\" or \"*.example.com\"",
+            "test.toml:7:10: listener \"tls\": route pool \"nope\" is not defined",
+            "test.toml:9:9: listener \"tls\": route sni must list at least one server name",
+            "test.toml:11:3: unknown key \"port\" in [[listener.route]]",
+            "test.toml:12:3: listener \"tls\": missing required key \"pool\" in [[listener.route]]",
+            "test.toml:13:9: listener \"tls\": route key \"sni\" must be an array of server names "
+            "(strings), got string",
+            "test.toml:14:3: listener \"tls\": missing required key \"sni\" in [[listener.route]]",
+        });
 }

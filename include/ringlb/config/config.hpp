@@ -62,16 +62,25 @@ struct AdminConfig final {
     [[nodiscard]] bool tls() const noexcept { return tls_cert_file.has_value(); }
 };
 
+// A [[listener.route]]: TLS clients whose ClientHello names one of `sni` go to `pool`.
+struct RouteConfig final {
+    std::vector<std::string> sni;  // lower case; exact names, or "*.suffix" (one label or more)
+    std::string pool;              // name of a [[pool]]
+    std::size_t pool_index = 0;    // index of that pool in Config::pools
+};
+
 struct ListenerConfig final {
-    std::string name;                  // unique; defaults to the bind text
-    SocketAddress bind;                // port 0 = the kernel picks one (logged at start-up)
-    std::string pool;                  // name of a [[pool]]
-    std::size_t pool_index = 0;        // index of that pool in Config::pools
-    bool accept_proxy = false;         // expect a PROXY v1/v2 header from the peer first
-    std::vector<Cidr> proxy_trusted;   // peers allowed to send one (required non-empty if on)
-    unsigned proxy_timeout_ms = 3000;  // the header must arrive within this (1..60000)
-    std::vector<Cidr> allow;           // empty: everyone; else only clients inside one of these
-    std::vector<Cidr> deny;  // clients inside one of these are closed (deny wins over allow)
+    std::string name;                 // unique; defaults to the bind text
+    SocketAddress bind;               // port 0 = the kernel picks one (logged at start-up)
+    std::string pool;                 // name of a [[pool]]; empty only with routes (no default)
+    std::size_t pool_index = 0;       // index of that pool in Config::pools
+    std::vector<RouteConfig> routes;  // by TLS server name; first match wins
+    unsigned tls_inspect_timeout_ms = 3000;  // the ClientHello must arrive within this
+    bool accept_proxy = false;               // expect a PROXY v1/v2 header from the peer first
+    std::vector<Cidr> proxy_trusted;         // peers allowed to send one (required non-empty if on)
+    unsigned proxy_timeout_ms = 3000;        // the header must arrive within this (1..60000)
+    std::vector<Cidr> allow;  // empty: everyone; else only clients inside one of these
+    std::vector<Cidr> deny;   // clients inside one of these are closed (deny wins over allow)
     unsigned max_connections_per_client = 0;        // per client address; 0 = no limit
     unsigned new_connections_per_client_per_s = 0;  // token bucket rate; 0 = no limit
     unsigned new_connections_per_client_burst = 0;  // bucket size; 0 = same as the rate

@@ -25,6 +25,7 @@ enum class Rejection : std::uint8_t {
     client_limit,    // listener.max_connections_per_client
     rate_limited,    // listener.new_connections_per_client_per_s
     proxy_protocol,  // accept_proxy: untrusted peer, malformed or late header
+    no_route,        // no [[listener.route]] took the client and the listener has no pool
     count_
 };
 
@@ -37,30 +38,60 @@ struct ListenerStats final {
     const std::string name;
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> rejected[static_cast<std::size_t>(Rejection::count_)] = {};
+    // Listeners with routes: clients a route took; clients sent to the listener's pool because
+    // no route took them (no match, no server name, not TLS, malformed); and clients sent
+    // there because their ClientHello was not whole within tls_inspect_timeout_ms.
+    std::atomic<std::uint64_t> routed{0};
+    std::atomic<std::uint64_t> unrouted{0};
+    std::atomic<std::uint64_t> inspect_timeouts{0};
 
     void reject(Rejection reason) noexcept {
         rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     }
 };
 
+// Where a listener sends a connection: a pool and its algorithm.
+struct PoolTarget final {
+    BackendPool* pool = nullptr;   // null: none (a listener with routes but no default pool)
+    Balancer* balancer = nullptr;  // the pool's algorithm
+
+    // Shard threads: a backend of the pool for a new connection from `client` (nullptr when
+    // its address is unknown), chosen by the pool's algorithm, with a connection place taken
+    // on it (Backend::release gives it back); BackendPool::kNone when no live backend has
+    // room. acquire_after is the retry after `failed` could not be reached (see
+    // ringlb::acquire_after). Lock-free; never allocate.
+    [[nodiscard]] std::uint32_t acquire(const SocketAddress* client) const noexcept;
+    [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed,
+                                              const SocketAddress* client) const noexcept;
+};
+
+// A [[listener.route]] as shards see it.
+struct RouteRuntime final {
+    std::vector<std::string> exact;     // lower-case server names
+    std::vector<std::string> suffixes;  // ".example.org" for "*.example.org"
+    PoolTarget target;
+
+    // Whether `name` (lower case) is one of `exact` or ends in one of `suffixes` after at
+    // least one more character. No allocation.
+    [[nodiscard]] bool matches(std::string_view name) const noexcept;
+};
+
 // A listener as shards see it in one generation.
 struct ListenerRuntime final {
     config::ListenerConfig config;
-    BackendPool* pool = nullptr;
+    BackendPool* pool = nullptr;   // listener.pool; null when it has routes and no pool
     Balancer* balancer = nullptr;  // the pool's algorithm
+    std::vector<RouteRuntime> routes;
     std::shared_ptr<ListenerStats> stats;
     int access_log = -1;             // destination index in the access log writer; -1 = off
     bool needs_peer = false;         // the connection must learn the client's address
     std::uint64_t client_scope = 0;  // its key in the ClientTable: a hash of its name
 
-    // Shard threads: a backend of the listener's pool for a new connection from `client`
-    // (nullptr when its address is unknown), chosen by the pool's algorithm, with a
-    // connection place taken on it (Backend::release gives it back); BackendPool::kNone
-    // when no live backend has room. acquire_after is the retry after `failed` could not
-    // be reached (see ringlb::acquire_after). Lock-free; never allocate.
-    [[nodiscard]] std::uint32_t acquire(const SocketAddress* client) const noexcept;
-    [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed,
-                                              const SocketAddress* client) const noexcept;
+    // The listener's own pool, where every client goes that no route takes.
+    [[nodiscard]] PoolTarget fallback() const noexcept { return PoolTarget{pool, balancer}; }
+    // Shard threads: the first route that takes a TLS client that named `server_name` (lower
+    // case), or null when none does (the client goes to fallback()). No allocation.
+    [[nodiscard]] const RouteRuntime* match(std::string_view server_name) const noexcept;
 };
 
 // Built by the main thread from a validated config, then handed to the shards, the health

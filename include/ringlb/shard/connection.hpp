@@ -28,7 +28,7 @@ struct RelayContext final {
     std::uint64_t now_ms;             // coarse monotonic time of this loop pass
     ClientTable& clients;             // per-client limits, shared by all shards
     AccessLogBuffer* access_log;      // this shard's, or null when no listener logs
-    std::span<std::uint8_t> scratch;  // the shard's buffer for PROXY headers
+    std::span<std::uint8_t> scratch;  // the shard's buffer for PROXY headers and ClientHellos
 };
 
 // A slot of the shard's slab. All methods run on the owning shard's thread only; none
@@ -43,9 +43,12 @@ struct RelayContext final {
 // arms the matching poll again; a pipe goes back to the pool as soon as it is empty and the
 // source has nothing more to read, so an idle connection holds no pipe.
 //
-// Its member functions live in three files, one concern each: src/shard/connection.cpp (the
-// life: start, connect and retries, teardown, access record), src/shard/admission.cpp and
-// src/shard/relay.cpp.
+// A listener with [[listener.route]]s reads the client's TLS ClientHello with MSG_PEEK before
+// it picks the pool, so the backend still receives every byte.
+//
+// Its member functions live in files of one concern each: src/shard/connection.cpp (the
+// life: start, connect and retries, teardown, access record), src/shard/admission.cpp,
+// src/shard/tls_inspect.cpp (routing by server name) and src/shard/relay.cpp.
 class Connection final {
   public:
     enum class Progress { running, finished };  // finished: the slot may be reused
@@ -70,7 +73,14 @@ class Connection final {
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
 
   private:
-    enum class State : std::uint8_t { free, proxy_header, connecting, relaying, closing };
+    enum class State : std::uint8_t {
+        free,
+        proxy_header,
+        inspecting,
+        connecting,
+        relaying,
+        closing
+    };
 
     // One way of the relay: bytes read from `src` wait in `pipe` until `dst` takes them.
     struct Direction {
@@ -99,6 +109,11 @@ class Connection final {
     Progress admit(RelayContext& context) noexcept;
     Progress read_proxy_header(RelayContext& context) noexcept;
     Progress arm_proxy_wait(RelayContext& context) noexcept;
+    // Routing by TLS server name (tls_inspect.cpp).
+    Progress begin_inspection(RelayContext& context) noexcept;
+    Progress inspect_client_hello(RelayContext& context, bool timed_out) noexcept;
+    Progress arm_hello_wait(RelayContext& context, std::size_t needed) noexcept;
+    Progress route_to(PoolTarget target, RelayContext& context) noexcept;
     // The relay (relay.cpp).
     Progress start_relay(RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;
@@ -119,6 +134,7 @@ class Connection final {
     Direction upstream_;    // client -> backend
     Direction downstream_;  // backend -> client
     ListenerRuntime* listener_ = nullptr;
+    PoolTarget target_;  // the pool chosen for it: the listener's, or a route's
     Generation* generation_ = nullptr;
     Backend* backend_ = nullptr;                        // while it holds a place there
     std::uint32_t backend_index_ = BackendPool::kNone;  // in the pool, for retries
@@ -132,7 +148,8 @@ class Connection final {
     const char* ending_ = "closed";  // why it ended, for the access log
     std::uint64_t started_ms_ = 0;
     std::uint64_t last_active_ms_ = 0;
-    std::uint64_t proxy_deadline_ms_ = 0;
+    std::uint64_t proxy_deadline_ms_ = 0;  // also the ClientHello's deadline
+    std::uint32_t hello_lowat_ = 0;        // SO_RCVLOWAT set while a ClientHello is awaited
     Address client_{};             // the client: the peer, or the source of its PROXY header
     Address local_{};              // where the client connected to (or the header's destination)
     Address backend_address_{};    // the backend's address, read by the kernel at submission

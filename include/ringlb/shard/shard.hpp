@@ -188,7 +188,7 @@ class Shard final {
     std::vector<ListenerSlot> listeners_;
     std::vector<Connection> slab_;
     std::vector<std::uint32_t> free_slots_;  // reserved to slab size: never allocates
-    std::vector<std::uint8_t> scratch_;      // PROXY headers in and out
+    std::vector<std::uint8_t> scratch_;      // PROXY headers in and out, ClientHellos
     std::uint64_t now_ms_ = 0;
     std::uint64_t wake_value_ = 0;  // target of the eventfd read
     __kernel_timespec tick_interval_{};

@@ -24,6 +24,8 @@ enum class Op : std::uint8_t {
     proxy_in,         // poll: client readable while its PROXY header is awaited
     proxy_timeout,    // the linked timeout bounding that wait (listener.proxy_timeout_ms)
     proxy_retry,      // short timer before looking again at an incomplete PROXY header
+    hello_in,         // poll: the client sent (more of) its TLS ClientHello
+    hello_timeout,    // the linked timeout bounding that wait (listener.tls_inspect_timeout_ms)
 };
 
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {

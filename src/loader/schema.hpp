@@ -41,8 +41,10 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "send_proxy",
                                                  "resolve_interval_ms",
                                                  "health",
+                                                 "discovery",
                                                  "backend"};
 inline constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms", "rise", "fall"};
+inline constexpr std::string_view kDiscoveryKeys[] = {"dns_srv", "resolver", "interval_ms"};
 inline constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections",
                                                     "state"};
 
@@ -58,6 +60,7 @@ inline constexpr SchemaTable kSchema[] = {
     {"listener", kListenerKeys},
     {"pool", kPoolKeys},
     {"pool.health", kHealthKeys},
+    {"pool.discovery", kDiscoveryKeys},
     {"pool.backend", kBackendKeys},
 };
 

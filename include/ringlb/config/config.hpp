@@ -85,6 +85,13 @@ struct HealthConfig final {
     unsigned fall = 3;            // consecutive failures that mark an up backend down
 };
 
+// [pool.discovery]: backends from the SRV records of a DNS name (RFC 2782).
+struct DiscoveryConfig final {
+    std::string dns_srv;                    // the SRV name queried, e.g. "_app._tcp.example"
+    std::optional<SocketAddress> resolver;  // the DNS server; absent: /etc/resolv.conf's
+    unsigned interval_ms = 5000;  // re-query period, shortened by a shorter TTL (1000..86400000)
+};
+
 struct BackendConfig final {
     SocketAddress address;         // numeric, or the first address `host` resolved to at load
     std::string address_text;      // as written in the file, for logs, metrics and the admin API
@@ -106,7 +113,8 @@ struct PoolConfig final {
     SendProxy send_proxy = SendProxy::none;
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
-    std::vector<BackendConfig> backends;   // never empty in a valid config
+    std::optional<DiscoveryConfig> discovery;  // absent: only the static backends
+    std::vector<BackendConfig> backends;       // static ones; empty only with discovery
 };
 
 struct Config final {

@@ -144,7 +144,8 @@ std::string render_status(const Control& control) {
     return out;
 }
 
-// GET /healthz: 503 while shutting down, and while a pool with DNS discovery has had no answer
+// GET /healthz: 503 while shutting down (from the signal on: global.shutdown_delay_ms keeps
+// the listeners open meanwhile), and while a pool with DNS discovery has had no answer
 // yet, so that a routing layer that follows it sends clients only to a host that can serve
 // them.
 HttpResponse healthz(const Control& control) {

@@ -33,6 +33,7 @@ enum class SendProxy { none, v1, v2 };
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
+    unsigned shutdown_delay_ms = 0;  // SIGTERM: /healthz 503 at once, listeners close this later
     LogLevel log_level = LogLevel::info;
     unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
     std::optional<std::string> user;    // switch to this user after binding (root only)

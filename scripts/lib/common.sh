@@ -4,15 +4,16 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian 12 packages needed to configure and build ringlb and its tests: libssl-dev for the
-# admin endpoint's TLS, Catch2 and libseccomp-dev (the helper that runs ringlb under the
-# unit's system call filter) for the tests.
+# admin endpoint's TLS, libc-ares-dev for DNS SRV discovery, Catch2 and libseccomp-dev (the
+# helper that runs ringlb under the unit's system call filter) for the tests.
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli11-dev
-                libtomlplusplus-dev libssl-dev catch2 libseccomp-dev)
+                libtomlplusplus-dev libssl-dev libc-ares-dev catch2 libseccomp-dev)
 # And the tools the tests run: network namespaces, nft rules, prlimit/unshare, scripts;
 # openssl and curl for the admin TLS tests; systemd for systemd-analyze (the unit's verify
 # and security checks, the syscall-filter groups); strace to inject kernel errors into a
-# shard (shard_failure).
-TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace)
+# shard (shard_failure); dnsmasq-base, the DNS server that answers SRV queries in the
+# discovery test.
+TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace dnsmasq-base)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -85,12 +85,12 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
     return fmt::format(
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
-        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\"}}",
+        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{}}}",
         json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
-        json_escape(pool.name()));
+        json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load());
 }
 
 std::string render_status(const Control& control) {
@@ -114,22 +114,55 @@ std::string render_status(const Control& control) {
     }
     out += "],\"pools\":[";
     first = true;
-    for (const auto& pool : generation->pools) {
+    for (std::size_t p = 0; p < generation->pools.size(); ++p) {
+        const BackendPool& pool = *generation->pools[p];
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
-                       "\"live\":{},\"backends\":[",
-                       first ? "" : ",", json_escape(pool->name()),
-                       config::algorithm_name(pool->config().algorithm),
-                       pool->config().health ? "true" : "false", pool->live_count());
+                       "\"live\":{},",
+                       first ? "" : ",", json_escape(pool.name()),
+                       config::algorithm_name(pool.config().algorithm),
+                       pool.config().health ? "true" : "false", pool.live_count());
         first = false;
-        for (std::uint32_t i = 0; i < pool->size(); ++i) {
-            out += (i == 0 ? "" : ",");
-            out += backend_json(*pool, pool->backend(i));
+        if (const auto& discovery = pool.config().discovery) {
+            const DiscoveryStats& stats = *generation->discovery[p];
+            const auto last = static_cast<DiscoveryResult>(stats.last.load());
+            fmt::format_to(std::back_inserter(out),
+                           "\"discovery\":{{\"dns_srv\":\"{}\",\"answered\":{},"
+                           "\"last_result\":\"{}\"}},",
+                           json_escape(discovery->dns_srv),
+                           stats.answered.load() ? "true" : "false",
+                           last == DiscoveryResult::count_ ? "none" : discovery_result_name(last));
+        }
+        out += "\"backends\":[";
+        bool first_backend = true;
+        for (const auto& backend : pool.members()) {
+            out += (first_backend ? "" : ",");
+            out += backend_json(pool, *backend);
+            first_backend = false;
         }
         out += "]}";
     }
     out += "]}\n";
     return out;
+}
+
+// GET /healthz: 503 while shutting down (from the signal on: global.shutdown_delay_ms keeps
+// the listeners open meanwhile), and while a pool with DNS discovery has had no answer
+// yet, so that a routing layer that follows it sends clients only to a host that can serve
+// them.
+HttpResponse healthz(const Control& control) {
+    if (control.shutting_down.load()) {
+        return text(503, "shutting down\n");
+    }
+    std::shared_ptr<Generation> generation = control.generation();
+    for (std::size_t p = 0; p < generation->pools.size(); ++p) {
+        const auto& stats = generation->discovery[p];
+        if (stats && !stats->answered.load()) {
+            return text(503, fmt::format("starting: pool {} has no DNS answer yet\n",
+                                         generation->pools[p]->name()));
+        }
+    }
+    return text(200, "ok\n");
 }
 
 // POST /pools/{pool}/backends/{address}/{drain|enable|disable|weight}
@@ -154,11 +187,11 @@ HttpResponse backend_action(Control& control, const HttpRequest& request,
     if (pool == nullptr) {
         return error_json(404, fmt::format("no pool named {}", *pool_name));
     }
-    const std::uint32_t index = pool->find(*address);
-    if (index == BackendPool::kNone) {
+    const std::shared_ptr<Backend> found = pool->find(*address);
+    if (!found) {
         return error_json(404, fmt::format("pool {} has no backend {}", *pool_name, *address));
     }
-    Backend& backend = pool->backend(index);
+    Backend& backend = *found;
     const std::uint64_t now = monotonic_ms();
     if (action == "weight") {
         std::optional<std::string_view> value = query_param(request.query, "value");
@@ -233,16 +266,22 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
              listener.stats->inspect_timeouts.load(std::memory_order_relaxed));
     }
 
+    // One snapshot of each pool's members for the whole scrape: DNS discovery may change them
+    // meanwhile, and every family must list the same backends.
+    std::vector<std::vector<std::shared_ptr<Backend>>> members;
+    for (const auto& pool : generation->pools) {
+        members.push_back(pool->members());
+    }
     auto per_backend = [&](std::string_view name, std::string_view type, std::string_view help,
                            auto&& emit) {
         family(out, name, type, help);
-        for (const auto& pool : generation->pools) {
-            for (std::uint32_t i = 0; i < pool->size(); ++i) {
-                const Backend& backend = pool->backend(i);
+        for (std::size_t p = 0; p < generation->pools.size(); ++p) {
+            const BackendPool& pool = *generation->pools[p];
+            for (const auto& backend : members[p]) {
                 const std::string labels =
-                    fmt::format("pool=\"{}\",backend=\"{}\"", prometheus_escape(pool->name()),
-                                prometheus_escape(backend.name));
-                emit(labels, backend);
+                    fmt::format("pool=\"{}\",backend=\"{}\"", prometheus_escape(pool.name()),
+                                prometheus_escape(backend->name));
+                emit(labels, *backend);
             }
         }
     };
@@ -292,6 +331,31 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                      state == each ? 1 : 0);
             }
         });
+
+    per_backend(
+        "ringlb_backend_info", "gauge",
+        "1 for each backend, with where it came from (config or dns_srv) and its SRV "
+        "priority (0 for static backends).",
+        [&](const std::string& labels, const Backend& backend) {
+            line("ringlb_backend_info",
+                 labels + fmt::format(",origin=\"{}\",priority=\"{}\"",
+                                      backend_origin_name(backend.origin), backend.priority.load()),
+                 1);
+        });
+    family(out, "ringlb_discovery_queries_total", "counter",
+           "DNS SRV discovery queries, by pool and result (success, empty = NXDOMAIN or no "
+           "record, timeout, error).");
+    for (std::size_t p = 0; p < generation->pools.size(); ++p) {
+        if (const auto& stats = generation->discovery[p]) {
+            for (std::size_t r = 0; r < static_cast<std::size_t>(DiscoveryResult::count_); ++r) {
+                line("ringlb_discovery_queries_total",
+                     fmt::format("pool=\"{}\",result=\"{}\"",
+                                 prometheus_escape(generation->pools[p]->name()),
+                                 discovery_result_name(static_cast<DiscoveryResult>(r))),
+                     stats->queries[r].load(std::memory_order_relaxed));
+            }
+        }
+    }
 
     const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::uint64_t idle_timeouts = 0;
@@ -354,7 +418,7 @@ constexpr std::string_view kIndex =
     "ringlb admin API\n"
     "GET  /metrics   Prometheus text exposition\n"
     "GET  /status    JSON: listeners, pools, backends\n"
-    "GET  /healthz   200 ok, 503 while shutting down\n"
+    "GET  /healthz   200 ok, 503 while shutting down or waiting for a first DNS answer\n"
     "POST /pools/{pool}/backends/{address}/drain|enable|disable|weight?value=N\n";
 }  // namespace
 
@@ -377,8 +441,7 @@ HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_st
                              render_metrics(control, admin_stats));
             }
             if (parts[0] == "healthz") {
-                return control.shutting_down.load() ? text(503, "shutting down\n")
-                                                    : text(200, "ok\n");
+                return healthz(control);
             }
             return json(200, render_status(control));
         }

@@ -147,6 +147,10 @@ class Server final {
     // Waits for signals, reloading on SIGHUP and reopening access logs on SIGUSR1, with
     // housekeeping in between. Returns "" after SIGTERM or SIGINT, or why a shard broke.
     std::string serve(const sigset_t& signals);
+    // After SIGTERM or SIGINT: keeps serving, listeners open and /healthz 503, for
+    // global.shutdown_delay_ms (a second SIGTERM or SIGINT cuts it short). Returns "" or why a
+    // shard broke.
+    std::string delay_stop(const sigset_t& signals, int signal_number);
     // After SIGTERM or SIGINT: stops with the grace period of the configuration in force.
     // Returns the exit status.
     int stop();
@@ -284,12 +288,51 @@ std::string Server::serve(const sigset_t& signals) {
             access_logs_.reopen();
             continue;
         }
+        // /healthz answers 503 from now on: whatever routes clients here can stop doing so
+        // while the listeners still accept (global.shutdown_delay_ms).
+        control_.shutting_down.store(true);
+        notifier_.stopping();
+        if (std::string broken = delay_stop(signals, signal_number); !broken.empty()) {
+            return broken;
+        }
         log_info("stopping signal={} listeners=closed connections={} grace_ms={}",
                  strsignal(signal_number), control_.open_connections.load(),
                  control_.generation()->config.global.shutdown_grace_ms);
-        notifier_.stopping();
         return {};
     }
+}
+
+std::string Server::delay_stop(const sigset_t& signals, int signal_number) {
+    const unsigned delay_ms = control_.generation()->config.global.shutdown_delay_ms;
+    if (delay_ms == 0) {
+        return {};
+    }
+    log_info("stopping signal={} healthz=503 listeners=open delay_ms={}", strsignal(signal_number),
+             delay_ms);
+    // +1: monotonic_ms() truncates, and the delay is a minimum the routing layer relies on.
+    const std::uint64_t until = monotonic_ms() + delay_ms + 1;
+    for (std::uint64_t now = monotonic_ms(); now < until; now = monotonic_ms()) {
+        if (std::string broken = shards_.broken(); !broken.empty()) {
+            return broken;
+        }
+        const std::uint64_t wait_ms =
+            std::min<std::uint64_t>(until - now, kHousekeepingNs / 1000000);
+        timespec wait{static_cast<time_t>(wait_ms / 1000),
+                      static_cast<long>(wait_ms % 1000) * 1000000L};
+        const int next = sigtimedwait(&signals, nullptr, &wait);
+        if (next < 0) {
+            housekeeping();
+        } else if (next == SIGUSR1) {
+            access_logs_.reopen();
+        } else if (next == SIGHUP) {
+            log_warn("reload ignored: stopping");
+        } else {
+            // A second SIGTERM or SIGINT: the operator does not want to wait.
+            log_info("stopping signal={}: delay cut short", strsignal(next));
+            break;
+        }
+    }
+    return {};
 }
 
 int Server::stop() {

@@ -48,40 +48,61 @@ std::uint32_t walk_table(const LiveSet& set, std::size_t start, std::size_t max_
     return first_with_room(set, pointed < count ? pointed : 0);
 }
 
-std::uint32_t acquire(const BackendPool& pool, Balancer& balancer,
-                      const PickContext& context) noexcept {
+Backend* acquire(const BackendPool& pool, Balancer& balancer, const PickContext& context) noexcept {
     const LiveSet& set = pool.live();
     const std::size_t count = set.entries.size();
     const std::uint32_t first = balancer.pick(set, context);
     if (first == Balancer::kNoPick) {
-        return BackendPool::kNone;
+        return nullptr;
     }
     // The pick saw room; another shard may have taken the last place since. Then the next
     // entries in order are the fallback.
     for (std::size_t step = 0; step < count; ++step) {
         const LiveEntry& entry = set.entries[(first + step) % count];
         if (entry.state->try_acquire()) {
-            return entry.backend;
+            return entry.state;
         }
     }
-    return BackendPool::kNone;
+    return nullptr;
 }
 
-std::uint32_t acquire_after(const BackendPool& pool, Balancer& balancer, std::uint32_t failed,
-                            const PickContext& context) noexcept {
+Backend* acquire_after(const BackendPool& pool, Balancer& balancer, const Backend* failed,
+                       const PickContext& context) noexcept {
     const LiveSet& set = pool.live();
-    const std::size_t count = set.entries.size();
-    for (std::size_t i = 0; i < count; ++i) {
-        if (set.entries[i].backend != failed) {
-            continue;
-        }
-        for (std::size_t step = 1; step <= count; ++step) {
-            const LiveEntry& entry = set.entries[(i + step) % count];
-            if (entry.state->try_acquire()) {
-                return entry.backend;
+    // The standby tiers, in order, after the serving tier had nothing else with room.
+    const auto standby_after = [&](std::size_t from) -> Backend* {
+        for (std::size_t i = from; i < set.standby.size(); ++i) {
+            Backend* backend = set.standby[i].state;
+            if (backend != failed && backend->try_acquire()) {
+                return backend;
             }
         }
-        return BackendPool::kNone;
+        return nullptr;
+    };
+    const std::size_t count = set.entries.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (set.entries[i].state != failed) {
+            continue;
+        }
+        for (std::size_t step = 1; step < count; ++step) {
+            const LiveEntry& entry = set.entries[(i + step) % count];
+            if (entry.state->try_acquire()) {
+                return entry.state;
+            }
+        }
+        if (Backend* backend = standby_after(0)) {
+            return backend;
+        }
+        return set.entries[i].state;  // `failed` again: its place is still held
+    }
+    for (std::size_t i = 0; i < set.standby.size(); ++i) {
+        if (set.standby[i].state == failed) {
+            // A standby backend failed too: the tiers after it, else the serving tier again.
+            if (Backend* backend = standby_after(i + 1)) {
+                return backend;
+            }
+            break;
+        }
     }
     return acquire(pool, balancer, context);
 }

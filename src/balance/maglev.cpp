@@ -84,7 +84,16 @@ Maglev::Maglev(const config::PoolConfig& pool) : table_size_(pool.maglev_table_s
     for (const config::BackendConfig& backend : pool.backends) {
         names.push_back(backend.address_text);
     }
-    configured_ = populate(std::move(names));
+    members_ = populate(std::move(names));
+}
+
+void Maglev::set_members(const std::vector<std::string>& names) {
+    std::vector<std::string> sorted = names;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    if (sorted != members_.names) {
+        members_ = populate(std::move(sorted));
+    }
 }
 
 Maglev::Population Maglev::populate(std::vector<std::string> names) const {
@@ -123,14 +132,13 @@ void Maglev::prepare(LiveSet& set) const {
                    ? static_cast<std::uint32_t>(found - population.names.begin())
                    : kEmpty;
     };
-    const Population* base = &configured_;
+    const Population* base = &members_;
     Population unlisted;
-    const bool all_listed =
-        std::all_of(set.entries.begin(), set.entries.end(), [&](const LiveEntry& entry) {
-            return identity_of(configured_, entry.state->name) != kEmpty;
-        });
+    const bool all_listed = std::all_of(
+        set.entries.begin(), set.entries.end(),
+        [&](const LiveEntry& entry) { return identity_of(members_, entry.state->name) != kEmpty; });
     if (!all_listed) {
-        std::vector<std::string> names = configured_.names;
+        std::vector<std::string> names = members_.names;
         for (const LiveEntry& entry : set.entries) {
             names.push_back(entry.state->name);
         }

@@ -21,6 +21,15 @@ void EpochDomain::retire(std::unique_ptr<Retirable> old) {
     reclaim();
 }
 
+bool EpochDomain::passed(std::uint64_t epoch) const noexcept {
+    for (std::size_t i = 0; i < readers_; ++i) {
+        if (slots_[i].epoch.load(std::memory_order_seq_cst) < epoch) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::size_t EpochDomain::reclaim() noexcept {
     std::uint64_t oldest = kOffline;
     for (std::size_t i = 0; i < readers_; ++i) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The control thread: TCP connect probes on a poll(2) loop, rise/fall, slow-start ramps,
-// host-name re-resolution, live-set publication.
+// host-name re-resolution, DNS SRV discovery, live-set publication.
 #include "ringlb/control/control_thread.hpp"
 
 #include <netdb.h>
@@ -19,6 +19,7 @@
 #include "ringlb/base/name_lookup.hpp"
 #include "ringlb/health/health_state.hpp"
 #include "ringlb/io/socket.hpp"
+#include "srv_discovery.hpp"
 
 namespace ringlb {
 
@@ -39,6 +40,13 @@ struct ControlThread::Target {
     std::uint64_t deadline_ms = 0;      // when the probe in flight times out
     std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
     UniqueFd probe;                     // the probe's socket while one is in flight
+};
+
+// One pool's DNS SRV discovery, bound to the pool of the generation in force.
+struct ControlThread::Discovery {
+    BackendPool* pool;
+    std::shared_ptr<DiscoveryStats> stats;
+    std::unique_ptr<SrvDiscovery> srv;
 };
 
 ControlThread::ControlThread(EpochDomain& epochs)
@@ -78,7 +86,7 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
     std::vector<std::unique_ptr<Target>> targets;
     for (const auto& pool : generation->pools) {
         const auto& health = pool->config().health;
-        for (const auto& backend : pool->backends()) {
+        for (const auto& backend : pool->members()) {
             if (!health && backend->host.empty()) {
                 continue;
             }
@@ -120,6 +128,145 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
         if (pool->refresh(now, epochs_)) {
             ramping_.push_back(pool.get());
         }
+    }
+    adopt_discoveries(now);
+}
+
+void ControlThread::adopt_discoveries(std::uint64_t now) {
+    std::vector<std::unique_ptr<Discovery>> kept;
+    for (std::size_t p = 0; p < generation_->pools.size(); ++p) {
+        BackendPool& pool = *generation_->pools[p];
+        const auto& settings = pool.config().discovery;
+        if (!settings) {
+            continue;
+        }
+        auto same = std::find_if(discoveries_.begin(), discoveries_.end(), [&](const auto& d) {
+            return d && d->pool->name() == pool.name() &&
+                   d->srv->config().dns_srv == settings->dns_srv &&
+                   d->srv->config().resolver == settings->resolver;
+        });
+        if (same != discoveries_.end()) {
+            // The same question to the same server: its schedule and last answer go on. The
+            // answer is applied to the new pool at once, so that what main carried over
+            // matches it exactly.
+            Discovery& discovery = **same;
+            discovery.pool = &pool;
+            discovery.stats = generation_->discovery[p];
+            discovery.srv->set_interval(settings->interval_ms);
+            if (const auto& last = discovery.srv->last_good()) {
+                publish_discovered(discovery, *last, now);
+            }
+            kept.push_back(std::move(*same));
+            continue;
+        }
+        try {
+            kept.push_back(std::make_unique<Discovery>(
+                Discovery{&pool, generation_->discovery[p],
+                          std::make_unique<SrvDiscovery>(pool.name(), *settings)}));
+            log_info("discovery pool={} dns_srv={} resolver={} interval_ms={}", pool.name(),
+                     settings->dns_srv,
+                     settings->resolver ? settings->resolver->to_string() : "/etc/resolv.conf",
+                     settings->interval_ms);
+        } catch (const std::exception& error) {
+            log_error("discovery pool={} dns_srv={}: cannot start: {}", pool.name(),
+                      settings->dns_srv, error.what());
+        }
+    }
+    discoveries_ = std::move(kept);  // queries of dropped ones are cancelled with them
+}
+
+void ControlThread::note_ramping(BackendPool& pool, bool ramping) {
+    if (ramping && std::find(ramping_.begin(), ramping_.end(), &pool) == ramping_.end()) {
+        ramping_.push_back(&pool);
+    }
+}
+
+void ControlThread::publish_discovered(Discovery& discovery,
+                                       const std::vector<DiscoveredBackend>& backends,
+                                       std::uint64_t now) {
+    BackendPool& pool = *discovery.pool;
+    const auto& health = pool.config().health;
+    // The first answer's backends start up, as static ones do at start-up (a restarted ringlb
+    // serves at once); later ones are probed first.
+    const bool first = !discovery.stats->answered.load(std::memory_order_relaxed);
+    const MembershipChange change = pool.set_discovered(backends, !health || first, now, epochs_);
+    discovery.stats->answered.store(true, std::memory_order_relaxed);
+    if (!change.any()) {
+        return;
+    }
+    std::erase_if(targets_, [&](const auto& target) {
+        return std::find(change.removed.begin(), change.removed.end(), target->backend) !=
+               change.removed.end();
+    });
+    if (health) {
+        for (const auto& backend : change.added) {
+            const HealthState state =
+                first ? HealthState(health->rise, health->fall)
+                      : HealthState::awaiting_first_probe(health->rise, health->fall);
+            targets_.push_back(std::make_unique<Target>(
+                Target{&pool, backend, health, state, now, 0, 0, 0, UniqueFd{}}));
+        }
+    }
+    note_ramping(pool, pool.refresh(now, epochs_));
+    std::string added;
+    for (const auto& backend : change.added) {
+        added += (added.empty() ? "" : ",") + backend->name;
+    }
+    std::string removed;
+    for (const auto& backend : change.removed) {
+        removed += (removed.empty() ? "" : ",") + backend->name;
+    }
+    log_info("discovery changed pool={} backends={} added={} removed={} updated={}", pool.name(),
+             pool.discovered().size(), added.empty() ? "-" : added, removed.empty() ? "-" : removed,
+             change.updated);
+    if (pool.live_count() == 0) {
+        log_error("pool {} has no live backend: new clients are closed until one is up",
+                  pool.name());
+    }
+}
+
+void ControlThread::apply_discovery(Discovery& discovery, std::uint64_t now) {
+    std::optional<DiscoveryOutcome> outcome = discovery.srv->take_outcome(now);
+    if (!outcome) {
+        return;
+    }
+    BackendPool& pool = *discovery.pool;
+    const DiscoveryResult before = discovery.srv->last_logged;
+    discovery.srv->last_logged = outcome->result;
+    discovery.stats->count(outcome->result);
+    const std::string& name = discovery.srv->config().dns_srv;
+    switch (outcome->result) {
+        case DiscoveryResult::success:
+            if (before != DiscoveryResult::success && before != DiscoveryResult::count_) {
+                log_info("discovery answers again pool={} dns_srv={}", pool.name(), name);
+            }
+            publish_discovered(discovery, outcome->backends, now);
+            break;
+        case DiscoveryResult::empty:
+            publish_discovered(discovery, {}, now);
+            if (before != DiscoveryResult::empty) {
+                log_error(
+                    "discovery pool={} dns_srv={}: {} (NXDOMAIN or no SRV record): the pool "
+                    "has no discovered backend",
+                    pool.name(), name, outcome->detail);
+            }
+            break;
+        case DiscoveryResult::timeout:
+        case DiscoveryResult::error:
+        case DiscoveryResult::count_:
+            // Once per change of state: a resolver that is down for an hour is one line.
+            if (before != outcome->result) {
+                log_warn(
+                    "discovery failed pool={} dns_srv={} result={} reason=\"{}\": keeping "
+                    "the last answer ({} backends)",
+                    pool.name(), name, discovery_result_name(outcome->result), outcome->detail,
+                    pool.discovered().size());
+            }
+            if (!discovery.stats->answered.load(std::memory_order_relaxed)) {
+                // Nothing to keep at start-up: /healthz says 503 until an answer comes.
+                log_debug("discovery pool={}: still no answer", pool.name());
+            }
+            break;
     }
 }
 
@@ -248,6 +395,16 @@ void ControlThread::run() noexcept {
         fds.clear();
         polled.clear();
         fds.push_back(pollfd{wake_.get(), POLLIN, 0});
+        // DNS sockets first: [1, 1 + dns) are theirs, discovery by discovery.
+        std::vector<std::size_t> dns_fds;
+        for (const auto& discovery : discoveries_) {
+            discovery->srv->start_if_due(now);
+            const std::size_t before = fds.size();
+            discovery->srv->add_poll_fds(fds);
+            dns_fds.push_back(fds.size() - before);
+            wake_at = discovery->srv->wake_at(now, wake_at);
+        }
+        const std::size_t first_probe = fds.size();
         for (const auto& target : targets_) {
             if (!target->backend->host.empty()) {
                 wake_at = std::min(wake_at, target->next_resolve_ms);
@@ -275,9 +432,11 @@ void ControlThread::run() noexcept {
             (void)!::read(wake_.get(), &drained, sizeof(drained));
         }
         now = monotonic_ms();
+        // Probes first: their sockets close here, so no number c-ares is about to look at
+        // can be one of theirs reused.
         for (std::size_t i = 0; i < polled.size(); ++i) {
             Target& target = *polled[i];
-            if (fds[i + 1].revents != 0) {
+            if (fds[first_probe + i].revents != 0) {
                 int error = 0;
                 socklen_t length = sizeof(error);
                 if (getsockopt(target.probe.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
@@ -288,8 +447,20 @@ void ControlThread::run() noexcept {
                 finish_probe(target, ETIMEDOUT, now);
             }
         }
+        std::size_t at = 1;
+        for (std::size_t d = 0; d < discoveries_.size(); ++d) {
+            discoveries_[d]->srv->process(fds.data() + at, dns_fds[d]);
+            at += dns_fds[d];
+            apply_discovery(*discoveries_[d], now);
+        }
+        if (generation_) {
+            for (const auto& pool : generation_->pools) {
+                pool->release_departed(epochs_);
+            }
+        }
         epochs_.reclaim();
     }
+    discoveries_.clear();
     targets_.clear();
 }
 

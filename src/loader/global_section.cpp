@@ -13,6 +13,7 @@ namespace {
 
 constexpr Range kWorkers{0, 1024};
 constexpr Range kShutdownGraceMs{0, 3600000};
+constexpr Range kShutdownDelayMs{0, 3600000};
 constexpr Range kPipeSize{4096, 16 * 1024 * 1024};
 constexpr Range kGlobalMaxConnections{0, 10000000};
 
@@ -33,6 +34,8 @@ void load_global(TomlReader& reader, const toml::table& root, GlobalConfig& glob
     reader.read_unsigned(*table, "workers", kWorkers, scope, global.workers);
     reader.read_unsigned(*table, "shutdown_grace_ms", kShutdownGraceMs, scope,
                          global.shutdown_grace_ms);
+    reader.read_unsigned(*table, "shutdown_delay_ms", kShutdownDelayMs, scope,
+                         global.shutdown_delay_ms);
     reader.read_unsigned(*table, "pipe_size", kPipeSize, scope, global.pipe_size);
     reader.read_unsigned(*table, "max_connections", kGlobalMaxConnections, scope,
                          global.max_connections);

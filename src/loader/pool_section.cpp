@@ -31,6 +31,7 @@ constexpr Range kMaglevTableSize{7, 1000003};
 constexpr Range kSlowStartMs{0, 3600000};
 constexpr Range kResolveIntervalMs{1000, 86400000};
 constexpr Range kBackendMaxConnections{0, 1000000};
+constexpr Range kDiscoveryIntervalMs{1000, 86400000};
 constexpr unsigned kDefaultHealthTimeoutMs = 1000;
 
 constexpr Algorithm kAlgorithms[] = {Algorithm::round_robin, Algorithm::weighted_round_robin,
@@ -99,6 +100,33 @@ HealthConfig load_health(TomlReader& reader, const toml::table& table, const std
     reader.read_unsigned(table, "rise", kRiseFall, scope, health.rise);
     reader.read_unsigned(table, "fall", kRiseFall, scope, health.fall);
     return health;
+}
+
+DiscoveryConfig load_discovery(TomlReader& reader, const toml::table& table,
+                               const std::string& owner) {
+    Scope scope{owner, "[pool.discovery]", "discovery "};
+    DiscoveryConfig discovery;
+    reader.check_keys(table, kDiscoveryKeys, scope.table);
+    if (const auto* name = reader.string_at(table, "dns_srv", scope)) {
+        discovery.dns_srv = name->get();
+        // Only the name's form is checked: --check must not depend on the DNS (it is queried
+        // by the running process).
+        if (!is_host_name(discovery.dns_srv)) {
+            reader.add_error(place_of(*name),
+                             fmt::format("{}discovery dns_srv \"{}\" is not a DNS name, e.g. "
+                                         "\"_app._tcp.service.consul\"",
+                                         owner, json_escape(discovery.dns_srv)));
+        }
+    } else if (table.get("dns_srv") == nullptr) {
+        reader.report_missing(table, "dns_srv", scope);
+    }
+    if (const auto* resolver = reader.string_at(table, "resolver", scope)) {
+        if (auto address = reader.read_address(*resolver, "resolver", 1, scope)) {
+            discovery.resolver = *address;
+        }
+    }
+    reader.read_unsigned(table, "interval_ms", kDiscoveryIntervalMs, scope, discovery.interval_ms);
+    return discovery;
 }
 
 // Reads maglev_table_size, which must be a prime in range; returns false when it is
@@ -209,8 +237,18 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
         }
     }
 
+    if (const toml::node* node = table.get("discovery")) {
+        if (const auto* discovery = node->as_table()) {
+            pool.discovery = load_discovery(reader, *discovery, scope.owner);
+        } else {
+            reader.report_type(*node, "discovery", "a table ([pool.discovery])", scope);
+        }
+    }
+
+    // Static backends, discovered ones or both: a pool needs at least one of the two.
     Scope backend_scope{scope.owner, "[[pool.backend]]", "backend "};
-    auto backend_tables = reader.tables_at(table, "backend", "[[pool.backend]]", true, scope);
+    auto backend_tables = reader.tables_at(table, "backend", "[[pool.backend]]",
+                                           table.get("discovery") == nullptr, scope);
     pool.backends.resize(backend_tables.size());
     // The first mention of each address, with its line, to name it in a duplicate: numeric
     // addresses by value ("[::1]:80" is "[0::1]:80"), host names by their lower-case text.

@@ -15,7 +15,8 @@ namespace ringlb::config::loader {
 // and configs/full.toml.
 inline constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 inline constexpr std::string_view kGlobalKeys[] = {
-    "workers", "shutdown_grace_ms", "log_level", "pipe_size", "user", "group", "max_connections"};
+    "workers", "shutdown_grace_ms", "shutdown_delay_ms", "log_level", "pipe_size", "user",
+    "group",   "max_connections"};
 inline constexpr std::string_view kAdminKeys[] = {
     "bind",          "token_file",  "read_token_file", "allow_without_token",
     "tls_cert_file", "tls_key_file"};
@@ -44,8 +45,10 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "send_proxy",
                                                  "resolve_interval_ms",
                                                  "health",
+                                                 "discovery",
                                                  "backend"};
 inline constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms", "rise", "fall"};
+inline constexpr std::string_view kDiscoveryKeys[] = {"dns_srv", "resolver", "interval_ms"};
 inline constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections",
                                                     "state"};
 
@@ -62,6 +65,7 @@ inline constexpr SchemaTable kSchema[] = {
     {"listener.route", kRouteKeys},
     {"pool", kPoolKeys},
     {"pool.health", kHealthKeys},
+    {"pool.discovery", kDiscoveryKeys},
     {"pool.backend", kBackendKeys},
 };
 

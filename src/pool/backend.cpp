@@ -4,11 +4,16 @@
 
 namespace ringlb {
 
-Backend::Backend(const config::BackendConfig& config, std::string pool_name)
+std::string_view backend_origin_name(BackendOrigin origin) noexcept {
+    return origin == BackendOrigin::dns_srv ? "dns_srv" : "config";
+}
+
+Backend::Backend(const config::BackendConfig& config, std::string pool_name, BackendOrigin from)
     : pool(std::move(pool_name)),
       name(config.address_text),
       host(config.host),
       port(config.port),
+      origin(from),
       address_(new Published<SocketAddress>(config.address)) {
     max_connections.store(config.max_connections, std::memory_order_relaxed);
     weight.store(config.weight, std::memory_order_relaxed);

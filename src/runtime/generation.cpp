@@ -32,6 +32,22 @@ std::string_view rejection_name(Rejection reason) noexcept {
     return "?";
 }
 
+std::string_view discovery_result_name(DiscoveryResult result) noexcept {
+    switch (result) {
+        case DiscoveryResult::success:
+            return "success";
+        case DiscoveryResult::empty:
+            return "empty";
+        case DiscoveryResult::timeout:
+            return "timeout";
+        case DiscoveryResult::error:
+            return "error";
+        case DiscoveryResult::count_:
+            break;
+    }
+    return "?";
+}
+
 std::vector<std::string> access_log_destinations(const config::Config& config) {
     std::vector<std::string> destinations;
     for (const config::ListenerConfig& listener : config.listeners) {
@@ -51,15 +67,14 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
         BackendPool* old_pool = previous ? previous->find_pool(pool.name) : nullptr;
         std::vector<std::shared_ptr<Backend>> backends;
         for (const config::BackendConfig& backend : pool.backends) {
-            std::uint32_t index =
-                old_pool ? old_pool->find(backend.address_text) : BackendPool::kNone;
-            if (index == BackendPool::kNone) {
+            std::shared_ptr<Backend> kept =
+                old_pool ? old_pool->find(backend.address_text) : nullptr;
+            if (!kept || kept->origin != BackendOrigin::config) {
                 backends.push_back(std::make_shared<Backend>(backend, pool.name));
                 continue;
             }
             // Carried over: the file's settings apply again (an admin API change lasts
             // until the next reload, as in HAProxy), health and counters continue.
-            std::shared_ptr<Backend> kept = old_pool->backends()[index];
             kept->weight.store(backend.weight, std::memory_order_relaxed);
             kept->max_connections.store(backend.max_connections, std::memory_order_relaxed);
             if (backend.state == config::BackendState::active &&
@@ -72,10 +87,35 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
             }
             backends.push_back(std::move(kept));
         }
+        std::shared_ptr<DiscoveryStats> stats;
+        if (pool.discovery) {
+            // A pool that keeps its discovery keeps what it found until the next answer (the
+            // control thread applies its last answer to the new pool at once), so a reload
+            // leaves no gap; a static backend of the same address takes its place.
+            const std::size_t before = previous ? previous->pool_index(pool.name) : kNoPool;
+            if (before != kNoPool && previous->discovery[before]) {
+                stats = previous->discovery[before];
+                for (auto& found : old_pool->discovered()) {
+                    const bool shadowed = std::any_of(
+                        backends.begin(), backends.end(),
+                        [&](const auto& backend) { return backend->name == found->name; });
+                    if (shadowed) {
+                        continue;
+                    }
+                    if (!pool.health) {
+                        found->healthy.store(true, std::memory_order_relaxed);
+                    }
+                    backends.push_back(std::move(found));
+                }
+            } else {
+                stats = std::make_shared<DiscoveryStats>();
+            }
+        }
+        discovery.push_back(std::move(stats));
         Balancer& balancer = *balancers.emplace_back(make_balancer(pool));
         pools.push_back(std::make_unique<BackendPool>(
-            pool, std::move(backends), [&balancer](LiveSet& set) { balancer.prepare(set); },
-            now_ms));
+            pool, std::move(backends), [&balancer](LiveSet& set) { balancer.prepare(set); }, now_ms,
+            [&balancer](const std::vector<std::string>& names) { balancer.set_members(names); }));
     }
     for (const config::ListenerConfig& listener : config.listeners) {
         ListenerRuntime runtime;
@@ -142,11 +182,11 @@ PickContext pick_for(const SocketAddress* client) noexcept {
 
 }  // namespace
 
-std::uint32_t PoolTarget::acquire(const SocketAddress* client) const noexcept {
+Backend* PoolTarget::acquire(const SocketAddress* client) const noexcept {
     return ringlb::acquire(*pool, *balancer, pick_for(client));
 }
 
-std::uint32_t PoolTarget::acquire_after(std::uint32_t failed,
+Backend* PoolTarget::acquire_after(const Backend* failed,
                                         const SocketAddress* client) const noexcept {
     return ringlb::acquire_after(*pool, *balancer, failed, pick_for(client));
 }
@@ -172,6 +212,15 @@ const RouteRuntime* ListenerRuntime::match(std::string_view server_name) const n
         }
     }
     return nullptr;
+}
+
+std::size_t Generation::pool_index(std::string_view name) const noexcept {
+    for (std::size_t i = 0; i < pools.size(); ++i) {
+        if (pools[i]->name() == name) {
+            return i;
+        }
+    }
+    return kNoPool;
 }
 
 BackendPool* Generation::find_pool(std::string_view name) const noexcept {

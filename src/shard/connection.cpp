@@ -31,7 +31,6 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
     generation_ = &generation;
     generation.connections.fetch_add(1, std::memory_order_relaxed);
     backend_ = nullptr;
-    backend_index_ = BackendPool::kNone;
     client_slot_ = ClientTable::kUntracked;
     attempts_ = 0;
     pending_ = 0;
@@ -51,14 +50,19 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     BackendPool& pool = *target_.pool;
     const SocketAddress client = to_socket_address(client_);
     const SocketAddress* known = has_client_address_ ? &client : nullptr;
-    release_backend();
-    backend_index_ =
-        attempts_ == 0 ? target_.acquire(known) : target_.acquire_after(backend_index_, known);
-    if (backend_index_ == BackendPool::kNone) {
+    // A retry keeps the place on the backend that failed until it has another one (or none,
+    // and then until the end, so the access log can still name it): a backend is only
+    // guaranteed to exist while a connection holds a place on it.
+    Backend* next =
+        attempts_ == 0 ? target_.acquire(known) : target_.acquire_after(backend_, known);
+    if (next == nullptr) {
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
     }
-    backend_ = &pool.backend(backend_index_);
+    if (next != backend_) {
+        release_backend();
+        backend_ = next;
+    }
     ++attempts_;
     // The kernel reads the address when the queue is submitted, possibly after this loop
     // pass, when a re-resolved backend's old address may be gone: connect from a copy.
@@ -135,7 +139,6 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
         if (attempts_ <= target_.pool->config().retries) {
             return connect_next(context);
         }
-        release_backend();
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful, "connect_failed");
     }
@@ -259,9 +262,8 @@ void Connection::log_access(RelayContext& context) noexcept {
         record.client = to_socket_address(client_);
     }
     record.set_listener(listener_->config.name);
-    record.set_backend(backend_index_ != BackendPool::kNone
-                           ? std::string_view(target_.pool->backend(backend_index_).name)
-                           : std::string_view("-"));
+    record.set_backend(backend_ != nullptr ? std::string_view(backend_->name)
+                                           : std::string_view("-"));
     record.bytes_in = upstream_.delivered;
     record.bytes_out = downstream_.delivered;
     record.duration_ms = context.now_ms - started_ms_;

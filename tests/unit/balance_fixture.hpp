@@ -44,20 +44,37 @@ using Backends = std::vector<std::shared_ptr<Backend>>;
     return backends;
 }
 
-// A BackendPool and its algorithm, paired as a generation pairs them.
+// What BalancedPool::acquire returns when no backend has room.
+inline constexpr std::uint32_t kNone = UINT32_MAX;
+
+// A BackendPool and its algorithm, paired as a generation pairs them. Picks are returned as
+// positions in `backends`.
 struct BalancedPool final {
-    BalancedPool(const config::PoolConfig& config, const Backends& backends)
-        : balancer(make_balancer(config)),
+    BalancedPool(const config::PoolConfig& config, const Backends& members)
+        : backends(members),
+          balancer(make_balancer(config)),
           pool(
-              config, backends, [this](LiveSet& set) { balancer->prepare(set); }, 0) {}
+              config, members, [this](LiveSet& set) { balancer->prepare(set); }, 0,
+              [this](const std::vector<std::string>& names) { balancer->set_members(names); }) {}
 
     [[nodiscard]] std::uint32_t acquire(const PickContext& context = {}) {
-        return ringlb::acquire(pool, *balancer, context);
+        return index_of(ringlb::acquire(pool, *balancer, context));
     }
+    // The retry after `failed` (a position in `backends`, on which a place is held).
     [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed) {
-        return ringlb::acquire_after(pool, *balancer, failed, PickContext{});
+        return index_of(
+            ringlb::acquire_after(pool, *balancer, backends[failed].get(), PickContext{}));
+    }
+    [[nodiscard]] std::uint32_t index_of(const Backend* backend) const {
+        for (std::uint32_t i = 0; i < backends.size(); ++i) {
+            if (backends[i].get() == backend) {
+                return i;
+            }
+        }
+        return kNone;
     }
 
+    Backends backends;
     std::unique_ptr<Balancer> balancer;
     BackendPool pool;
 };

@@ -2026,7 +2026,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 45);
+    CHECK(keys.size() == 47);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {
@@ -2121,4 +2121,64 @@ TEST_CASE("malformed routes are reported at their place, all at once") {
             "(strings), got string",
             "test.toml:14:3: listener \"tls\": missing required key \"sni\" in [[listener.route]]",
         });
+}
+
+TEST_CASE("[pool.discovery] is read, and a pool with discovery needs no static backend") {
+    auto result = load(lines({
+        "[[listener]]",                               // 1
+        "bind = \"127.0.0.1:8080\"",                  // 2
+        "pool = \"api\"",                             // 3
+        "[[pool]]",                                   // 4
+        "name = \"api\"",                             // 5
+        "  [pool.discovery]",                         // 6
+        "  dns_srv = \"_api._tcp.service.consul.\"",  // 7
+        "  resolver = \"127.0.0.1:8600\"",            // 8
+        "  interval_ms = 1000",                       // 9
+        "[[pool]]",                                   // 10
+        "name = \"defaults\"",                        // 11
+        "  [pool.discovery]",                         // 12
+        "  dns_srv = \"_web._tcp.web.ns.svc.cluster.local\"",
+    }));
+    REQUIRE(errors_of(result) == std::vector<std::string>{});
+    const auto& api = result.config->pools[0];
+    REQUIRE(api.discovery);
+    CHECK(api.backends.empty());
+    CHECK(api.discovery->dns_srv == "_api._tcp.service.consul.");
+    REQUIRE(api.discovery->resolver);
+    CHECK(api.discovery->resolver->to_string() == "127.0.0.1:8600");
+    CHECK(api.discovery->interval_ms == 1000);
+    const auto& defaults = result.config->pools[1];
+    REQUIRE(defaults.discovery);
+    CHECK_FALSE(defaults.discovery->resolver);
+    CHECK(defaults.discovery->interval_ms == 5000);
+}
+
+TEST_CASE("[pool.discovery] errors are reported with their places, all at once") {
+    auto result = load(lines({
+        "[[listener]]",                     // 1
+        "bind = \"127.0.0.1:8080\"",        // 2
+        "pool = \"api\"",                   // 3
+        "[[pool]]",                         // 4
+        "name = \"api\"",                   // 5
+        "  [pool.discovery]",               // 6
+        "  dns_srv = \"not a name\"",       // 7
+        "  resolver = \"dns.example:53\"",  // 8
+        "  interval_ms = 999",              // 9
+        "  ttl = 5",                        // 10
+        "[[pool]]",                         // 11
+        "name = \"missing\"",               // 12
+        "  [pool.discovery]",               // 13
+        "  interval_ms = 1000",             // 14
+    }));
+    const auto errors = errors_of(result);
+    INFO(Catch::Detail::stringify(errors));
+    REQUIRE(errors.size() == 5);
+    CHECK(errors[0].starts_with("test.toml:7:13: pool \"api\": discovery dns_srv \"not a name\""));
+    CHECK(errors[1].starts_with("test.toml:8:14: pool \"api\": "));
+    CHECK(errors[2] ==
+          "test.toml:9:17: pool \"api\": discovery interval_ms must be between 1000 "
+          "and 86400000, got 999");
+    CHECK(errors[3].starts_with("test.toml:10:3: unknown key \"ttl\""));
+    CHECK(errors[4] ==
+          "test.toml:13:3: pool \"missing\": missing required key \"dns_srv\" in [pool.discovery]");
 }

@@ -83,7 +83,7 @@ TEST_CASE("a pool only picks backends of its current live set") {
         const std::uint32_t backend = pool.acquire();
         REQUIRE(backend < 3);
         ++hits[backend];
-        pool.pool.backend(backend).release();
+        pool.backends[backend]->release();
     }
     CHECK(hits == std::vector<int>{50, 0, 50});
 
@@ -106,7 +106,7 @@ TEST_CASE("a pool with no live backend yields none") {
         backend->healthy.store(false);
     }
     pool.pool.refresh(1, epochs);
-    CHECK(pool.acquire() == BackendPool::kNone);
+    CHECK(pool.acquire() == kNone);
 }
 
 TEST_CASE("a retry goes to the live backend after the one that failed") {
@@ -140,7 +140,7 @@ TEST_CASE("retries do not consume round-robin picks") {
         const std::uint32_t backend = pool.acquire();
         if (backend == 0) {
             ++first_on_dead;
-            pool.pool.backend(0).release();
+            pool.backends[0]->release();
             CHECK(pool.acquire_after(0) == 1);
         }
     }
@@ -205,10 +205,9 @@ TEST_CASE("every algorithm picks a backend with room through a pool, and none wh
         const auto backends = make_backends(config);
         BalancedPool pool(config, backends);
         for (int i = 0; i < 6; ++i) {
-            CHECK(pool.acquire(PickContext{static_cast<std::uint64_t>(i) * 977}) <
-                  BackendPool::kNone);
+            CHECK(pool.acquire(PickContext{static_cast<std::uint64_t>(i) * 977}) < kNone);
         }
-        CHECK(pool.acquire() == BackendPool::kNone);
+        CHECK(pool.acquire() == kNone);
         for (const auto& backend : backends) {
             CHECK(backend->active.load() == 2);
         }

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
@@ -28,6 +30,10 @@ class Balancer {
     // `set.table`. May allocate; never called on a shard.
     virtual void prepare(LiveSet& set) const { (void)set; }
 
+    // Control plane, under the pool's lock like prepare: the address texts of every backend
+    // of the pool, live or not, whenever they change (DNS discovery adds and removes some).
+    virtual void set_members(const std::vector<std::string>& names) { (void)names; }
+
     // Returns a position in `set.entries` for a new connection, skipping entries whose
     // backend has no room (Backend::has_room), or kNoPick when no entry has room or the set
     // is empty. Called by every shard concurrently: lock-free, never allocates.
@@ -45,17 +51,20 @@ class Balancer {
 
 // Shard threads: chooses the backend for a new connection from `pool`'s live set with
 // `balancer` (the pool's algorithm) and takes a connection place on it
-// (Backend::try_acquire); BackendPool::kNone when no live backend has room. The caller gives
-// the place back with Backend::release.
-[[nodiscard]] std::uint32_t acquire(const BackendPool& pool, Balancer& balancer,
-                                    const PickContext& context) noexcept;
-// Shard threads: the same for a retry after `failed` could not be reached: the next live
-// backend with room after it, without consuming a pick of the algorithm (so that a dead
-// backend does not shift every later connection onto itself). May return `failed` itself
-// when it is the only one.
-[[nodiscard]] std::uint32_t acquire_after(const BackendPool& pool, Balancer& balancer,
-                                          std::uint32_t failed,
-                                          const PickContext& context) noexcept;
+// (Backend::try_acquire); nullptr when no live backend has room. The caller gives the place
+// back with Backend::release, and may use the backend while it holds the place.
+[[nodiscard]] Backend* acquire(const BackendPool& pool, Balancer& balancer,
+                               const PickContext& context) noexcept;
+// Shard threads: the same for a retry after `failed` (on which the caller still holds a
+// place) could not be reached: the next live backend with room after it, without consuming a
+// pick of the algorithm (so that a dead backend does not shift every later connection onto
+// itself). When the serving tier has no other backend with room, the standby tiers
+// (LiveSet::standby, lowest priority value first) are tried, so that a tier that has just
+// died costs no client before health checks notice. Returns `failed` itself, taking no second
+// place, when nothing else has room; nullptr when `failed` was a standby backend and nothing
+// has room. `failed` is only compared, never read.
+[[nodiscard]] Backend* acquire_after(const BackendPool& pool, Balancer& balancer,
+                                     const Backend* failed, const PickContext& context) noexcept;
 
 // The algorithm a pool's config names.
 [[nodiscard]] std::unique_ptr<Balancer> make_balancer(const config::PoolConfig& pool);

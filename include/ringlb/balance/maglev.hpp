@@ -19,12 +19,13 @@ namespace ringlb {
 //
 // Backends take their turns in order of name, so every process with the same config builds
 // the same table whatever the order of the pool's entries. The table is first filled with
-// every backend the pool's config lists; a live set that lacks some of them keeps every slot
-// of the others and hands only the missing backends' slots on (the backends left take turns
-// claiming them, again through their permutations). So a backend going down or draining
-// moves only its own clients, spread evenly over the rest, and they come back when it does;
-// plain Maglev, which rebuilds over the live backends alone, would also move a few others.
-// A config reload that adds or removes backends gets plain Maglev's near-minimal movement.
+// every backend of the pool (the config's, and those DNS discovery found); a live set that lacks
+// some of them keeps every slot of the others and hands only the missing backends' slots on (the
+// backends left take turns claiming them, again through their permutations). So a backend going
+// down or draining moves only its own clients, spread evenly over the rest, and they come back when
+// it does; plain Maglev, which rebuilds over the live backends alone, would also move a few others.
+// A config reload or a DNS answer that adds or removes backends gets plain Maglev's
+// near-minimal movement.
 //
 // Weights are ignored: every backend owns an equal share of the table, since weighting the
 // turns would make a backend's share, and so its clients, shift on every slow-start step.
@@ -43,6 +44,9 @@ class Maglev final : public Balancer {
     // `set.table`. Live entries whose name the config does not list (never the case for a
     // BackendPool) are handled by building the full table over config and live names here.
     void prepare(LiveSet& set) const override;
+    // Fills the table again for a new membership (DNS discovery): the same names in any order
+    // give the same table, so every ringlb host with the same answer agrees.
+    void set_members(const std::vector<std::string>& names) override;
     [[nodiscard]] std::uint32_t pick(const LiveSet& set,
                                      const PickContext& context) noexcept override;
 
@@ -59,7 +63,7 @@ class Maglev final : public Balancer {
     [[nodiscard]] Population populate(std::vector<std::string> names) const;
 
     std::uint32_t table_size_;
-    Population configured_;  // every backend the pool's config lists
+    Population members_;  // every backend of the pool: the config's, then set_members
 };
 
 }  // namespace ringlb

@@ -52,6 +52,11 @@ class EpochDomain final {
     // Writer side: frees every retired object no reader can still hold. Returns how many
     // are still waiting.
     std::size_t reclaim() noexcept;
+    // Writer side, for objects that cannot simply be retired (a backend that may still hold
+    // connections): call after swapping the pointer; passed(fence()) is true once no reader can
+    // hold anything it loaded before the call.
+    [[nodiscard]] std::uint64_t fence() noexcept { return advance(); }
+    [[nodiscard]] bool passed(std::uint64_t epoch) const noexcept;
     // How many retired objects have been freed so far (diagnostics, tests).
     [[nodiscard]] std::uint64_t freed() const noexcept {
         return freed_.load(std::memory_order_relaxed);

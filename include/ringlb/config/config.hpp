@@ -33,6 +33,7 @@ enum class SendProxy { none, v1, v2 };
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
+    unsigned shutdown_delay_ms = 0;  // SIGTERM: /healthz 503 at once, listeners close this later
     LogLevel log_level = LogLevel::info;
     unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
     std::optional<std::string> user;    // switch to this user after binding (root only)
@@ -94,6 +95,13 @@ struct HealthConfig final {
     unsigned fall = 3;            // consecutive failures that mark an up backend down
 };
 
+// [pool.discovery]: backends from the SRV records of a DNS name (RFC 2782).
+struct DiscoveryConfig final {
+    std::string dns_srv;                    // the SRV name queried, e.g. "_app._tcp.example"
+    std::optional<SocketAddress> resolver;  // the DNS server; absent: /etc/resolv.conf's
+    unsigned interval_ms = 5000;  // re-query period, shortened by a shorter TTL (1000..86400000)
+};
+
 struct BackendConfig final {
     SocketAddress address;         // numeric, or the first address `host` resolved to at load
     std::string address_text;      // as written in the file, for logs, metrics and the admin API
@@ -115,7 +123,8 @@ struct PoolConfig final {
     SendProxy send_proxy = SendProxy::none;
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
-    std::vector<BackendConfig> backends;   // never empty in a valid config
+    std::optional<DiscoveryConfig> discovery;  // absent: only the static backends
+    std::vector<BackendConfig> backends;       // static ones; empty only with discovery
 };
 
 struct Config final {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // ControlThread: the control thread that probes backends, ramps slow starts, re-resolves
-// host names and publishes pools' live sets.
+// host names, discovers backends from DNS SRV records and publishes pools' live sets.
 #pragma once
 
 #include <atomic>
@@ -31,12 +31,20 @@ class ControlThread final {
 
   private:
     struct Target;
+    struct Discovery;
     void run() noexcept;
     void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
     void start_probe(Target& target, std::uint64_t now);
     void finish_probe(Target& target, int error, std::uint64_t now);
     void resolve_due(std::uint64_t now);
     void refresh_ramps(std::uint64_t now);
+    void adopt_discoveries(std::uint64_t now);
+    void apply_discovery(Discovery& discovery, std::uint64_t now);
+    // Publishes `backends` as the discovered members of the discovery's pool and brings the
+    // probes in line with them.
+    void publish_discovered(Discovery& discovery, const std::vector<DiscoveredBackend>& backends,
+                            std::uint64_t now);
+    void note_ramping(BackendPool& pool, bool ramping);
 
     EpochDomain& epochs_;
     UniqueFd wake_;  // eventfd: stop() and watch() write it to end poll() early
@@ -48,6 +56,7 @@ class ControlThread final {
     // The thread's own.
     std::shared_ptr<Generation> generation_;
     std::vector<std::unique_ptr<Target>> targets_;
+    std::vector<std::unique_ptr<Discovery>> discoveries_;
     std::vector<BackendPool*> ramping_;  // pools whose slow start is in progress
     std::uint64_t next_ramp_ms_ = 0;
 };

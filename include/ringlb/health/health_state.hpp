@@ -13,6 +13,16 @@ class HealthState final {
     HealthState(unsigned rise, unsigned fall) noexcept
         : rise_(rise > 0 ? rise : 1), fall_(fall > 0 ? fall : 1) {}
 
+    // A backend that joined a running pool (DNS discovery): down until its first probe
+    // succeeds, as Envoy treats new hosts; after a failure it needs `rise` successes like any
+    // backend that is down.
+    [[nodiscard]] static HealthState awaiting_first_probe(unsigned rise, unsigned fall) noexcept {
+        HealthState state(rise, fall);
+        state.up_ = false;
+        state.streak_ = state.rise_ - 1;
+        return state;
+    }
+
     // A reload's new thresholds: the state and the streak so far are kept, so a streak that
     // already reaches a lowered threshold changes the state at the next result that extends it.
     void set_thresholds(unsigned rise, unsigned fall) noexcept {

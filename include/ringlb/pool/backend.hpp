@@ -13,12 +13,25 @@
 
 namespace ringlb {
 
+// Where a backend came from: the config file's [[pool.backend]], or the pool's DNS SRV
+// discovery ([pool.discovery]).
+enum class BackendOrigin : std::uint8_t { config, dns_srv };
+
+[[nodiscard]] std::string_view backend_origin_name(BackendOrigin origin) noexcept;
+
 // Shared by every shard (which connect to it and count), the control thread (which probes
 // it and marks it up or down) and the admin API (which changes its state and weight).
 // A reload keeps the Backend object of a backend whose pool and address text are unchanged,
-// so that its counters and open connections carry over. Every field is atomic: no lock.
+// so that its counters and open connections carry over, and so does DNS discovery for the
+// backends its answer keeps. Every field is atomic: no lock.
+//
+// Lifetime: a shard reaches a Backend through a LiveSet entry and keeps the pointer while its
+// connection holds a place there (`active`). The pools own it; one that leaves a pool at run
+// time (DNS discovery) is freed only once no shard can still read a live set that listed it
+// and no connection holds a place on it (BackendPool::release_departed).
 struct Backend final {
-    Backend(const config::BackendConfig& config, std::string pool_name);
+    Backend(const config::BackendConfig& config, std::string pool_name,
+            BackendOrigin from = BackendOrigin::config);
     ~Backend();
     Backend(const Backend&) = delete;
     Backend& operator=(const Backend&) = delete;
@@ -28,6 +41,7 @@ struct Backend final {
     const std::string name;  // the address as written in the config
     const std::string host;  // non-empty when `name` is a host name that is re-resolved
     const unsigned port;
+    const BackendOrigin origin;
 
     // Where to connect. A shard may use the reference until its next EpochDomain::leave
     // (copy it for a request the kernel reads later); the control thread, the only writer,
@@ -56,6 +70,8 @@ struct Backend final {
     std::atomic<config::BackendState> state{config::BackendState::active};
     std::atomic<bool> healthy{true};            // false while health checks say down
     std::atomic<std::uint64_t> up_since_ms{0};  // when it last came up (slow start)
+    std::atomic<std::uint32_t> priority{0};     // SRV priority tier (static backends: 0)
+    std::atomic<std::uint32_t> srv_weight{0};   // its SRV record's weight (discovered only)
 
     // Takes one of its connection places: fails when max_connections are open. Exact across
     // shards (compare-and-swap), so a full backend is never exceeded.
@@ -69,7 +85,9 @@ struct Backend final {
         } while (!active.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
         return true;
     }
-    void release() noexcept { active.fetch_sub(1, std::memory_order_relaxed); }
+    // Release: whoever frees a departed backend after seeing `active` 0 (acquire) sees every
+    // use the connection made of it before.
+    void release() noexcept { active.fetch_sub(1, std::memory_order_release); }
     // A hint for balancers (the exact check is try_acquire).
     [[nodiscard]] bool has_room() const noexcept {
         std::uint32_t limit = max_connections.load(std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend.hpp"
 #include "ringlb/pool/backend_pool.hpp"
+#include "ringlb/runtime/discovery_stats.hpp"
 
 namespace ringlb {
 
@@ -57,12 +58,12 @@ struct PoolTarget final {
 
     // Shard threads: a backend of the pool for a new connection from `client` (nullptr when
     // its address is unknown), chosen by the pool's algorithm, with a connection place taken
-    // on it (Backend::release gives it back); BackendPool::kNone when no live backend has
-    // room. acquire_after is the retry after `failed` could not be reached (see
+    // on it (Backend::release gives it back); nullptr when no live backend has room.
+    // acquire_after is the retry after `failed` could not be reached (see
     // ringlb::acquire_after). Lock-free; never allocate.
-    [[nodiscard]] std::uint32_t acquire(const SocketAddress* client) const noexcept;
-    [[nodiscard]] std::uint32_t acquire_after(std::uint32_t failed,
-                                              const SocketAddress* client) const noexcept;
+    [[nodiscard]] Backend* acquire(const SocketAddress* client) const noexcept;
+    [[nodiscard]] Backend* acquire_after(const Backend* failed,
+                                         const SocketAddress* client) const noexcept;
 };
 
 // A [[listener.route]] as shards see it.
@@ -114,12 +115,17 @@ class Generation final {
     std::vector<std::unique_ptr<Balancer>> balancers;
     std::vector<std::unique_ptr<BackendPool>> pools;
     std::vector<ListenerRuntime> listeners;  // config order
+    // By pool index: what the pool's DNS discovery has done, or null without [pool.discovery].
+    std::vector<std::shared_ptr<DiscoveryStats>> discovery;
 
     // Connections started under this generation that are still open. The generation may be
     // freed once no shard uses it any more and this is 0.
     alignas(64) std::atomic<std::uint64_t> connections{0};
 
+    static constexpr std::size_t kNoPool = SIZE_MAX;
     [[nodiscard]] BackendPool* find_pool(std::string_view name) const noexcept;
+    // The index of the pool named `name`, or kNoPool.
+    [[nodiscard]] std::size_t pool_index(std::string_view name) const noexcept;
 };
 
 // The destinations named by the listeners' access_log settings, without duplicates, in

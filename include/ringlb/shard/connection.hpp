@@ -136,11 +136,10 @@ class Connection final {
     ListenerRuntime* listener_ = nullptr;
     PoolTarget target_;  // the pool chosen for it: the listener's, or a route's
     Generation* generation_ = nullptr;
-    Backend* backend_ = nullptr;                        // while it holds a place there
-    std::uint32_t backend_index_ = BackendPool::kNone;  // in the pool, for retries
-    std::uint32_t index_ = 0;                           // this slot's index in the slab
-    std::uint32_t pending_ = 0;  // requests submitted whose completion has not come yet
-    std::uint32_t armed_ = 0;    // bit(op) for each poll/connect now in flight
+    Backend* backend_ = nullptr;  // set exactly while it holds a place there (see connect_next)
+    std::uint32_t index_ = 0;     // this slot's index in the slab
+    std::uint32_t pending_ = 0;   // requests submitted whose completion has not come yet
+    std::uint32_t armed_ = 0;     // bit(op) for each poll/connect now in flight
     std::uint32_t client_slot_ = ClientTable::kUntracked;  // place in the client table
     std::uint16_t attempts_ = 0;                           // backend connects tried
     State state_ = State::free;

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// The one rule that turns a backend's states into "takes new connections or not" when a live
+// set is built.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ringlb/config/config.hpp"
+
+namespace ringlb {
+
+// Everything about one backend that decides whether it may take new connections. A new kind
+// of state (a backup tier, passive ejection, an agent's verdict) is a field here and a line
+// in usable() or takes_new_connections(), and nowhere else: BackendPool builds every live set
+// through this rule.
+struct BackendStates final {
+    config::BackendState admin = config::BackendState::active;  // from the config or admin API
+    bool healthy = true;         // health checks (always true without them)
+    std::uint32_t priority = 0;  // SRV priority: the lowest value with a usable backend serves;
+                                 // static backends count as 0
+};
+
+// Whether the backend could take new connections by its own states, whatever the others are.
+[[nodiscard]] bool usable(const BackendStates& backend) noexcept;
+
+// For each backend, whether it takes new connections: the usable backends of the lowest
+// priority value that has a usable backend (RFC 2782). A higher tier takes over only when
+// every backend of the lower tiers is down, drained or disabled, and gives the traffic back
+// as soon as one of them is usable again. Control plane only (allocates).
+[[nodiscard]] std::vector<bool> takes_new_connections(std::span<const BackendStates> backends);
+
+}  // namespace ringlb

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// Which backends take new connections: their own states, then the lowest usable SRV tier.
+#include "ringlb/pool/eligibility.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace ringlb {
+
+bool usable(const BackendStates& backend) noexcept {
+    return backend.admin == config::BackendState::active && backend.healthy;
+}
+
+std::vector<bool> takes_new_connections(std::span<const BackendStates> backends) {
+    std::uint32_t serving_tier = std::numeric_limits<std::uint32_t>::max();
+    for (const BackendStates& backend : backends) {
+        if (usable(backend)) {
+            serving_tier = std::min(serving_tier, backend.priority);
+        }
+    }
+    std::vector<bool> takes(backends.size(), false);
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+        takes[i] = usable(backends[i]) && backends[i].priority == serving_tier;
+    }
+    return takes;
+}
+
+}  // namespace ringlb

@@ -2026,7 +2026,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 47);
+    CHECK(keys.size() == 49);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

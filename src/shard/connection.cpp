@@ -4,6 +4,7 @@
 // functions live in admission.cpp and relay.cpp.
 #include "ringlb/shard/connection.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -110,8 +111,10 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
         case Op::proxy_retry:
             return read_proxy_header(context);
         case Op::hello_in:
-            // -ECANCELED: the linked timeout fired first; one last look decides.
-            return inspect_client_hello(context, result < 0);
+            // -ECANCELED: the linked timeout fired first. POLLRDHUP and the like: the client
+            // will send nothing more (and the socket stays readable). One last look decides.
+            return inspect_client_hello(
+                context, result<0, result> 0 && (result & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
         case Op::connect:
             return on_connect(result, context);
         case Op::client_in:

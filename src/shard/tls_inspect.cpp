@@ -22,15 +22,15 @@ Connection::Progress Connection::begin_inspection(RelayContext& context) noexcep
     proxy_deadline_ms_ = context.now_ms + listener_->config.tls_inspect_timeout_ms;
     // A ClientHello usually arrives with the handshake's last ACK or just after it (with
     // TCP Fast Open, in the SYN): look before waiting.
-    return inspect_client_hello(context, false);
+    return inspect_client_hello(context, false, false);
 }
 
 // Looks at what the client has sent so far without taking it. A whole ClientHello decides
 // the route; a partial one waits for the bytes it still needs (SO_RCVLOWAT makes the poll
 // wait for all of them) until the deadline, after which the client goes to the listener's
 // pool as a client without a name would.
-Connection::Progress Connection::inspect_client_hello(RelayContext& context,
-                                                      bool timed_out) noexcept {
+Connection::Progress Connection::inspect_client_hello(RelayContext& context, bool timed_out,
+                                                      bool ended) noexcept {
     ListenerStats& stats = *listener_->stats;
     const std::size_t room = std::min(context.scratch.size(), kClientHelloMax);
     const ssize_t peeked =
@@ -42,7 +42,10 @@ Connection::Progress Connection::inspect_client_hello(RelayContext& context,
     ClientHello hello;
     const HelloParse parsed =
         parse_client_hello(std::span<const std::uint8_t>(context.scratch.data(), seen), hello);
-    if (parsed == HelloParse::incomplete && peeked != 0) {  // 0: EOF, nothing more will come
+    // peeked == 0: EOF before any byte. After some bytes, EOF shows only in the poll's
+    // result (`ended`): without it a half-closed client with half a ClientHello would wake
+    // the poll again at once, and again, until the deadline.
+    if (parsed == HelloParse::incomplete && peeked != 0 && !ended) {
         if (!timed_out && context.now_ms < proxy_deadline_ms_) {
             return arm_hello_wait(context, std::max(hello.needed, seen + 1));
         }
@@ -84,7 +87,7 @@ Connection::Progress Connection::arm_hello_wait(RelayContext& context,
         proxy_deadline_ms_ > context.now_ms ? proxy_deadline_ms_ - context.now_ms : 1;
     set_timespec(timeout_, left);
     io_uring_sqe* sqe = context.ring.next_sqe();
-    io_uring_prep_poll_add(sqe, client_fd_.get(), POLLIN);
+    io_uring_prep_poll_add(sqe, client_fd_.get(), POLLIN | POLLRDHUP);
     io_uring_sqe_set_data64(sqe, encode_user_data(Op::hello_in, index_));
     sqe->flags |= IOSQE_IO_LINK;
     sqe = context.ring.next_sqe();

@@ -336,3 +336,28 @@ TEST_CASE("a reload applies new routes and tls_inspect_timeout_ms") {
     CHECK(listener.at("routes").array[0].at("sni").array[0].string == "api.example.com");
     CHECK(listener.at("routes").array[0].at("pool").string == "org");
 }
+
+TEST_CASE("a client that shuts down its side after half a ClientHello is routed at once") {
+    Backend fallback = start_greet_backend("default");
+    Backend api = start_greet_backend("api");
+    // A deadline far beyond the test's own: only the end of the client's bytes can decide.
+    Ringlb lb = start_ringlb(
+        admin_and_listener("tls_inspect_timeout_ms = 60000\n[[listener.route]]\nsni = "
+                           "[\"api.example.com\"]\npool = \"api\"\n") +
+        pool_table("api", {api.address()}) + pool_table("default", {fallback.address()}));
+    INFO("ringlb output:\n" << lb.process->tail());
+    AdminClient admin{admin_port(*lb.process)};
+
+    UniqueFd client = connect_to(lb.port);
+    const Deadline deadline = deadline_in(10s);
+    // A record header and the first bytes of a ClientHello, then EOF.
+    const std::string partial("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+    send_all(client.get(), partial, deadline);
+    shutdown_write(client.get());
+    CHECK(read_line(client.get(), deadline) == "default\n");
+    CHECK(read_exact(client.get(), partial.size(), deadline) == partial);
+    CHECK(wait_for_sample(admin, "ringlb_tls_routing_total",
+                          {{"listener", "tls"}, {"result", "default"}}, 1) == 1);
+    CHECK(get_metrics(admin).at("ringlb_tls_routing_total",
+                                {{"listener", "tls"}, {"result", "timeout"}}) == 0);
+}

@@ -111,7 +111,9 @@ class Connection final {
     Progress arm_proxy_wait(RelayContext& context) noexcept;
     // Routing by TLS server name (tls_inspect.cpp).
     Progress begin_inspection(RelayContext& context) noexcept;
-    Progress inspect_client_hello(RelayContext& context, bool timed_out) noexcept;
+    // timed_out: tls_inspect_timeout_ms has passed; ended: the client shut down its side
+    // (or failed), so no more bytes will come. Either way this look decides.
+    Progress inspect_client_hello(RelayContext& context, bool timed_out, bool ended) noexcept;
     Progress arm_hello_wait(RelayContext& context, std::size_t needed) noexcept;
     Progress route_to(PoolTarget target, RelayContext& context) noexcept;
     // The relay (relay.cpp).

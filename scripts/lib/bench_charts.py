@@ -149,6 +149,11 @@ def draw_scaling_charts(results, summary, chart_dir):
                                  f"lc rgb '{colour}' title '{CONTENDER_NAMES[contender]}'")
                 if not plots:
                     continue
+                direct = summary.get((workload, "direct", None), {}).get(name)
+                if isinstance(direct, dict):  # the load's ceiling: no balancer at all
+                    plots.append(f"{direct['median']:.4f} with lines dt 2 lw 1.5 "
+                                 f"lc rgb '{CONTENDER_COLOURS['direct']}' "
+                                 "title 'direct (no balancer)'")
                 file_name = f"scaling_{workload}_{name}"
                 full_title = f"{LABELS[workload]}: {title}"
                 script = f"""

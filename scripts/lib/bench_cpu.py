@@ -82,10 +82,15 @@ def parse_pid_stat(text):
             int(fields[13]) + int(fields[14]))
 
 
-def foreign_ticks(processes, own_root):
-    """CPU ticks (own plus reaped children's) of every user-space process in processes
-    ({pid: parse_pid_stat(...)}) that is neither own_root nor below it, nor a kernel
-    thread."""
+def parse_pid_name(text):
+    """The command name of a /proc/PID/stat line (what is between the first '(' and the
+    last ')')."""
+    return text[text.index("(") + 1:text.rindex(")")]
+
+
+def foreign_pids(processes, own_root):
+    """The pids of processes ({pid: parse_pid_stat(...)}) that are user-space processes
+    neither own_root nor below it."""
     children = {}
     for pid, (ppid, _, _, _) in processes.items():
         children.setdefault(ppid, []).append(pid)
@@ -94,8 +99,26 @@ def foreign_ticks(processes, own_root):
         for child in children.get(pending.pop(), []):
             own.add(child)
             pending.append(child)
-    return sum(run + reaped for pid, (_, flags, run, reaped) in processes.items()
-               if pid not in own and not flags & PF_KTHREAD)
+    return [pid for pid, (_, flags, _, _) in processes.items()
+            if pid not in own and not flags & PF_KTHREAD]
+
+
+def foreign_ticks(processes, own_root):
+    """CPU ticks (own plus reaped children's) of every user-space process in processes
+    that is neither own_root nor below it, nor a kernel thread."""
+    return sum(processes[pid][2] + processes[pid][3] for pid in foreign_pids(processes, own_root))
+
+
+def top_foreign(before, after, count=3):
+    """[(name, ticks)] of the foreign processes that used the most CPU between two
+    {pid: (name, own ticks)} readings, most first: a hint of who else ran, not a total
+    (a process that started and ended between the readings is not in it)."""
+    by_name = {}
+    for pid, (name, ticks) in after.items():
+        used = ticks - before.get(pid, (name, 0))[1]
+        if used > 0:
+            by_name[name] = by_name.get(name, 0) + used
+    return sorted(by_name.items(), key=lambda item: -item[1])[:count]
 
 
 # ---------------------------------------------------------------------------------------
@@ -107,18 +130,21 @@ def read_proc_stat():
 
 
 def read_processes():
-    """{pid: parse_pid_stat(...)} of every process /proc lists now (those that end while
-    it is read are left out: their time is in their parent's cutime by the next read)."""
-    processes = {}
+    """({pid: parse_pid_stat(...)}, {pid: name}) of every process /proc lists now (those
+    that end while it is read are left out: their time is in their parent's cutime by the
+    next read)."""
+    processes, names = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                processes[int(entry)] = parse_pid_stat(stat.read())
+                text = stat.read()
+            processes[int(entry)] = parse_pid_stat(text)
+            names[int(entry)] = parse_pid_name(text)
         except (OSError, ValueError, IndexError):
             pass
-    return processes
+    return processes, names
 
 
 class MachineSample:
@@ -129,15 +155,21 @@ class MachineSample:
 
     def __init__(self, own_root, last=False):
         if not last:
-            self.foreign = foreign_ticks(read_processes(), own_root)
+            self._read_foreign(own_root)
         self.stat = read_proc_stat()
         if last:
-            self.foreign = foreign_ticks(read_processes(), own_root)
+            self._read_foreign(own_root)
+
+    def _read_foreign(self, own_root):
+        processes, names = read_processes()
+        pids = foreign_pids(processes, own_root)
+        self.foreign = sum(processes[pid][2] + processes[pid][3] for pid in pids)
+        self.by_pid = {pid: (names[pid], processes[pid][2]) for pid in pids}
 
 
 def machine_cpu(before, after, clk_tck):
     """The machine's CPU between two MachineSamples, in seconds: {"busy_s", "foreign_s",
-    "bench_s" (busy − foreign), "steal_s", "idle_s"}."""
+    "bench_s" (busy − foreign), "steal_s", "idle_s", "foreign_top": [[name, s]...]}."""
     delta = stat_delta(before.stat, after.stat)
     foreign = after.foreign - before.foreign
     return {
@@ -146,6 +178,8 @@ def machine_cpu(before, after, clk_tck):
         "bench_s": (delta["busy"] - foreign) / clk_tck,
         "steal_s": delta["steal"] / clk_tck,
         "idle_s": (delta["idle"] + delta["iowait"]) / clk_tck,
+        "foreign_top": [[name, ticks / clk_tck]
+                        for name, ticks in top_foreign(before.by_pid, after.by_pid)],
     }
 
 

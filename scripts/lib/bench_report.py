@@ -216,6 +216,10 @@ def every_run(results, by_round):
             notes.append(f"exit status {run['exit_status']} on SIGTERM")
         if run.get("load_error"):
             notes.append(run["load_error"])
+        duration = (run.get("load") or {}).get("duration_s")
+        if machine.get("foreign_top") and duration and machine["foreign_s"] > 0.25 * duration:
+            notes.append("other jobs: " + ", ".join(
+                f"{name} {seconds:.1f} s" for name, seconds in machine["foreign_top"]))
         if figures.get("retransmits") is not None:
             notes.append(f"{figures['retransmits']} retransmits")
         if "idle" in run:

@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from bench import rotated, scaling_plan  # noqa: E402
 from bench_configs import cpu_mask, haproxy_config, nginx_stream_config, ringlb_config  # noqa: E402
 from bench_cpu import (PF_KTHREAD, ProcStatError, busy_ticks, foreign_ticks,  # noqa: E402
-                       parse_pid_stat, parse_proc_stat, stat_delta)
+                       parse_pid_name, parse_pid_stat, parse_proc_stat, stat_delta,
+                       top_foreign)
 from bench_iperf import IperfParseError, parse_iperf3  # noqa: E402
 from bench_load import LoadParseError, expand_workloads, load_argv, parse_load  # noqa: E402
 from bench_redis import RedisParseError, parse_redis_benchmark  # noqa: E402
@@ -761,6 +762,8 @@ class ProcStatTest(unittest.TestCase):
         # A command name with spaces and parentheses: the fields start after the last ')'.
         odd = pid_stat(7, "a) (b c)", 1, 0, 11, 22, 33, 44)
         self.assertEqual(parse_pid_stat(odd), (1, 0, 33, 77))
+        self.assertEqual(parse_pid_name(odd), "a) (b c)")
+        self.assertEqual(parse_pid_name(PID_STAT_INIT), "process_api")
 
     def test_foreign_ticks_leave_out_the_bench_and_kernel_threads(self):
         processes = {int(line.split()[0]): parse_pid_stat(line) for line in (
@@ -771,6 +774,15 @@ class ProcStatTest(unittest.TestCase):
             pid_stat(102, "nginx", 101, 0, 40, 40, 0, 0),
             pid_stat(200, "cc1plus", 1, 0, 70, 3, 0, 0))}
         self.assertEqual(foreign_ticks(processes, 100), 819 + 3749 + 1184702 + 93009 + 73)
+
+    def test_the_busiest_other_jobs_by_name(self):
+        # Own ticks only: cc1plus 200 ended (its time went to make's cutime, not counted
+        # here); two new ones ran 40 and 5 ticks.
+        before = {1: ("init", 10), 150: ("make", 5), 200: ("cc1plus", 50), 300: ("ld", 1)}
+        after = {1: ("init", 10), 150: ("make", 8), 201: ("cc1plus", 40), 202: ("cc1plus", 5),
+                 300: ("ld", 2)}
+        self.assertEqual(top_foreign(before, after, 2), [("cc1plus", 45), ("make", 3)])
+        self.assertEqual(top_foreign(after, after), [])
 
     def test_a_job_that_ends_during_the_run_still_counts(self):
         # cc1plus (pid 200) used 50 ticks before the run and 30 during it, then ended; its

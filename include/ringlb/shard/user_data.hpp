@@ -24,6 +24,10 @@ enum class Op : std::uint8_t {
     proxy_in,         // poll: client readable while its PROXY header is awaited
     proxy_timeout,    // the linked timeout bounding that wait (listener.proxy_timeout_ms)
     proxy_retry,      // short timer before looking again at an incomplete PROXY header
+    client_recv,      // multishot receive from the client into the shard's buffer ring
+    backend_recv,     // multishot receive from the backend into the shard's buffer ring
+    client_send,      // send of a received buffer to the client
+    backend_send,     // send of a received buffer to the backend
 };
 
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {

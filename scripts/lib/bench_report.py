@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Turns bench.py's results (JSON) into docs/BENCHMARKS.md and docs/bench/*.png.
+"""Turns bench.py's results (JSON) into docs/BENCHMARKS.md and docs/bench/*.png (or, for a
+--scaling run, into docs/bench/scaling.md and its charts).
 
-Medians over the rounds of each contender and workload, the targets of the benchmark issue
-with PASS/FAIL computed from those medians, and one gnuplot chart per figure as a ratio to
-HAProxy. Python 3 standard library only; gnuplot draws the charts.
+Medians with their spread over the rounds, ratios paired by round, the targets of issue 16
+with PASS/FAIL and whether the rounds agree, and gnuplot charts. Python 3 standard library
+only; the arithmetic is in bench_stats.py, the charts in bench_charts.py.
 
 Usage: bench_report.py RESULTS.json OUTPUT.md
 """
@@ -11,130 +12,15 @@ Usage: bench_report.py RESULTS.json OUTPUT.md
 import json
 import os
 import re
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 
-CONTENDER_NAMES = {"direct": "direct (no balancer)", "haproxy": "HAProxy",
-                   "nginx": "nginx stream", "ringlb": "ringlb"}
-THROUGHPUT_WORKLOADS = ("keepalive", "close", "bulk")
-GIB = float(1 << 30)
-MIB = float(1 << 20)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_charts import draw_ratio_charts, draw_scaling_charts  # noqa: E402
+from bench_load import LABELS, WORKLOADS  # noqa: E402
+from bench_stats import (CONTENDER_NAMES, PEERS, evaluate_targets, figures_by_round,  # noqa: E402
+                         inside, paired_ratio, run_figures, summarise)
 
-
-def run_figures(run):
-    """The figures of one run (None where they do not apply or the run failed)."""
-    figures = {"errors": None}
-    if "idle" in run:
-        idle = run["idle"]
-        figures.update({
-            "rss_kib_per_connection": idle["rss_per_connection_kib"],
-            "rss_before_mib": idle["rss_before_kib"] / 1024,
-            "rss_after_mib": idle["rss_after_kib"] / 1024,
-            "threads": idle["threads"],
-            "errors": idle["failures"] + idle["closed_while_idle"],
-        })
-    else:
-        wrk = run.get("wrk")
-        cpu = run.get("cpu_s")
-        if wrk:
-            latency = wrk["latency_us"]
-            figures.update({
-                "requests_per_s": wrk["requests_per_s"],
-                "mib_per_s": wrk["transfer_bytes_per_s"] / MIB,
-                "p50_ms": latency["50"] / 1000 if "50" in latency else None,
-                "p99_ms": latency["99"] / 1000 if "99" in latency else None,
-                "errors": wrk["errors"],
-            })
-            if cpu is not None:
-                figures["cpu_percent"] = 100 * cpu / wrk["duration_s"]
-                if wrk["requests"]:
-                    figures["cpu_us_per_request"] = 1e6 * cpu / wrk["requests"]
-                if wrk["bytes_read"]:
-                    figures["cpu_s_per_gib"] = cpu / (wrk["bytes_read"] / GIB)
-        if run.get("threads_peak"):
-            figures["threads_peak"] = run["threads_peak"]
-    if run.get("crashed"):
-        figures["errors"] = None  # a crash is never "zero errors"
-    return figures
-
-
-def medians(results):
-    """{(workload, contender): {figure: median}}; "errors" is the sum over the rounds, and
-    None if any round failed outright or crashed."""
-    grouped = {}
-    for run in results["runs"]:
-        grouped.setdefault((run["workload"], run["contender"]), []).append(run_figures(run))
-    table = {}
-    for key, runs in grouped.items():
-        row = {}
-        names = {name for figures in runs for name in figures}
-        for name in names:
-            values = [figures.get(name) for figures in runs]
-            if name == "errors":
-                row[name] = None if None in values else sum(values)
-                continue
-            values = [value for value in values if value is not None]
-            row[name] = statistics.median(values) if values else None
-        row["rounds"] = len(runs)
-        table[key] = row
-    return table
-
-
-def figure(table, workload, contender, name):
-    return table.get((workload, contender), {}).get(name)
-
-
-def evaluate_targets(table):
-    """The targets of the issue, each as a dict with the measured ratio and PASS/FAIL
-    (or "n/a" when a contender or figure is missing from the run)."""
-    targets = []
-
-    def ratio_target(title, workload, name, reference, op, bound, unit):
-        mine = figure(table, workload, "ringlb", name)
-        theirs = figure(table, workload, reference, name)
-        ratio = mine / theirs if mine is not None and theirs else None
-        if ratio is None:
-            result = "n/a"
-        else:
-            result = "PASS" if (ratio >= bound if op == ">=" else ratio <= bound) else "FAIL"
-        targets.append({"title": title, "ringlb": mine, "reference": theirs,
-                        "reference_name": reference, "unit": unit, "ratio": ratio,
-                        "required": f"{op} {bound:g} × {CONTENDER_NAMES[reference]}",
-                        "result": result})
-
-    ratio_target("keep-alive: requests/s", "keepalive", "requests_per_s", "direct", ">=", 0.97,
-                 "req/s")
-    ratio_target("keep-alive: CPU per request", "keepalive", "cpu_us_per_request", "haproxy",
-                 "<=", 0.7, "µs")
-    ratio_target("new connection per request: requests/s", "close", "requests_per_s",
-                 "haproxy", ">=", 1.0, "req/s")
-    ratio_target("new connection per request: CPU per connection", "close",
-                 "cpu_us_per_request", "haproxy", "<=", 0.8, "µs")
-    ratio_target("bulk: MiB/s", "bulk", "mib_per_s", "haproxy", ">=", 1.1, "MiB/s")
-    ratio_target("bulk: CPU per GiB", "bulk", "cpu_s_per_gib", "haproxy", "<=", 0.8, "s")
-    for workload, label in (("keepalive", "keep-alive"), ("close", "new connection"),
-                            ("bulk", "bulk")):
-        ratio_target(f"{label}: p99 latency", workload, "p99_ms", "haproxy", "<=", 1.0, "ms")
-    ratio_target("idle: RSS per connection", "idle", "rss_kib_per_connection", "haproxy",
-                 "<=", 1.0, "KiB")
-
-    ringlb_keys = [key for key in table if key[1] == "ringlb"]
-    if ringlb_keys:
-        errors = [table[key]["errors"] for key in ringlb_keys]
-        total = None if None in errors else sum(errors)
-        targets.insert(len(targets) - 1, {
-            "title": "zero errors (every ringlb run, every workload)", "ringlb": total,
-            "reference": None, "reference_name": None, "unit": "",
-            "ratio": None, "required": "= 0 (and no crash)",
-            "result": "PASS" if total == 0 else "FAIL"})
-    return targets
-
-
-# ---------------------------------------------------------------------------------------
-# Formatting
 
 def fmt(value, digits=2, thousands=False):
     if value is None:
@@ -144,157 +30,183 @@ def fmt(value, digits=2, thousands=False):
     return f"{value:.{digits}f}"
 
 
-def fmt_target_value(value, unit):
+def fmt_cell(cell, digits=2, thousands=False, with_spread=False):
+    """A summary cell: its median, and with_spread its min–max in brackets."""
+    if not isinstance(cell, dict):
+        return "–"
+    text = fmt(cell["median"], digits, thousands)
+    if with_spread and cell["n"] > 1:
+        text += f" ({fmt(cell['min'], digits, thousands)}–{fmt(cell['max'], digits, thousands)})"
+    return text
+
+
+def fmt_ratio(ratio, bound=1.0):
+    if ratio is None:
+        return "–"
+    text = f"{ratio['median']:.3f} ({ratio['min']:.3f}–{ratio['max']:.3f})"
+    return text + (" ≈" if inside(ratio, bound) else "")
+
+
+def fmt_value(value, unit):
     if value is None:
         return "–"
     if unit == "req/s":
         return f"{value:,.0f} req/s"
-    if unit == "µs":
-        return f"{value:.2f} µs"
+    if unit in ("µs", "ms", "KiB", "MiB/s"):
+        return f"{value:.2f} {unit}"
     if unit == "s":
         return f"{value:.3f} s"
-    if unit == "":
-        return f"{value:g}"
-    return f"{value:.2f} {unit}"
+    return f"{value:g}"
 
 
 def short_version(text):
     """"HAProxy version 2.6.12-1 2026/10/17 - https://…" -> "HAProxy 2.6.12-1"; likewise
-    "nginx version: nginx/1.22.1" and "wrk debian/4.1.0-3 [epoll] …"."""
-    text = " ".join(text) if isinstance(text, list) else text
+    nginx, wrk, redis-benchmark and iperf3."""
+    text = " ".join(text) if isinstance(text, list) else (text or "")
     for name, pattern in (("HAProxy", r"HAProxy version (\S+)"), ("nginx", r"nginx/(\S+)"),
-                          ("wrk", r"wrk (?:debian/)?(\S+)")):
+                          ("wrk", r"wrk (?:debian/)?(\S+)"),
+                          ("redis-benchmark", r"redis-benchmark (\S+)"),
+                          ("iperf3", r"iperf (\S+)")):
         match = re.search(pattern, text)
         if match:
             return f"{name} {match.group(1)}"
     return text.strip()
 
 
-def markdown(results, table, targets, charts):
-    settings = results["settings"]
-    machine = results["machine"]
-    contenders = [c for c in settings["contenders"]]
-    lines = []
-    add = lines.append
-    add("<!-- SPDX-License-Identifier: MIT -->")
-    add("<!-- Generated by scripts/bench (scripts/lib/bench_report.py): do not edit by hand. -->")
-    add("# ringlb benchmarks")
-    add("")
-    add("ringlb against HAProxy, nginx `stream` and no balancer at all, on loopback, each "
-        "balancer with one worker on its own CPU. Figures are medians over "
-        f"{settings['rounds']} round(s) of {settings['duration_s']} s per workload; "
-        "the contenders alternate within each round (direct, HAProxy, nginx, ringlb, then "
-        "again). Regenerate with `scripts/bench` (about "
-        "5 minutes) or `scripts/bench --quick` (about one minute).")
-    add("")
-    add("## This run")
-    add("")
-    add(f"- command: `{results['command']}`" + (" (quick)" if settings["quick"] else ""))
-    add(f"- date: {results['started']}, {results['elapsed_s']} s in all")
-    add(f"- machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
-        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, ulimit -n {machine['nofile']}, "
-        f"CLK_TCK {machine['clk_tck']}")
-    add(f"- versions: {machine['ringlb']} (commit {machine['commit']}, release build); "
-        f"{short_version(machine['haproxy'])}; {short_version(machine['nginx'])}; "
-        f"{short_version(machine['wrk'])}")
-    add(f"- rounds: {settings['rounds']}, {settings['duration_s']} s per wrk run, "
-        f"{settings['idle_connections']} idle connections")
+def this_run(results):
+    settings, machine = results["settings"], results["machine"]
+    lines = [
+        f"- command: `{results['command']}`" + (" (quick)" if settings["quick"] else ""),
+        f"- date: {results['started']}, {results['elapsed_s']} s in all",
+        f"- machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, ulimit -n "
+        f"{machine['nofile']}, CLK_TCK {machine['clk_tck']}",
+        f"- versions: {machine['ringlb']} (commit {machine['commit']}, release build); " +
+        "; ".join(short_version(machine.get(tool)) for tool in
+                  ("haproxy", "nginx", "wrk", "redis", "iperf3") if machine.get(tool)),
+        f"- rounds: {settings['rounds']}, {settings['duration_s']} s per run, "
+        f"{settings['idle_connections']} idle connections"
+        + ("; redis-benchmark requests per run: " + ", ".join(
+            f"pipeline {p}: {n:,}" for p, n in settings["redis_requests"].items())
+           if settings.get("redis_requests") else ""),
+        f"- CPUs: balancers on {settings['balancer_cpus']}, backends and load on "
+        f"{settings['load_cpus']}",
+        f"- scheduling of everything the benchmark starts: {settings.get('scheduler')}"
+        + (" (RT throttling stalls a saturated CPU ~50 ms a second: p99 is not reliable)"
+           if settings.get("scheduler", "").startswith("SCHED_FIFO") else ""),
+    ]
     background = results.get("background_cpu_busy_percent")
     if background:
         def busy(sample):
             return ", ".join(f"CPU {cpu} {value}%" for cpu, value in (sample or {}).items())
-        add(f"- scheduling of everything the benchmark starts: "
-            f"{settings.get('scheduler', 'SCHED_OTHER')}"
-            + (" (RT throttling stalls a saturated CPU ~50 ms a second: p99 is not reliable)"
-               if settings.get("scheduler", "").startswith("SCHED_FIFO") else ""))
-        add(f"- other load (CPU busy with the benchmark idle, 1 s sample): before "
-            f"{busy(background.get('before'))}; after {busy(background.get('after'))}"
-            + (" — **the machine was not quiet: treat these figures with care**"
-               if any((v or 0) > 10 for s in background.values() for v in (s or {}).values())
-               else ""))
-    add("")
-    add("## Targets")
-    add("")
-    add("Computed from the medians below; ratio = ringlb / reference.")
-    add("")
-    add("| target | ringlb | reference | ratio | required | result |")
-    add("|---|---:|---:|---:|---|---|")
+        noisy = any((v or 0) > 10 for s in background.values() for v in (s or {}).values())
+        lines.append(f"- other load (CPU busy with the benchmark idle, 1 s sample): before "
+                     f"{busy(background.get('before'))}; after {busy(background.get('after'))}"
+                     + (" — **the machine was not quiet**: the whole-machine figures subtract "
+                        "other jobs' CPU time (column \"other jobs\"), but those jobs still "
+                        "competed for the CPUs" if noisy else ""))
+    return lines
+
+
+def targets_section(targets):
+    lines = ["| target | workload | ringlb | better peer | ratio (min–max) | required | result |",
+             "|---|---|---:|---:|---:|---|---|"]
     for target in targets:
-        reference = fmt_target_value(target["reference"], target["unit"])
-        ratio = f"{target['ratio']:.3f}" if target["ratio"] is not None else "–"
-        result = f"**{target['result']}**"
-        add(f"| {target['title']} | {fmt_target_value(target['ringlb'], target['unit'])} | "
-            f"{reference} | {ratio} | {target['required']} | {result} |")
-    passed = sum(1 for t in targets if t["result"] == "PASS")
-    add("")
-    add(f"{passed} of {len(targets)} targets pass.")
-    add("")
-    add("## Results (medians)")
-    add("")
-    add("Balancer CPU is utime + stime of the balancer process (for nginx, master and worker) "
-        "from `/proc/PID/stat`, read before and after each wrk run: io_uring's io-wq threads "
-        "belong to ringlb's process and are included. CPU % is that time over the run's "
-        "wall time (100 % = the whole balancer CPU). Threads: the most the balancer's "
-        "processes had at once, sampled every 0.25 s. Errors are wrk's socket errors "
-        "(connect, read, write, timeout) plus non-2xx responses, summed over the rounds.")
-    for workload in THROUGHPUT_WORKLOADS:
-        if workload not in settings["workloads"]:
+        peer = (f"{fmt_value(target['reference'], target['unit'])} "
+                f"({CONTENDER_NAMES[target['peer']]})" if target["peer"] else "–")
+        ratio = target["ratio"]
+        ratio_text = (f"{ratio['median']:.3f} ({ratio['min']:.3f}–{ratio['max']:.3f})"
+                      if ratio else "–")
+        lines.append(f"| {target['title']} | {LABELS.get(target['workload'], '–')} "
+                     f"| {fmt_value(target['ringlb'], target['unit'])} | {peer} | {ratio_text} "
+                     f"| {target['required']} | **{target['result']}** |")
+    passed = sum(1 for t in targets if t["result"].startswith("PASS"))
+    spread = sum(1 for t in targets if "inside the spread" in t["result"])
+    lines += ["", f"{passed} of {len(targets)} targets pass on the median; for {spread} of "
+              "them the rounds disagree (the bound lies inside the min–max of the per-round "
+              "ratios), so the verdict is within this machine's noise."]
+    return lines
+
+
+def workload_table(results, summary, workload):
+    kind = WORKLOADS[workload]["kind"]
+    per = "GiB" if kind == "bulk" else "request"
+    suffix = "s_per_gib" if kind == "bulk" else "us_per_request"
+    unit = "s" if kind == "bulk" else "µs"
+    throughput = "mib_per_s" if kind == "bulk" else "requests_per_s"
+    lines = [f"| contender | {'MiB/s' if kind == 'bulk' else 'req/s'} (min–max) "
+             f"| {'req/s' if kind == 'bulk' else 'MiB/s'} | p50 ms | p99 ms | errors "
+             f"| balancer CPU % | balancer {unit}/{per} | machine CPU % "
+             f"| machine {unit}/{per} | excess {unit}/{per} (min–max) | other jobs % "
+             f"| threads |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    digits = 3 if kind == "bulk" else 2
+    for contender in results["settings"]["contenders"]:
+        row = summary.get((workload, contender, None if contender == "direct" else 1))
+        if row is None:
             continue
-        add("")
-        add(f"### {results['workload_titles'][workload]}")
-        add("")
-        add("| contender | req/s | MiB/s | p50 ms | p99 ms | errors | balancer CPU % "
-            "| CPU µs/request | CPU s/GiB | threads (peak) |")
-        add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for contender in contenders:
-            row = table.get((workload, contender))
-            if row is None:
-                continue
-            errors = row.get("errors")
-            add(f"| {CONTENDER_NAMES[contender]} "
-                f"| {fmt(row.get('requests_per_s'), thousands=True)} "
-                f"| {fmt(row.get('mib_per_s'), 1)} | {fmt(row.get('p50_ms'))} "
-                f"| {fmt(row.get('p99_ms'))} | {'crash/failed' if errors is None else errors} "
-                f"| {fmt(row.get('cpu_percent'), 0)} | {fmt(row.get('cpu_us_per_request'), 2)} "
-                f"| {fmt(row.get('cpu_s_per_gib'), 3)} | {fmt(row.get('threads_peak'), 0)} |")
-    if "idle" in settings["workloads"]:
-        add("")
-        add(f"### {results['workload_titles']['idle']}")
-        add("")
-        add(f"{settings['idle_connections']} connections opened one after another by a Python "
-            "client through the balancer, each completing one `GET /` (so it is proxied to a "
-            "backend, which keeps it alive), then left idle; RSS (VmRSS, for nginx master + "
-            "worker) read before the first and 0.5 s after the last. Growth per connection = "
-            "(after − before) / connections. Memory held for connections from start-up (a "
-            "preallocated slab) shows in \"before\", not in the growth; kernel socket memory "
-            "shows in neither.")
-        add("")
-        add("| contender | RSS before MiB | RSS after MiB | KiB per connection | threads "
-            "| failed or closed |")
-        add("|---|---:|---:|---:|---:|---:|")
-        for contender in contenders:
-            row = table.get(("idle", contender))
-            if row is None:
-                continue
-            errors = row.get("errors")
-            add(f"| {CONTENDER_NAMES[contender]} | {fmt(row.get('rss_before_mib'), 1)} "
-                f"| {fmt(row.get('rss_after_mib'), 1)} | {fmt(row.get('rss_kib_per_connection'))} "
-                f"| {fmt(row.get('threads'), 0)} | {'crash' if errors is None else errors} |")
-    if charts:
-        add("")
-        add("## Charts (ratio to HAProxy, HAProxy = 1)")
-        add("")
-        for name, title in charts:
-            add(f"![{title}](bench/{name}.png)")
-            add("")
-    add("")
-    add("## Every run")
-    add("")
-    add("| workload | round | contender | req/s | MiB/s | p50 ms | p99 ms | errors "
-        "| balancer CPU s | notes |")
-    add("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+        other = ("mib_per_s", 1, False) if kind != "bulk" else ("requests_per_s", 0, True)
+        errors = row.get("errors")
+        lines.append(
+            f"| {CONTENDER_NAMES[contender]} "
+            f"| {fmt_cell(row.get(throughput), 1, kind != 'bulk', True)} "
+            f"| {fmt_cell(row.get(other[0]), other[1], other[2])} "
+            f"| {fmt_cell(row.get('p50_ms'))} | {fmt_cell(row.get('p99_ms'))} "
+            f"| {'crash/failed' if errors is None else errors} "
+            f"| {fmt_cell(row.get('cpu_percent'), 0)} "
+            f"| {fmt_cell(row.get('cpu_' + suffix), digits)} "
+            f"| {fmt_cell(row.get('machine_percent'), 0)} "
+            f"| {fmt_cell(row.get('machine_' + suffix), digits)} "
+            f"| {fmt_cell(row.get('excess_' + suffix), digits, with_spread=True)} "
+            f"| {fmt_cell(row.get('foreign_percent'), 0)} "
+            f"| {fmt_cell(row.get('threads_peak'), 0)} |")
+    return lines
+
+
+def ratio_lines(by_round, workload, figures):
+    """ringlb against each peer, paired by round: "≈" marks a ratio whose min–max holds 1."""
+    lines = ["| ringlb ÷ | " + " | ".join(label for _, label in figures) + " |",
+             "|---|" + "---:|" * len(figures)]
+    for peer in PEERS:
+        if (workload, peer, 1) not in by_round:
+            continue
+        cells = [fmt_ratio(paired_ratio(by_round, (workload, "ringlb", 1), (workload, peer, 1),
+                                        name)) for name, _ in figures]
+        lines.append(f"| {CONTENDER_NAMES[peer]} | " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def idle_section(results, summary):
+    settings = results["settings"]
+    lines = [f"{settings['idle_connections']} connections opened one after another by a Python "
+             "client through the balancer, each completing one `GET /` (so it is proxied to a "
+             "backend, which keeps it alive), then left idle; RSS (VmRSS, for nginx master + "
+             "worker) read before the first and 0.5 s after the last. Growth per connection = "
+             "(after − before) / connections. Memory held for connections from start-up (a "
+             "preallocated slab) shows in \"before\", not in the growth; kernel socket memory "
+             "shows in neither.", "",
+             "| contender | RSS before MiB | RSS after MiB | KiB per connection (min–max) "
+             "| threads | failed or closed |", "|---|---:|---:|---:|---:|---:|"]
+    for contender in settings["contenders"]:
+        row = summary.get(("idle", contender, 1))
+        if row is None:
+            continue
+        errors = row.get("errors")
+        lines.append(f"| {CONTENDER_NAMES[contender]} | {fmt_cell(row.get('rss_before_mib'), 1)} "
+                     f"| {fmt_cell(row.get('rss_after_mib'), 1)} "
+                     f"| {fmt_cell(row.get('rss_kib_per_connection'), with_spread=True)} "
+                     f"| {fmt_cell(row.get('threads'), 0)} "
+                     f"| {'crash' if errors is None else errors} |")
+    return lines
+
+
+def every_run(results, by_round):
+    lines = ["| workload | round | contender | req/s | MiB/s | p99 ms | errors | balancer CPU s "
+             "| machine CPU s | other jobs CPU s | notes |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for run in results["runs"]:
         figures = run_figures(run)
+        machine = run.get("machine") or {}
         notes = []
         if run.get("crashed"):
             notes.append(f"crashed, exit {run.get('exit_status')}")
@@ -302,156 +214,192 @@ def markdown(results, table, targets, charts):
                 notes.append(run["start_error"])
         elif run.get("exit_status") not in (None, 0, -15):  # -15: died of SIGTERM
             notes.append(f"exit status {run['exit_status']} on SIGTERM")
-        if run.get("wrk_error"):
-            notes.append(run["wrk_error"])
+        if run.get("load_error"):
+            notes.append(run["load_error"])
+        duration = (run.get("load") or {}).get("duration_s")
+        if machine.get("foreign_top") and duration and machine["foreign_s"] > 0.25 * duration:
+            notes.append("other jobs: " + ", ".join(
+                f"{name} {seconds:.1f} s" for name, seconds in machine["foreign_top"]))
+        if figures.get("retransmits") is not None:
+            notes.append(f"{figures['retransmits']} retransmits")
         if "idle" in run:
             idle = run["idle"]
-            notes.append(f"{idle['connections']} open, {idle['failures']} failed, "
-                         f"{idle['closed_while_idle']} closed while idle, "
-                         f"{figures['rss_kib_per_connection']:.2f} KiB each"
-                         if figures.get("rss_kib_per_connection") is not None else "")
+            if figures.get("rss_kib_per_connection") is not None:
+                notes.append(f"{idle['connections']} open, {idle['failures']} failed, "
+                             f"{idle['closed_while_idle']} closed while idle, "
+                             f"{figures['rss_kib_per_connection']:.2f} KiB each")
             if idle.get("first_error"):
                 notes.append(f"first error: {idle['first_error']}")
         if run["contender"] == "ringlb" and run.get("log_tail"):
             notes.append(f"{len(run['log_tail'])} log line(s), see below")
         errors = figures.get("errors")
-        add(f"| {run['workload']} | {run['round']} | {CONTENDER_NAMES[run['contender']]} "
+        lines.append(
+            f"| {run['workload']} | {run['round']} | {CONTENDER_NAMES[run['contender']]} "
             f"| {fmt(figures.get('requests_per_s'), thousands=True)} "
-            f"| {fmt(figures.get('mib_per_s'), 1)} | {fmt(figures.get('p50_ms'))} "
-            f"| {fmt(figures.get('p99_ms'))} | {'–' if errors is None else errors} "
-            f"| {fmt(run.get('cpu_s'))} | {'; '.join(n for n in notes if n)} |")
-    ringlb_logs = [run for run in results["runs"]
-                   if run["contender"] == "ringlb" and run.get("log_tail")]
-    if ringlb_logs:
-        add("")
-        add("### ringlb's log (warn and above)")
-        for run in ringlb_logs:
-            add("")
-            add(f"{run['workload']}, round {run['round']}:")
-            add("```")
-            lines.extend(run["log_tail"])
-            add("```")
-    add("")
-    add("## How it is measured")
-    add("")
-    add(f"- Loopback only. One nginx process (master + 1 worker, `daemon off`, access log off) "
-        f"serves the three backends on ports {settings['ports']['backends']}: `GET /` returns "
-        "a 2-byte body, `GET /big` a 1 MiB file; keep-alive connections never time out "
-        "(`keepalive_timeout 600s`, unlimited `keepalive_requests`).")
-    add(f"- Each balancer runs with `taskset -c {settings['balancer_cpu']}` and one worker; "
-        f"the backends, wrk (`-t1`) and the idle client run on CPU {settings['load_cpu']}. "
-        "Every balancer round-robins over the three backends and is started afresh for each "
-        "run, so no run inherits another's state.")
-    add("- direct: wrk straight at the first backend port. The three backend ports are one "
-        "nginx worker, so this is the same server work as round robin over them.")
-    add("- HAProxy: `mode tcp`, `balance roundrobin`, `option splice-auto`, `nbthread 1`, "
-        "`maxconn` as high as `ulimit -n` allows, no logging. nginx: `stream` module "
-        "(`load_module` from libnginx-mod-stream), `worker_processes 1`, "
-        "`worker_connections` and `worker_rlimit_nofile` from `ulimit -n`, `multi_accept on`, "
-        "`proxy_pass` to an upstream of the three. ringlb: `workers = 1`, "
-        "`log_level = \"warn\"`, no health checks. The exact configurations are in "
-        "`scripts/lib/bench.py`.")
-    add("- Workloads (wrk 4, `--latency`, `-t1`): keep-alive `GET /` over 64 connections; "
-        "`GET /` with `Connection: close` over 32 connections (a new TCP connection per request, "
-        "through the balancer to a backend); `GET /big` over 8 connections.")
-    add("- wrk's figures are per run; latency percentiles are wrk's (HdrHistogram, "
-        "coordinated omission not corrected).")
-    add("- wrk and the backends share one CPU, so a balancer that is fast enough leaves that "
-        "CPU as the limit: direct shows the ceiling. Near it, requests/s differ little "
-        "between balancers and a single round varies by several per cent (see every run "
-        "above); the balancer's CPU per request or per GiB, and its CPU %, are the sharper "
-        "comparison.")
-    add("- Everything the benchmark starts runs at nice -20 in a session (autogroup) of its "
+            f"| {fmt(figures.get('mib_per_s'), 1)} | {fmt(figures.get('p99_ms'))} "
+            f"| {'–' if errors is None else errors} | {fmt(run.get('cpu_s'))} "
+            f"| {fmt(machine.get('bench_s'))} | {fmt(machine.get('foreign_s'))} "
+            f"| {'; '.join(n for n in notes if n)} |")
+    return lines
+
+
+def ringlb_logs(results):
+    lines = []
+    runs = [run for run in results["runs"] if run["contender"] == "ringlb" and run.get("log_tail")]
+    # The same lines in every run (e.g. the warning about running as root): once.
+    distinct = {}
+    for run in runs:
+        distinct.setdefault(tuple(re.sub(r"^\S+Z ", "", line) for line in run["log_tail"]),
+                            []).append(f"{run['workload']} round {run['round']}")
+    for text, where in distinct.items():
+        lines += ["", f"{len(where)} run(s) ({', '.join(where[:4])}"
+                  + (", …" if len(where) > 4 else "") + "), without timestamps:", "```"]
+        lines += list(text) + ["```"]
+    return lines
+
+
+def how_measured(results):
+    settings = results["settings"]
+    ports = settings["ports"]
+    return [
+        f"- Loopback only. HTTP: one nginx (master + 1 worker per load CPU, access log off) "
+        f"serves the three backends on ports {ports.get('http')}: `GET /` returns a 2-byte "
+        "body, `GET /big` a 1 MiB file; keep-alive connections never time out. redis: three "
+        f"`redis-server` processes (ports {ports.get('redis')}, no persistence). iperf3: three "
+        f"`iperf3 --server` (ports {ports.get('iperf3')}).",
+        f"- Each balancer runs with `taskset -c {','.join(map(str, settings['balancer_cpus']))}`"
+        " and one worker per balancer CPU; the backends and load generators run on CPU "
+        f"{','.join(map(str, settings['load_cpus']))}. Every balancer round-robins over the "
+        "three backends — except for iperf3, whose control and data connections must meet one "
+        "server: there ringlb uses `maglev`, HAProxy `balance source`, nginx `hash "
+        "$remote_addr` — and is started afresh for each run.",
+        "- direct: the load straight at the first backend. For HTTP the three ports are one "
+        "nginx, so this is the same server work; for redis and iperf3 it is one of the three "
+        "servers, so direct's machine CPU misses what spreading over three processes costs the "
+        "load CPU (a few per cent, the same for every balancer).",
+        "- Load: wrk 4 (`--latency`, `-t1`: keep-alive `GET /` over 64 connections; "
+        "`Connection: close` over 32; `GET /big` over 8); redis-benchmark (`-c 50`, `-P 1` or "
+        "`-P 16`, `-t set` or `-t get`, `--csv`; it takes a request count, not a duration: "
+        "the count is what the first balancer answers in the run's duration, measured once "
+        "before the rounds, the same for every contender); iperf3 (one stream, `--time` the "
+        "run's duration, `--json`). Latency percentiles are the tools' own.",
+        "- Balancer CPU: utime + stime of the balancer's processes from `/proc/PID/stat`, before "
+        "and after each run (io_uring's io-wq threads are ringlb's and included). Machine CPU: "
+        "user + nice + system + irq + softirq of every CPU from `/proc/stat` over the run, less "
+        "the CPU time of every process outside the benchmark (other jobs on a shared machine; "
+        "their reaped children included); it holds the softirq and kernel-thread work a relay "
+        "causes outside its own process. Excess = machine CPU per request (or per GiB) less "
+        "direct's in the same round: what the balancer adds to the machine.",
+        "- Ratios are paired by round (ringlb's round N against the peer's round N), and shown "
+        "as median (min–max). ≈ marks a ratio whose min–max holds 1: the rounds disagree on "
+        "which is better, so the difference is inside the spread. The contenders' order "
+        "rotates every round (direct always first).",
+        "- Everything the benchmark starts runs at nice -20 in a session (autogroup) of its "
         "own, so that other jobs on a shared machine take little from it (`--no-nice` turns "
-        "this off; `--realtime` uses SCHED_FIFO instead). The CPU load seen before and after "
-        "the run is written above.")
-    add("")
+        "this off; `--realtime` uses SCHED_FIFO instead).",
+    ]
+
+
+def markdown(results, by_round, summary, targets, charts, chart_prefix):
+    settings = results["settings"]
+    lines = ["<!-- SPDX-License-Identifier: MIT -->",
+             "<!-- Generated by scripts/bench (scripts/lib/bench_report.py): do not edit by "
+             "hand above the marker near the end. -->",
+             "# ringlb benchmarks", "",
+             "ringlb against HAProxy, nginx `stream` and no balancer at all, on loopback, each "
+             "balancer with one worker on its own CPU, driven by wrk, redis-benchmark and "
+             f"iperf3. Figures are medians over {settings['rounds']} round(s) of "
+             f"{settings['duration_s']} s, with the min–max over the rounds in brackets. "
+             "Regenerate with `scripts/bench` (about 15 minutes) or `scripts/bench --quick`.",
+             "", "## This run", ""]
+    lines += this_run(results)
+    lines += ["", "## Targets", "",
+              "Each against the better of HAProxy and nginx on that figure; ratio = ringlb / "
+              "that peer, paired by round: median (min–max). Why these targets: see \"The "
+              "targets, restated\" below.", ""]
+    lines += targets_section(targets)
+    lines += ["", "## Results", "",
+              "Machine CPU is every CPU's busy time less other jobs' (see \"How it is "
+              "measured\"); CPU % is per run wall time (100 % = one CPU). Excess is machine "
+              "CPU less direct's in the same round. Errors are the load generator's (socket "
+              "errors and non-2xx for wrk; a redis-benchmark or iperf3 run that failed), "
+              "summed over the rounds."]
+    for workload in settings["workloads"]:
+        if WORKLOADS[workload]["tool"] == "idle":
+            continue
+        kind = WORKLOADS[workload]["kind"]
+        lines += ["", f"### {results['workload_titles'][workload]}", ""]
+        lines += workload_table(results, summary, workload)
+        if kind == "bulk":
+            figures = [("mib_per_s", "MiB/s"), ("p99_ms", "p99"),
+                       ("cpu_s_per_gib", "balancer CPU/GiB"),
+                       ("excess_s_per_gib", "excess machine CPU/GiB")]
+        else:
+            figures = [("requests_per_s", "req/s"), ("p99_ms", "p99"),
+                       ("cpu_us_per_request", "balancer CPU/request"),
+                       ("excess_us_per_request", "excess machine CPU/request")]
+        if workload == "iperf3":
+            figures = [f for f in figures if f[0] != "p99_ms"]
+        ratios = ratio_lines(by_round, workload, figures)
+        if ratios:
+            lines += [""] + ratios
+    if "idle" in settings["workloads"]:
+        lines += ["", f"### {results['workload_titles']['idle']}", ""]
+        lines += idle_section(results, summary)
+    if charts:
+        lines += ["", "## Charts (ratio to HAProxy, HAProxy = 1)", ""]
+        for name, title in charts:
+            lines += [f"![{title}]({chart_prefix}{name}.png)", ""]
+    lines += ["", "## Every run", ""] + every_run(results, by_round)
+    logs = ringlb_logs(results)
+    if logs:
+        lines += ["", "### ringlb's log (warn and above)"] + logs
+    lines += ["", "## How it is measured", ""] + how_measured(results) + [""]
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------
-# Charts
-
-CHARTS = (
-    ("requests_per_s", "requests/s (higher is better)", THROUGHPUT_WORKLOADS),
-    ("mib_per_s", "MiB/s (higher is better)", THROUGHPUT_WORKLOADS),
-    ("p50_ms", "p50 latency (lower is better)", THROUGHPUT_WORKLOADS),
-    ("p99_ms", "p99 latency (lower is better)", THROUGHPUT_WORKLOADS),
-    ("cpu_us_per_request", "balancer CPU per request (lower is better)", THROUGHPUT_WORKLOADS),
-    ("cpu_s_per_gib", "balancer CPU per GiB (lower is better)", THROUGHPUT_WORKLOADS),
-    ("rss_kib_per_connection", "RSS per idle connection (lower is better)", ("idle",)),
-)
-WORKLOAD_LABELS = {"keepalive": "keep-alive", "close": "new conn/request", "bulk": "bulk 1 MiB",
-                   "idle": "idle connections"}
-CONTENDER_COLOURS = {"direct": "#9a9a9a", "haproxy": "#4e79a7", "nginx": "#59a14f",
-                     "ringlb": "#f28e2b"}  # the same in every chart
-
-
-def draw_charts(results, table, chart_dir):
-    """Writes one PNG per figure into chart_dir; returns [(name, title)] of those drawn."""
-    gnuplot = shutil.which("gnuplot")
-    if gnuplot is None:
-        print("bench: gnuplot not found: no charts", file=sys.stderr)
-        return []
-    os.makedirs(chart_dir, exist_ok=True)
-    contenders = results["settings"]["contenders"]
-    drawn = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for name, title, workloads in CHARTS:
-            workloads = [w for w in workloads if w in results["settings"]["workloads"]]
-            if not workloads or "haproxy" not in contenders:
-                continue
-            shown = [c for c in contenders
-                     if any(figure(table, w, c, name) is not None for w in workloads)]
-            rows = []
-            for workload in workloads:
-                reference = figure(table, workload, "haproxy", name)
-                cells = []
-                for contender in shown:
-                    value = figure(table, workload, contender, name)
-                    cells.append(f"{value / reference:.4f}"
-                                 if value is not None and reference else "-")
-                rows.append(f'"{WORKLOAD_LABELS[workload]}" ' + " ".join(cells))
-            if not shown or all(set(row.split()[-len(shown):]) == {"-"} for row in rows):
-                continue
-            data = os.path.join(scratch, f"{name}.dat")
-            with open(data, "w") as out:
-                out.write("\n".join(rows) + "\n")
-            count = len(shown)
-            bars = [f"'{data}' using {i + 2}:xtic(1) title '{CONTENDER_NAMES[c]}' "
-                    f"lc rgb '{CONTENDER_COLOURS[c]}'" for i, c in enumerate(shown)]
-            # Clustered boxes (gap 1) sit at cluster + (i - (count - 1) / 2) / (count + 1).
-            labels = [f"'{data}' using ($0 + {(i - (count - 1) / 2) / (count + 1):.4f}):"
-                      f"{i + 2}:(sprintf('%.2f', ${i + 2})) with labels offset 0,0.6 "
-                      "font 'sans,8' notitle" for i in range(count)]
-            plots = ", ".join(bars + labels)
-            script = f"""
-set terminal pngcairo size 760,400 font "sans,10"
-set output '{os.path.join(chart_dir, name + ".png")}'
-set title "{title}: ratio to HAProxy"
-set datafile missing "-"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set yrange [0:*]
-set offsets 0, 0, graph 0.08, 0
-set grid ytics
-set key outside right top
-set ylabel "ratio to HAProxy"
-set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
-plot {plots}
-"""
-            completed = subprocess.run([gnuplot], input=script, text=True, capture_output=True)
-            if completed.returncode != 0:
-                print(f"bench: gnuplot failed for {name}: {completed.stderr}", file=sys.stderr)
-                continue
-            drawn.append((name, f"{title}: ratio to HAProxy"))
-    return drawn
+def scaling_markdown(results, summary, charts, chart_prefix):
+    settings = results["settings"]
+    counts = settings["worker_counts"]
+    balancers = [c for c in settings["contenders"] if c != "direct"]
+    lines = ["<!-- SPDX-License-Identifier: MIT -->",
+             "<!-- Generated by scripts/bench --scaling (scripts/lib/bench_report.py). -->",
+             "# ringlb scaling", "",
+             f"Each balancer with 1 to {counts[-1]} workers (ringlb `workers`, HAProxy "
+             "`nbthread`, nginx `worker_processes`), one per CPU of "
+             f"{settings['balancer_cpus']}; backends and load on {settings['load_cpus']} for "
+             "every count. Medians of "
+             f"{settings['rounds']} round(s) of {settings['duration_s']} s, min–max in "
+             "brackets. How to read it: docs/BENCHMARKS.md, \"Many cores\".", "",
+             "## This run", ""]
+    lines += this_run(results)
+    for workload in settings["workloads"]:
+        lines += ["", f"### {results['workload_titles'][workload]}", ""]
+        direct = summary.get((workload, "direct", None), {})
+        lines.append(f"direct (no balancer): {fmt_cell(direct.get('requests_per_s'), 0, True, True)} "
+                     "req/s.")
+        lines += ["", "| workers | " + " | ".join(
+            f"{CONTENDER_NAMES[c]} req/s | {CONTENDER_NAMES[c]} CPU µs/req | "
+            f"{CONTENDER_NAMES[c]} excess µs/req" for c in balancers) + " |",
+            "|---:|" + "---:|" * (3 * len(balancers))]
+        for count in counts:
+            cells = []
+            for contender in balancers:
+                row = summary.get((workload, contender, count), {})
+                cells += [fmt_cell(row.get("requests_per_s"), 0, True, True),
+                          fmt_cell(row.get("cpu_us_per_request")),
+                          fmt_cell(row.get("excess_us_per_request"), with_spread=True)]
+            lines.append(f"| {count} | " + " | ".join(cells) + " |")
+    if charts:
+        lines += ["", "## Charts", ""]
+        for name, title in charts:
+            lines += [f"![{title}]({chart_prefix}{name}.png)", ""]
+    lines += ["", "## How it is measured", ""] + how_measured(results) + [""]
+    return "\n".join(lines)
 
 
-# Everything from this line to the end of the report is written by hand (the log of
-# data-path changes with their before/after figures) and survives regeneration.
+# Everything from this line to the end of the report is written by hand (the targets'
+# reasons, the log of data-path changes) and survives regeneration.
 HISTORY_MARKER = "<!-- Hand-written below this line: kept by scripts/bench. -->"
 
 
@@ -473,17 +421,31 @@ def main(argv):
     results_path, output = argv
     with open(results_path) as source:
         results = json.load(source)
-    table = medians(results)
-    targets = evaluate_targets(table)
-    charts = draw_charts(results, table, os.path.join(os.path.dirname(output) or ".", "bench"))
+    by_round = figures_by_round(results)
+    summary = summarise(by_round)
+    out_dir = os.path.dirname(os.path.abspath(output))
+    if results["settings"].get("scaling"):
+        chart_dir = out_dir
+        charts = draw_scaling_charts(results, summary, chart_dir)
+        text = scaling_markdown(results, summary, charts, "")
+        with open(output, "w") as out:
+            out.write(text)
+        print(f"bench: wrote {output}", file=sys.stderr)
+        return 0
+    chart_dir = os.path.join(out_dir, "bench")
+    targets = evaluate_targets(by_round, summary)
+    charts = draw_ratio_charts(results, by_round, summary, chart_dir)
     history = kept_history(output)
     with open(output, "w") as out:
-        out.write(markdown(results, table, targets, charts))
+        out.write(markdown(results, by_round, summary, targets, charts, "bench/"))
         out.write(history)
     print(f"bench: wrote {output}", file=sys.stderr)
     for target in targets:
-        ratio = f"{target['ratio']:.3f}" if target["ratio"] is not None else "–"
-        print(f"  {target['result']:4s}  {target['title']}: ratio {ratio} "
+        ratio = target["ratio"]
+        ratio_text = (f"{ratio['median']:.3f} ({ratio['min']:.3f}–{ratio['max']:.3f})"
+                      if ratio else "–")
+        where = f" [{LABELS[target['workload']]}]" if target["workload"] else ""
+        print(f"  {target['result']:26s} {target['title']}{where}: ratio {ratio_text} "
               f"(required {target['required']})")
     return 0
 

@@ -361,7 +361,11 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
     std::uint64_t idle_timeouts = 0;
     std::uint64_t errors = 0;
     std::uint64_t ring_full = 0;
+    std::uint64_t copy_sends = 0;
+    std::uint64_t copy_to_splice = 0;
     for (const ShardStats* stats : control.shard_stats) {
+        copy_sends += stats->copy_sends.load(std::memory_order_relaxed);
+        copy_to_splice += stats->copy_to_splice.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
         ring_full += stats->ring_full.load(std::memory_order_relaxed);
@@ -380,6 +384,15 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
            "Requests that found a worker's io_uring submission queue full and could not flush "
            "it (each ended its connection, or was retried).");
     fmt::format_to(std::back_inserter(out), "ringlb_ring_full_total {}\n", ring_full);
+    family(out, "ringlb_relay_copy_sends_total", "counter",
+           "Small messages relayed by copy: received into a worker's buffer ring and sent "
+           "with IORING_OP_SEND (global.splice = \"auto\").");
+    fmt::format_to(std::back_inserter(out), "ringlb_relay_copy_sends_total {}\n", copy_sends);
+    family(out, "ringlb_relay_copy_to_splice_total", "counter",
+           "Times a direction went back from copy to splice: a full buffer (bulk), a slow "
+           "destination, or no free buffer.");
+    fmt::format_to(std::back_inserter(out), "ringlb_relay_copy_to_splice_total {}\n",
+                   copy_to_splice);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());

@@ -105,8 +105,10 @@ void apply_command_line(config::Config& config, const CliOptions& options) {
 void warn_about_restart_only_settings(const config::Config& config, const config::Config& old,
                                       unsigned workers) {
     if (workers_of(config) != workers || config.global.pipe_size != old.global.pipe_size ||
-        config.global.user != old.global.user || config.global.group != old.global.group) {
-        log_warn("reload: workers, pipe_size, user and group take effect only at a restart");
+        config.global.splice != old.global.splice || config.global.user != old.global.user ||
+        config.global.group != old.global.group) {
+        log_warn(
+            "reload: workers, pipe_size, splice, user and group take effect only at a restart");
     }
 }
 
@@ -208,9 +210,10 @@ std::size_t Server::plan_connection_slots(const config::Config& config) {
     const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
     log_info(
         "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={} pipe_size={} max_connections={}",
+        "slots_per_worker={} pipe_size={} splice={} max_connections={}",
         RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
-        fd_limit, slots, config.global.pipe_size, config.global.max_connections);
+        fd_limit, slots, config.global.pipe_size, config::splice_name(config.global.splice),
+        config.global.max_connections);
     warn_if_fd_limit_short(config.global.max_connections, fd_limit, workers_,
                            config.listeners.size());
     return slots;
@@ -218,6 +221,11 @@ std::size_t Server::plan_connection_slots(const config::Config& config) {
 
 void Server::start(const config::Config& config, std::size_t slots) {
     const RingFeatures features = probe_ring();
+    if (config.global.splice == config::Splice::automatic && !features.recv_multishot) {
+        log_warn(
+            "io_uring: no multishot receive into a buffer ring (kernel < 6.0); "
+            "small messages are spliced like bulk (splice = \"always\")");
+    }
     access_logs_.open(config);
     clients_ = std::make_unique<ClientTable>(kClientTableSize);
     control_.clients = clients_.get();
@@ -257,6 +265,8 @@ void Server::start_shards(const config::Config& config,
         shard_options.features = features;
         shard_options.slots = slots;
         shard_options.pipe_size = config.global.pipe_size;
+        shard_options.copy_small_messages =
+            config.global.splice == config::Splice::automatic && features.recv_multishot;
         ShardServices services;
         services.clients = clients_.get();
         services.access_log = access_buffers.empty() ? nullptr : access_buffers[i];

@@ -32,6 +32,10 @@ std::string_view backend_state_name(BackendState state) noexcept {
     return "?";
 }
 
+std::string_view splice_name(Splice mode) noexcept {
+    return mode == Splice::always ? "always" : "auto";
+}
+
 std::string_view send_proxy_name(SendProxy version) noexcept {
     switch (version) {
         case SendProxy::none:

@@ -7,17 +7,19 @@
 #include <system_error>
 
 #include "ringlb/base/log.hpp"
+#include "ringlb/io/buffer_ring.hpp"
 
 namespace ringlb {
 
 std::string RingFeatures::describe() const {
     return fmt::format(
         "single_issuer={} defer_taskrun={} coop_taskrun={} fast_poll={} multishot_accept={} "
-        "cancel_fd_all={}",
+        "cancel_fd_all={} recv_multishot={}",
         (setup_flags & IORING_SETUP_SINGLE_ISSUER) != 0,
         (setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0,
         (setup_flags & IORING_SETUP_COOP_TASKRUN) != 0,
-        (kernel_features & IORING_FEAT_FAST_POLL) != 0, multishot_accept, cancel_fd_all);
+        (kernel_features & IORING_FEAT_FAST_POLL) != 0, multishot_accept, cancel_fd_all,
+        recv_multishot);
 }
 
 Ring::Ring(unsigned entries, unsigned setup_flags) {
@@ -68,6 +70,13 @@ RingFeatures Ring::probe() {
         bool kernel_5_19 = probe && io_uring_opcode_supported(probe.get(), IORING_OP_SOCKET);
         features.multishot_accept = kernel_5_19;
         features.cancel_fd_all = kernel_5_19;
+        // Multishot receive arrived in 6.0 with IORING_OP_SEND_ZC (the opcode stands in for
+        // the flag again); buffer rings in 5.19: register one to be sure.
+        if (probe && io_uring_opcode_supported(probe.get(), IORING_OP_SEND_ZC) &&
+            io_uring_opcode_supported(probe.get(), IORING_OP_SEND)) {
+            int error = 0;
+            features.recv_multishot = BufferRing::create(ring, 8, 4096, 0, error) != nullptr;
+        }
         io_uring_queue_exit(&ring);
         return features;
     }

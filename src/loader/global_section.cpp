@@ -16,6 +16,7 @@ constexpr Range kShutdownGraceMs{0, 3600000};
 constexpr Range kShutdownDelayMs{0, 3600000};
 constexpr Range kPipeSize{4096, 16 * 1024 * 1024};
 constexpr Range kGlobalMaxConnections{0, 10000000};
+constexpr Splice kSpliceModes[] = {Splice::automatic, Splice::always};
 
 }  // namespace
 
@@ -39,6 +40,7 @@ void load_global(TomlReader& reader, const toml::table& root, GlobalConfig& glob
     reader.read_unsigned(*table, "pipe_size", kPipeSize, scope, global.pipe_size);
     reader.read_unsigned(*table, "max_connections", kGlobalMaxConnections, scope,
                          global.max_connections);
+    reader.read_enum(*table, "splice", kSpliceModes, splice_name, scope, global.splice);
     if (const auto* user = reader.string_at(*table, "user", scope)) {
         if (auto ids = lookup_user(user->get())) {
             global.user = user->get();

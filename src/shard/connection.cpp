@@ -95,10 +95,18 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     return Progress::running;
 }
 
-Connection::Progress Connection::on_completion(Op op, int result, RelayContext& context) noexcept {
-    --pending_;
-    armed_ &= ~bit(op);
+Connection::Progress Connection::on_completion(Op op, int result, unsigned flags,
+                                               RelayContext& context) noexcept {
+    if ((flags & IORING_CQE_F_MORE) == 0) {  // a multishot receive stays in flight with MORE
+        --pending_;
+        armed_ &= ~bit(op);
+    }
     if (state_ == State::closing) {
+        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+            const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+            context.buffers->taken(id);
+            context.buffers->give_back(id);
+        }
         return pending_ == 0 ? finish(context) : Progress::running;
     }
     switch (op) {
@@ -123,6 +131,14 @@ Connection::Progress Connection::on_completion(Op op, int result, RelayContext& 
         case Op::backend_in:
         case Op::client_out:
             return pump(downstream_, context);
+        case Op::client_recv:
+            return on_received(upstream_, result, flags, context);
+        case Op::backend_recv:
+            return on_received(downstream_, result, flags, context);
+        case Op::backend_send:
+            return on_sent(upstream_, result, context);
+        case Op::client_send:
+            return on_sent(downstream_, result, context);
         default:  // the linked timeouts and cancels: only the count of pending requests matters
             return Progress::running;
     }
@@ -200,9 +216,10 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, index_));
         ++pending_;
     };
-    const unsigned client_ops =
-        bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in) | bit(Op::hello_in);
-    const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect);
+    const unsigned client_ops = bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in) |
+                                bit(Op::hello_in) | bit(Op::client_recv) | bit(Op::client_send);
+    const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect) |
+                                 bit(Op::backend_recv) | bit(Op::backend_send);
     if (context.cancel_by_fd) {
         if ((armed_ & client_ops) != 0) {
             submit_cancel(client_fd_.get(), [&](io_uring_sqe* sqe) {
@@ -217,11 +234,11 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         return;
     }
     // Before 5.19: one cancel per request, keyed by its user_data.
-    for (Op op : {Op::connect, Op::proxy_in, Op::hello_in, Op::client_in, Op::client_out,
-                  Op::backend_in, Op::backend_out}) {
+    for (Op op :
+         {Op::connect, Op::proxy_in, Op::hello_in, Op::client_in, Op::client_out, Op::backend_in,
+          Op::backend_out, Op::client_recv, Op::client_send, Op::backend_recv, Op::backend_send}) {
         if ((armed_ & bit(op)) != 0) {
-            const bool on_client = op == Op::proxy_in || op == Op::hello_in ||
-                                   op == Op::client_in || op == Op::client_out;
+            const bool on_client = (client_ops & bit(op)) != 0;
             submit_cancel(on_client ? client_fd_.get() : backend_fd_.get(), [&](io_uring_sqe* sqe) {
                 io_uring_prep_cancel64(sqe, encode_user_data(op, index_), 0);
             });
@@ -279,6 +296,10 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     log_access(context);
     context.pipes.release(upstream_.pipe, upstream_.in_pipe == 0);
     context.pipes.release(downstream_.pipe, downstream_.in_pipe == 0);
+    if (context.buffers != nullptr) {  // what was received and never sent
+        context.buffers->clear(upstream_.queue);
+        context.buffers->clear(downstream_.queue);
+    }
     upstream_ = Direction{};
     downstream_ = Direction{};
     // Give the places back before the sockets close: a client that sees the close may

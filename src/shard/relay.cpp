@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
-// A connection's relay: poll for readiness, then splice(2) through a pooled pipe, each way.
-// Member functions of Connection, whose life is in connection.cpp.
+// A connection's relay: poll for readiness, then splice(2) through a pooled pipe, each way
+// (small messages may take the copy path of relay_copy.cpp instead). Member functions of
+// Connection, whose life is in connection.cpp.
 #include "ringlb/shard/connection.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "ringlb/base/log.hpp"
@@ -19,6 +22,8 @@ namespace {
 // arming a poll that completes at once).
 constexpr int kPumpBudget = 16;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// Waits in a row after small bursts before a direction switches to copy mode.
+constexpr int kSmallBursts = 2;
 }  // namespace
 
 // The backend is connected (and has its PROXY header): both directions start moving bytes.
@@ -29,11 +34,15 @@ Connection::Progress Connection::start_relay(RelayContext& context) noexcept {
     upstream_.dst = backend_fd_.get();
     upstream_.read_poll = Op::client_in;
     upstream_.write_poll = Op::backend_out;
+    upstream_.recv_op = Op::client_recv;
+    upstream_.send_op = Op::backend_send;
     upstream_.backend_counter = &backend_->bytes_in;
     downstream_.src = backend_fd_.get();
     downstream_.dst = client_fd_.get();
     downstream_.read_poll = Op::backend_in;
     downstream_.write_poll = Op::client_out;
+    downstream_.recv_op = Op::backend_recv;
+    downstream_.send_op = Op::client_send;
     downstream_.backend_counter = &backend_->bytes_out;
     if (pump(upstream_, context) == Progress::finished) {
         return Progress::finished;
@@ -48,6 +57,9 @@ Connection::Progress Connection::start_relay(RelayContext& context) noexcept {
 Connection::Progress Connection::pump(Direction& direction, RelayContext& context) noexcept {
     if (direction.done) {
         return Progress::running;
+    }
+    if (direction.copying) {
+        return pump_copy(direction, context);
     }
     for (int budget = kPumpBudget; budget > 0; --budget) {
         if (direction.in_pipe > 0) {
@@ -89,7 +101,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             // wait for readiness now (the poll completes at once if more has arrived).
             direction.drained = false;
             context.pipes.release(direction.pipe, true);
-            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
+            return wait_readable(direction, context);
         }
         if (!direction.pipe.valid()) {
             int result = context.pipes.acquire(direction.pipe);
@@ -104,6 +116,8 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             ::splice(direction.src, nullptr, direction.pipe.write_fd, nullptr, room, kSpliceFlags);
         if (moved > 0) {
             direction.in_pipe += static_cast<std::uint32_t>(moved);
+            direction.burst += static_cast<std::uint32_t>(std::min<std::size_t>(
+                static_cast<std::size_t>(moved), UINT32_MAX - direction.burst));
             direction.drained = static_cast<std::size_t>(moved) < room;
             continue;
         }
@@ -116,7 +130,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
         }
         if (errno == EAGAIN) {
             context.pipes.release(direction.pipe, true);  // idle: hold no pipe
-            return arm_poll(direction.read_poll, direction.src, POLLIN, context);
+            return wait_readable(direction, context);
         }
         ShardStats::add(context.stats.errors, 1);
         return close(context, Ending::reset, "reset");  // src reset: reset the other side too
@@ -125,6 +139,27 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
     // connection back in line behind the others.
     if (direction.in_pipe > 0) {
         return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
+    }
+    return arm_poll(direction.read_poll, direction.src, POLLIN, context);
+}
+
+// Waits until src has bytes. After kSmallBursts waits in a row each preceded by less than one
+// buffer of the shard's ring (messages, not a stream), with a multishot receive into that
+// ring (copy mode, relay_copy.cpp); otherwise with a poll, then splice. HAProxy's
+// splice-auto makes the same choice on the size of what it read. Counting a whole burst, and
+// two in a row, keeps a bulk transfer whose last read happens to be short on splice: every
+// switch to copy costs the next large burst up to a ring-ful of copies before it is back.
+Connection::Progress Connection::wait_readable(Direction& direction,
+                                               RelayContext& context) noexcept {
+    if (context.buffers != nullptr) {
+        const bool small = direction.burst < context.buffers->buffer_size();
+        direction.small_bursts =
+            small ? static_cast<std::uint8_t>(std::min(direction.small_bursts + 1, kSmallBursts))
+                  : 0;
+        direction.burst = 0;
+        if (direction.in_pipe == 0 && direction.small_bursts >= kSmallBursts) {
+            return start_copying(direction, context);
+        }
     }
     return arm_poll(direction.read_poll, direction.src, POLLIN, context);
 }

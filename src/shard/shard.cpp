@@ -114,7 +114,8 @@ RelayContext Shard::context() noexcept {
                         now_ms_,
                         *services_.clients,
                         services_.access_log,
-                        std::span<std::uint8_t>(scratch_)};
+                        std::span<std::uint8_t>(scratch_),
+                        buffers_.get()};
 }
 
 void Shard::run() noexcept {
@@ -137,6 +138,14 @@ void Shard::run() noexcept {
         if (int result = ring_->limit_workers(2, 2); result < 0) {
             log_warn("shard {}: cannot bound io-wq workers: {}", options_.id,
                      std::strerror(-result));
+        }
+        if (options_.copy_small_messages) {
+            int error = 0;
+            buffers_ = BufferRing::create(*ring_->raw(), kShardBuffers, kShardBufferSize, 0, error);
+            if (!buffers_) {
+                log_warn("shard {}: no buffer ring for small messages ({}); splicing them",
+                         options_.id, std::strerror(-error));
+            }
         }
         now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
         next_idle_scan_ms_ = now_ms_ + idle_scan_interval_ms_;
@@ -166,6 +175,7 @@ void Shard::run() noexcept {
             log_error("shard {}: died: {}", options_.id, failure_);
         }
     }
+    buffers_.reset();  // unregistered by the ring's only submitter (SINGLE_ISSUER)
     epochs_.leave(options_.id);
     finished_.store(true, std::memory_order_release);
 }
@@ -294,7 +304,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
         return;  // cannot happen: a slot is freed only after its last completion
     }
     RelayContext relay = context();
-    if (slab_[index].on_completion(op, result, relay) == Connection::Progress::finished) {
+    if (slab_[index].on_completion(op, result, flags, relay) == Connection::Progress::finished) {
         release(index);
     }
 }

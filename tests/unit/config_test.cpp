@@ -117,6 +117,7 @@ TEST_CASE("a minimal file gets every documented default") {
     CHECK(config.global.shutdown_grace_ms == 10000);
     CHECK(config.global.log_level == ringlb::LogLevel::info);
     CHECK(config.global.pipe_size == 1048576);
+    CHECK(config.global.splice == ringlb::config::Splice::automatic);
 
     REQUIRE(config.listeners.size() == 1);
     const auto& listener = config.listeners[0];
@@ -244,6 +245,7 @@ TEST_CASE("the bounds of every range are accepted") {
         "workers = 0",
         "shutdown_grace_ms = 0",
         "pipe_size = 4096",
+        "splice = \"always\"",
         "[[listener]]",
         "bind = \"127.0.0.1:0\"",
         "pool = \"api\"",
@@ -1032,6 +1034,36 @@ TEST_CASE("pipe_size outside 4 KiB..16 MiB is rejected with its place") {
     CHECK(errors_of(result) ==
           std::vector<std::string>{
               "test.toml:2:13: pipe_size must be between 4096 and 16777216, got 4095"});
+}
+
+TEST_CASE("global.splice is auto or always, and anything else is rejected with its place") {
+    auto always = load(lines({
+        "[global]",
+        "splice = \"always\"",
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    REQUIRE(errors_of(always).empty());
+    CHECK(always.config->global.splice == ringlb::config::Splice::always);
+    auto wrong = load(lines({
+        "[global]",            // 1
+        "splice = \"never\"",  // 2
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    CHECK(errors_of(wrong) ==
+          std::vector<std::string>{
+              "test.toml:2:10: splice \"never\" is not supported; supported: auto, always"});
 }
 
 TEST_CASE("global.user and global.group resolve to ids, and unknown names are errors") {
@@ -2010,11 +2042,12 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
         return std::find(keys.begin(), keys.end(), key) != keys.end();
     };
     for (std::string_view key :
-         {"global.workers", "global.max_connections", "admin.bind", "admin.token_file",
-          "listener.bind", "listener.accept_proxy", "listener.access_log", "pool.name",
-          "pool.maglev_table_size", "pool.resolve_interval_ms", "pool.health.interval_ms",
-          "pool.health.fall", "pool.backend.address", "pool.backend.state",
-          "listener.tls_inspect_timeout_ms", "listener.route.sni", "listener.route.pool"}) {
+         {"global.workers", "global.max_connections", "global.splice", "admin.bind",
+          "admin.token_file", "listener.bind", "listener.accept_proxy", "listener.access_log",
+          "pool.name", "pool.maglev_table_size", "pool.resolve_interval_ms",
+          "pool.health.interval_ms", "pool.health.fall", "pool.backend.address",
+          "pool.backend.state", "listener.tls_inspect_timeout_ms", "listener.route.sni",
+          "listener.route.pool"}) {
         INFO(key);
         CHECK(has(key));
     }
@@ -2026,7 +2059,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 49);
+    CHECK(keys.size() == 50);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -30,12 +30,19 @@ enum class SendProxy { none, v1, v2 };
 
 [[nodiscard]] std::string_view send_proxy_name(SendProxy version) noexcept;
 
+// How the relay moves bytes: splice everything, or copy small messages through a buffer ring
+// and splice only bulk (HAProxy's splice-auto).
+enum class Splice { automatic, always };
+
+[[nodiscard]] std::string_view splice_name(Splice mode) noexcept;  // "auto", "always"
+
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
     unsigned shutdown_delay_ms = 0;  // SIGTERM: /healthz 503 at once, listeners close this later
     LogLevel log_level = LogLevel::info;
     unsigned pipe_size = 1048576;  // bytes asked of each splice pipe (F_SETPIPE_SZ), 4 KiB..16 MiB
+    Splice splice = Splice::automatic;  // small messages copied (auto) or spliced (always)
     std::optional<std::string> user;    // switch to this user after binding (root only)
     std::optional<std::string> group;   // and this group; default: the user's primary group
     unsigned uid = 0;                   // resolved from `user` when it is set

@@ -14,9 +14,12 @@ struct RingFeatures final {
     unsigned kernel_features = 0;   // IORING_FEAT_* the kernel reported (for the log)
     bool multishot_accept = false;  // IORING_OP_ACCEPT with IORING_ACCEPT_MULTISHOT (5.19)
     bool cancel_fd_all = false;     // IORING_ASYNC_CANCEL_FD | _ALL (5.19)
+    // Multishot receive into a registered buffer ring (IORING_RECV_MULTISHOT, 6.0) and
+    // IORING_OP_SEND: what the relay copies small messages with.
+    bool recv_multishot = false;
 
     // For the start-up log: single_issuer (6.0), defer_taskrun (6.1), coop_taskrun (5.19),
-    // fast_poll (5.7), multishot_accept, cancel_fd_all.
+    // fast_poll (5.7), multishot_accept, cancel_fd_all, recv_multishot.
     [[nodiscard]] std::string describe() const;
 };
 

@@ -16,6 +16,10 @@ struct alignas(64) ShardStats final {
     // Requests that found the ring's submission queue full and unflushable (Ring::next_sqe
     // returned null): each ended its connection, or was retried at the next tick.
     std::atomic<std::uint64_t> ring_full{0};
+    // The relay's copy mode (global.splice = "auto"): buffers sent with IORING_OP_SEND, and
+    // directions that went back to splice (a full buffer, a slow destination, no free buffer).
+    std::atomic<std::uint64_t> copy_sends{0};
+    std::atomic<std::uint64_t> copy_to_splice{0};
 
     static void add(std::atomic<std::uint64_t>& counter, std::uint64_t value) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);

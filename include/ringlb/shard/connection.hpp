@@ -11,6 +11,7 @@
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
 #include "ringlb/base/unique_fd.hpp"
+#include "ringlb/io/buffer_ring.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/runtime/generation.hpp"
@@ -29,6 +30,7 @@ struct RelayContext final {
     ClientTable& clients;             // per-client limits, shared by all shards
     AccessLogBuffer* access_log;      // this shard's, or null when no listener logs
     std::span<std::uint8_t> scratch;  // the shard's buffer for PROXY headers and ClientHellos
+    BufferRing* buffers;              // small messages are copied through it; null: splice only
 };
 
 // A slot of the shard's slab. All methods run on the owning shard's thread only; none
@@ -48,7 +50,8 @@ struct RelayContext final {
 //
 // Its member functions live in files of one concern each: src/shard/connection.cpp (the
 // life: start, connect and retries, teardown, access record), src/shard/admission.cpp,
-// src/shard/tls_inspect.cpp (routing by server name) and src/shard/relay.cpp.
+// src/shard/tls_inspect.cpp (routing by server name), src/shard/relay.cpp (splice) and
+// src/shard/relay_copy.cpp (small messages).
 class Connection final {
   public:
     enum class Progress { running, finished };  // finished: the slot may be reused
@@ -61,8 +64,8 @@ class Connection final {
     // alive while Generation::connections counts this connection).
     Progress start(int client_fd, ListenerRuntime& listener, Generation& generation,
                    RelayContext& context) noexcept;
-    // Handles the completion of one of this slot's requests.
-    Progress on_completion(Op op, int result, RelayContext& context) noexcept;
+    // Handles the completion of one of this slot's requests (`flags`: the CQE's).
+    Progress on_completion(Op op, int result, unsigned flags, RelayContext& context) noexcept;
     // Ends the connection: cancels what is in flight; the slot is free once it returns
     // finished, or once a later on_completion does. `why` goes to the access log.
     Progress close(RelayContext& context, Ending ending, const char* why) noexcept;
@@ -88,12 +91,20 @@ class Connection final {
         int dst = -1;
         Op read_poll = Op::client_in;     // poll that says src is readable
         Op write_poll = Op::backend_out;  // poll that says dst is writable
+        Op recv_op = Op::client_recv;     // multishot receive from src
+        Op send_op = Op::backend_send;    // send of the queue's head to dst
         Pipe pipe;
-        std::uint32_t in_pipe = 0;    // bytes spliced into the pipe, not yet out of it
-        bool eof = false;             // src said EOF
-        bool done = false;            // eof, pipe drained and dst shut down for writing
-        bool drained = false;         // the last read took less than a pipeful: src is empty
-        std::uint64_t delivered = 0;  // bytes written to dst
+        BufferQueue queue;              // received (copy mode), not yet sent; oldest first
+        std::uint32_t sent = 0;         // bytes of the queue's head already sent
+        std::uint32_t burst = 0;        // bytes spliced from src since it last waited
+        std::uint8_t small_bursts = 0;  // waits in a row after less than a buffer: -> copy
+        bool copying = false;           // copy mode: a multishot receive feeds the queue
+        bool leaving = false;           // copy mode: the receive's cancel is in flight
+        std::uint32_t in_pipe = 0;      // bytes spliced into the pipe, not yet out of it
+        bool eof = false;               // src said EOF
+        bool done = false;              // eof, pipe drained and dst shut down for writing
+        bool drained = false;           // the last read took less than a pipeful: src is empty
+        std::uint64_t delivered = 0;    // bytes written to dst
         std::atomic<std::uint64_t>* backend_counter = nullptr;  // Backend bytes_in/out
     };
 
@@ -120,6 +131,14 @@ class Connection final {
     Progress start_relay(RelayContext& context) noexcept;
     Progress pump(Direction& direction, RelayContext& context) noexcept;
     Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
+    Progress wait_readable(Direction& direction, RelayContext& context) noexcept;
+    // Copy mode (relay_copy.cpp).
+    Progress start_copying(Direction& direction, RelayContext& context) noexcept;
+    Progress leave_copying(Direction& direction, RelayContext& context) noexcept;
+    Progress pump_copy(Direction& direction, RelayContext& context) noexcept;
+    Progress on_received(Direction& direction, int result, unsigned flags,
+                         RelayContext& context) noexcept;
+    Progress on_sent(Direction& direction, int result, RelayContext& context) noexcept;
     // The rest of the life (connection.cpp).
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;

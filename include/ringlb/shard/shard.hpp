@@ -17,6 +17,7 @@
 #include "ringlb/access/client_table.hpp"
 #include "ringlb/base/epoch.hpp"
 #include "ringlb/base/unique_fd.hpp"
+#include "ringlb/io/buffer_ring.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
 #include "ringlb/runtime/generation.hpp"
@@ -27,6 +28,10 @@ namespace ringlb {
 
 // Pipes each shard creates at start-up (more on demand, trimmed back to this when idle).
 inline constexpr std::size_t kShardInitialPipes = 16;
+// Each shard's buffer ring for small messages (global.splice = "auto"): a read smaller than
+// one buffer stays in copy mode. Faulted in at start-up: 2 MiB per shard.
+inline constexpr unsigned kShardBuffers = 256;
+inline constexpr unsigned kShardBufferSize = 8192;
 
 // A generation for a shard to adopt, with its listening sockets: a listener whose key (its
 // bind address) the shard already has keeps its socket (fd invalid here); a new one comes
@@ -79,6 +84,9 @@ struct ShardOptions final {
     RingFeatures features;     // flags main probed once for all shards
     std::size_t slots = 4096;  // connections this shard can hold at once
     unsigned pipe_size = 0;    // bytes asked of each pipe with F_SETPIPE_SZ; 0 = kernel default
+    // Copy small messages through a buffer ring (global.splice = "auto" and a kernel with
+    // features.recv_multishot); false: splice everything.
+    bool copy_small_messages = false;
 };
 
 class Shard final {
@@ -184,6 +192,7 @@ class Shard final {
     // Everything below belongs to the shard thread alone.
     std::unique_ptr<Ring> ring_;
     std::unique_ptr<PipePool> pipes_;
+    std::unique_ptr<BufferRing> buffers_;  // null: small messages are spliced too
     Generation* generation_ = nullptr;
     std::vector<ListenerSlot> listeners_;
     std::vector<Connection> slab_;

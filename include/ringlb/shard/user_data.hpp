@@ -26,6 +26,10 @@ enum class Op : std::uint8_t {
     proxy_retry,      // short timer before looking again at an incomplete PROXY header
     hello_in,         // poll: the client sent (more of) its TLS ClientHello
     hello_timeout,    // the linked timeout bounding that wait (listener.tls_inspect_timeout_ms)
+    client_recv,      // multishot receive from the client into the shard's buffer ring
+    backend_recv,     // multishot receive from the backend into the shard's buffer ring
+    client_send,      // send of a received buffer to the client
+    backend_send,     // send of a received buffer to the backend
 };
 
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {

@@ -187,7 +187,7 @@ Backend* PoolTarget::acquire(const SocketAddress* client) const noexcept {
 }
 
 Backend* PoolTarget::acquire_after(const Backend* failed,
-                                        const SocketAddress* client) const noexcept {
+                                   const SocketAddress* client) const noexcept {
     return ringlb::acquire_after(*pool, *balancer, failed, pick_for(client));
 }
 

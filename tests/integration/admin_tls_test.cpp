@@ -44,18 +44,6 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-void run_ok(const std::vector<std::string>& argv) {
-    const RunResult result = run_process(argv, 30000ms);
-    if (!result.status.exited_with(0)) {
-        std::string command;
-        for (const auto& arg : argv) {
-            command += arg + " ";
-        }
-        throw HarnessError(command + "failed: " + result.status.to_string() + "\n" +
-                           result.stderr_text);
-    }
-}
-
 // A CA, and a server certificate for IP 127.0.0.1 signed by it, made with openssl(1) in
 // `dir` as NAME-ca.crt, NAME.crt, NAME.key (P-256 keys: quick to make).
 struct Pki final {
@@ -70,13 +58,13 @@ Pki make_pki(const TempDir& dir, const std::string& name) {
     const std::string csr = dir.file(name + ".csr");
     const std::string extensions = dir.file(name + ".ext");
     write_file(extensions, "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-    run_ok({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-subj", "/CN=ringlb test CA " + name, "-days", "2", "-keyout", ca_key,
-            "-out", pki.ca});
-    run_ok({openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", pki.key, "-out", csr});
-    run_ok({openssl, "x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", ca_key, "-CAcreateserial",
-            "-days", "2", "-extfile", extensions, "-out", pki.cert});
+    run_checked({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-subj", "/CN=ringlb test CA " + name, "-days", "2", "-keyout", ca_key,
+                 "-out", pki.ca});
+    run_checked({openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", pki.key, "-out", csr});
+    run_checked({openssl, "x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", pki.cert});
     return pki;
 }
 

@@ -37,27 +37,15 @@ std::string peer_script() {
     return source_dir() + "/tests/integration/tls_peer.py";
 }
 
-void run_ok(const std::vector<std::string>& argv) {
-    const RunResult result = run_process(argv, 30000ms);
-    if (!result.status.exited_with(0)) {
-        std::string command;
-        for (const auto& arg : argv) {
-            command += arg + " ";
-        }
-        throw HarnessError(command + "failed: " + result.status.to_string() + "\n" +
-                           result.stderr_text);
-    }
-}
-
 // One CA and, per backend, a certificate it signed with the backend's name as CN (and the
 // DNS names it serves as SAN), so that a client sees which backend finished its handshake.
 class Pki final {
   public:
     Pki() {
         const std::string openssl = tool("openssl");
-        run_ok({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-subj", "/CN=ringlb sni test CA", "-days", "2", "-keyout",
-                dir_.file("ca.key"), "-out", ca()});
+        run_checked({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=ringlb sni test CA",
+                     "-days", "2", "-keyout", dir_.file("ca.key"), "-out", ca()});
     }
     [[nodiscard]] std::string ca() const { return dir_.file("ca.crt"); }
     // Makes NAME.crt and NAME.key for `dns` (a SAN such as "*.example.org").
@@ -65,12 +53,12 @@ class Pki final {
         const std::string openssl = tool("openssl");
         const std::string ext = dir_.file(name + ".ext");
         std::ofstream(ext) << "subjectAltName=DNS:" << dns << "\nextendedKeyUsage=serverAuth\n";
-        run_ok({openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-subj", "/CN=" + name, "-keyout", key(name), "-out",
-                dir_.file(name + ".csr")});
-        run_ok({openssl, "x509", "-req", "-in", dir_.file(name + ".csr"), "-CA", ca(), "-CAkey",
-                dir_.file("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", ext, "-out",
-                cert(name)});
+        run_checked({openssl, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-nodes", "-subj", "/CN=" + name, "-keyout", key(name), "-out",
+                     dir_.file(name + ".csr")});
+        run_checked({openssl, "x509", "-req", "-in", dir_.file(name + ".csr"), "-CA", ca(),
+                     "-CAkey", dir_.file("ca.key"), "-CAcreateserial", "-days", "2", "-extfile",
+                     ext, "-out", cert(name)});
     }
     [[nodiscard]] std::string cert(const std::string& name) const {
         return dir_.file(name + ".crt");

@@ -506,6 +506,18 @@ RunResult run_process(const std::vector<std::string>& argv, milliseconds timeout
     return result;
 }
 
+void run_checked(const std::vector<std::string>& argv, milliseconds timeout) {
+    const RunResult result = run_process(argv, timeout);
+    if (!result.status.exited_with(0)) {
+        std::string command;
+        for (const auto& arg : argv) {
+            command += arg + " ";
+        }
+        throw HarnessError(command + "failed: " + result.status.to_string() + "\n" +
+                           result.stderr_text);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // TempFile
 

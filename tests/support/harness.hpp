@@ -163,6 +163,9 @@ struct RunResult final {
 };
 [[nodiscard]] RunResult run_process(const std::vector<std::string>& argv,
                                     milliseconds timeout = milliseconds(10000));
+// Runs a helper tool to completion (openssl making a test CA, say); throws HarnessError with
+// the command and its stderr unless it exits 0 within `timeout`.
+void run_checked(const std::vector<std::string>& argv, milliseconds timeout = milliseconds(30000));
 
 // A file in $TMPDIR (or /tmp) holding `text`, removed on destruction.
 class TempFile final {

@@ -12,8 +12,9 @@ BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli1
 # openssl and curl for the admin TLS tests; systemd for systemd-analyze (the unit's verify
 # and security checks, the syscall-filter groups); strace to inject kernel errors into a
 # shard (shard_failure); dnsmasq-base, the DNS server that answers SRV queries in the
-# discovery test.
-TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace dnsmasq-base)
+# discovery test; bird2, the BGP daemon (with BFD) of the router and hosts in the ecmp test.
+TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace dnsmasq-base
+               bird2)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

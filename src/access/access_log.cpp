@@ -224,7 +224,7 @@ void format_access_record(const AccessRecord& record, fmt::memory_buffer& out) {
     fmt::format_to(std::back_inserter(out),
                    " bytes_in={} bytes_out={} duration_ms={} end=", record.bytes_in,
                    record.bytes_out, record.duration_ms);
-    append_value(out, record.ending != nullptr ? std::string_view(record.ending) : "-");
+    append_value(out, record.interim ? std::string_view("open") : termination_name(record.ending));
     out.push_back('\n');
 }
 

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "connection_metrics.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/escape.hpp"
 #include "ringlb/base/log.hpp"
@@ -85,12 +86,14 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
     return fmt::format(
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
-        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{}}}",
+        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
+        "\"backup\":{}}}",
         json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
-        json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load());
+        json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load(),
+        backend.backup.load() ? "true" : "false");
 }
 
 std::string render_status(const Control& control) {
@@ -98,10 +101,12 @@ std::string render_status(const Control& control) {
     const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::string out = fmt::format(
         "{{\"version\":\"{}\",\"generation\":{},\"shutting_down\":{},\"connections_open\":{},"
-        "\"max_connections\":{},\"reloads_succeeded\":{},\"reloads_failed\":{},\"listeners\":[",
+        "\"max_connections\":{},\"shard_steering\":\"{}\",\"reloads_succeeded\":{},"
+        "\"reloads_failed\":{},\"listeners\":[",
         RINGLB_VERSION, generation->id, control.shutting_down.load() ? "true" : "false", open,
-        control.max_connections.load(), control.reloads_succeeded.load(),
-        control.reloads_failed.load());
+        control.max_connections.load(),
+        config::shard_steering_name(generation->config.global.shard_steering),
+        control.reloads_succeeded.load(), control.reloads_failed.load());
     bool first = true;
     for (const ListenerRuntime& listener : generation->listeners) {
         fmt::format_to(std::back_inserter(out),
@@ -118,10 +123,12 @@ std::string render_status(const Control& control) {
         const BackendPool& pool = *generation->pools[p];
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
-                       "\"live\":{},",
+                       "\"live\":{},\"max_connection_duration_ms\":{},",
                        first ? "" : ",", json_escape(pool.name()),
                        config::algorithm_name(pool.config().algorithm),
-                       pool.config().health ? "true" : "false", pool.live_count());
+                       pool.config().health ? "true" : "false", pool.live_count(),
+                       pool.config().max_connection_duration_ms);
+        out += pool_socket_settings_json(pool.config());
         first = false;
         if (const auto& discovery = pool.config().discovery) {
             const DiscoveryStats& stats = *generation->discovery[p];
@@ -248,6 +255,8 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                  listener.stats->rejected[i].load(std::memory_order_relaxed));
         }
     }
+    append_closed_metrics(out, *generation);
+    append_backend_latency_metrics(out, *generation);
     family(out, "ringlb_tls_routing_total", "counter",
            "Clients of listeners with routes, by listener and result: routed (a route took "
            "it), default (no route took it: the listener's pool), timeout (its ClientHello was not "
@@ -311,6 +320,11 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                          backend.connect_timeout.load());
                     line("ringlb_backend_connect_failures_total", labels + ",reason=\"error\"",
                          backend.connect_error.load());
+                    // pool.source: no local port left (EADDRNOTAVAIL), no usable source.
+                    line("ringlb_backend_connect_failures_total", labels + ",reason=\"no_port\"",
+                         backend.connect_no_port.load());
+                    line("ringlb_backend_connect_failures_total", labels + ",reason=\"no_source\"",
+                         backend.connect_no_source.load());
                 });
     per_backend("ringlb_backend_up", "gauge", "1 when health checks find the backend up.",
                 [&](const std::string& labels, const Backend& backend) {
@@ -359,6 +373,7 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
 
     const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::uint64_t idle_timeouts = 0;
+    std::uint64_t max_duration_closes = 0;
     std::uint64_t errors = 0;
     std::uint64_t ring_full = 0;
     std::uint64_t copy_sends = 0;
@@ -367,6 +382,7 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
         copy_sends += stats->copy_sends.load(std::memory_order_relaxed);
         copy_to_splice += stats->copy_to_splice.load(std::memory_order_relaxed);
         idle_timeouts += stats->idle_timeouts.load(std::memory_order_relaxed);
+        max_duration_closes += stats->max_duration_closes.load(std::memory_order_relaxed);
         errors += stats->errors.load(std::memory_order_relaxed);
         ring_full += stats->ring_full.load(std::memory_order_relaxed);
     }
@@ -377,6 +393,10 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                    control.max_connections.load());
     family(out, "ringlb_idle_timeouts_total", "counter", "Connections closed for idleness.");
     fmt::format_to(std::back_inserter(out), "ringlb_idle_timeouts_total {}\n", idle_timeouts);
+    family(out, "ringlb_max_duration_closes_total", "counter",
+           "Connections closed because they reached pool.max_connection_duration_ms.");
+    fmt::format_to(std::back_inserter(out), "ringlb_max_duration_closes_total {}\n",
+                   max_duration_closes);
     family(out, "ringlb_connection_errors_total", "counter",
            "Connections ended by an I/O error (a reset, no socket or pipe to be had).");
     fmt::format_to(std::back_inserter(out), "ringlb_connection_errors_total {}\n", errors);
@@ -393,6 +413,27 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
            "destination, or no free buffer.");
     fmt::format_to(std::back_inserter(out), "ringlb_relay_copy_to_splice_total {}\n",
                    copy_to_splice);
+    // Per shard: how evenly the shards share the clients (global.shard_steering, hand-offs).
+    const auto per_shard = [&](const char* name, const char* type, const char* help,
+                               std::atomic<std::uint64_t> ShardStats::*counter) {
+        family(out, name, type, help);
+        for (std::size_t shard = 0; shard < control.shard_stats.size(); ++shard) {
+            line(name, fmt::format("shard=\"{}\"", shard),
+                 (control.shard_stats[shard]->*counter).load(std::memory_order_relaxed));
+        }
+    };
+    per_shard("ringlb_shard_connections_total", "counter",
+              "Clients a worker started serving (accepted there or handed to it).",
+              &ShardStats::connections);
+    per_shard("ringlb_shard_connections_open", "gauge", "Client connections a worker holds now.",
+              &ShardStats::open);
+    per_shard("ringlb_shard_handoffs_total", "counter",
+              "Clients a worker with no free slot handed to another worker with room.",
+              &ShardStats::handed_off);
+    per_shard("ringlb_shard_handoff_failures_total", "counter",
+              "Hand-offs that ended in closing the client (not delivered, the receiver full or "
+              "reloading).",
+              &ShardStats::handoff_failures);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());

@@ -13,4 +13,8 @@ namespace ringlb {
 // routes, tls_inspect_timeout_ms and the routing counters.
 [[nodiscard]] std::string listener_settings_json(const ListenerRuntime& listener);
 
+// `"key":value,...,` (a trailing comma) for a pool's object in /status: its source addresses
+// and the TCP options of its backend sockets.
+[[nodiscard]] std::string pool_socket_settings_json(const config::PoolConfig& pool);
+
 }  // namespace ringlb

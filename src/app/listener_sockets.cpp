@@ -4,14 +4,35 @@
 #include "listener_sockets.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "ringlb/base/log.hpp"
+#include "ringlb/io/reuseport.hpp"
 #include "ringlb/io/socket.hpp"
 
 namespace ringlb {
 
 namespace {
-constexpr int kListenBacklog = 4096;
+// The listener's queue, TFO and the options its clients inherit, on a socket just bound (it
+// has TCP_NODELAY and nothing else). Throws naming the option and the address.
+void configure(int fd, const config::ListenerConfig& listener, const SocketAddress& address) {
+    const char* failed = "";
+    int result = 0;
+    if (listener.tcp_fastopen != 0) {
+        result = set_listen_queue(fd, static_cast<int>(listener.backlog), listener.tcp_fastopen,
+                                  &failed);
+    }
+    if (result == 0) {
+        result = apply_tcp_options(fd, listener.tcp, TcpOptions{}, &failed);
+    }
+    if (result < 0) {
+        throw std::runtime_error(fmt::format("listener {}: {} on {}: {}", listener.name, failed,
+                                             address.to_string(), std::strerror(-result)));
+    }
+}
 }  // namespace
 
 std::string listener_key(const config::ListenerConfig& listener) {
@@ -19,6 +40,21 @@ std::string listener_key(const config::ListenerConfig& listener) {
         return listener.name + "@" + listener.bind.to_string();
     }
     return listener.bind.to_string();
+}
+
+void ListenerSockets::steer(const std::string& name, const BoundListener& bound,
+                            config::ShardSteering steering) const {
+    if (steering == config::ShardSteering::hash || workers_ < 2) {
+        return;  // the kernel's hash; one shard needs no choice
+    }
+    const SteerBy by = steering == config::ShardSteering::cpu ? SteerBy::cpu : SteerBy::random;
+    // Every socket of the group has joined it (bind and listen, in shard order).
+    if (int result = steer_reuseport_group(bound.fds.front().get(), by, workers_); result < 0) {
+        log_warn(
+            "listener {}: cannot attach the {} shard steering program ({}); the kernel's "
+            "4-tuple hash spreads its clients",
+            name, config::shard_steering_name(steering), std::strerror(-result));
+    }
 }
 
 BoundListeners ListenerSockets::bind_new(const config::Config& config) const {
@@ -32,12 +68,14 @@ BoundListeners ListenerSockets::bind_new(const config::Config& config) const {
         SocketAddress address = listener.bind;
         BoundListener& bound = sockets[key];
         for (unsigned shard = 0; shard < workers_; ++shard) {
-            bound.fds.push_back(make_listener(address, kListenBacklog));
+            bound.fds.push_back(make_listener(address, static_cast<int>(listener.backlog)));
+            configure(bound.fds.back().get(), listener, address);
             if (shard == 0) {
                 address = local_address(bound.fds.back().get());
             }
         }
         bound.address = address;
+        steer(listener.name, bound, config.global.shard_steering);
         log_info("listening listener={} address={} pool={} routes={}", listener.name,
                  address.to_string(), listener.pool.empty() ? "-" : listener.pool,
                  listener.routes.size());

@@ -51,6 +51,11 @@ class ListenerSockets final {
     void forget_unused(const config::Config& config);
 
   private:
+    // Attaches global.shard_steering's program to a new listener's SO_REUSEPORT group (none
+    // for "hash" or one worker); a failure is a warning: the hash still spreads clients.
+    void steer(const std::string& name, const BoundListener& bound,
+               config::ShardSteering steering) const;
+
     unsigned workers_;
     std::map<std::string, SocketAddress> open_;  // listener key -> address bound
 };

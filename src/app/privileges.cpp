@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 #include <system_error>
 
 #include "ringlb/base/log.hpp"
@@ -22,26 +23,34 @@ void check(int result, const char* what) {
     }
 }
 
-// Leaves CAP_SYS_RESOURCE permitted and effective if the process has it, nothing else.
-// Returns whether it was kept (some sandboxes withhold it even from root).
-bool keep_only_sys_resource() {
+// Leaves CAP_SYS_RESOURCE, and CAP_NET_ADMIN when `net_admin`, permitted and effective if the
+// process has them, nothing else. Returns the names of those kept ("" for none): some sandboxes
+// withhold them even from root.
+std::string keep_only(bool net_admin) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
     check(static_cast<int>(syscall(SYS_capget, &header, data)), "capget");
-    const int index = CAP_TO_INDEX(CAP_SYS_RESOURCE);
-    const __u32 mask = CAP_TO_MASK(CAP_SYS_RESOURCE);
-    const bool have = (data[index].permitted & mask) != 0;
     __user_cap_data_struct kept[_LINUX_CAPABILITY_U32S_3] = {};
-    if (have) {
-        kept[index].permitted = mask;
-        kept[index].effective = mask;
+    std::string names;
+    auto keep = [&](int capability, const char* name) {
+        const int index = CAP_TO_INDEX(capability);
+        const __u32 mask = CAP_TO_MASK(capability);
+        if ((data[index].permitted & mask) != 0) {
+            kept[index].permitted |= mask;
+            kept[index].effective |= mask;
+            names += names.empty() ? name : std::string(",") + name;
+        }
+    };
+    keep(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE");
+    if (net_admin) {
+        keep(CAP_NET_ADMIN, "CAP_NET_ADMIN");  // SO_MARK on every new backend socket
     }
     check(static_cast<int>(syscall(SYS_capset, &header, kept)), "capset");
-    return have;
+    return names;
 }
 }  // namespace
 
-void drop_privileges(const config::GlobalConfig& global) {
+void drop_privileges(const config::GlobalConfig& global, bool keep_net_admin) {
     if (!global.user && !global.group) {
         if (geteuid() == 0) {
             log_warn(
@@ -67,11 +76,11 @@ void drop_privileges(const config::GlobalConfig& global) {
     if (global.user) {
         check(setuid(global.uid), "setuid");
     }
-    const bool kept = keep_only_sys_resource();
+    const std::string kept = keep_only(keep_net_admin);
     check(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)");
     log_info("dropped privileges: user={} uid={} gid={} capabilities={}",
-             global.user.value_or("root"), getuid(), getgid(), kept ? "CAP_SYS_RESOURCE" : "none");
-    if (!kept) {
+             global.user.value_or("root"), getuid(), getgid(), kept.empty() ? "none" : kept);
+    if (kept.find("CAP_SYS_RESOURCE") == std::string::npos) {
         log_warn(
             "CAP_SYS_RESOURCE was not available to keep: pipes beyond the user's "
             "pipe-user-pages-soft quota fall back to small sizes");

@@ -29,6 +29,7 @@
 #include "ringlb/runtime/generation.hpp"
 #include "ringlb/shard/shard.hpp"
 #include "shard_group.hpp"
+#include "socket_checks.hpp"
 
 namespace ringlb {
 
@@ -78,6 +79,11 @@ sigset_t block_control_signals() noexcept {
 RingFeatures probe_ring() {
     RingFeatures features = Ring::probe();
     log_info("io_uring: {}", features.describe());
+    if (!features.msg_ring) {
+        log_warn(
+            "io_uring: no IORING_OP_MSG_RING between rings (kernel < 5.18); a shard whose slots "
+            "are full closes new clients instead of handing them to another shard");
+    }
     if (!features.multishot_accept) {
         log_warn("io_uring: no multishot accept (kernel < 5.19); re-arming single accepts");
     }
@@ -109,6 +115,33 @@ void warn_about_restart_only_settings(const config::Config& config, const config
         config.global.group != old.global.group) {
         log_warn(
             "reload: workers, pipe_size, splice, user and group take effect only at a restart");
+    }
+    if (config.global.shard_steering != old.global.shard_steering) {
+        log_warn(
+            "reload: shard_steering applies to listeners bound from now on; the sockets kept "
+            "keep their program until a restart");
+    }
+}
+
+// A kept listening socket cannot go back to the kernel's keepalive value once one was set (no
+// "unset" in the socket API): say so when a reload removes one while keepalive stays on.
+void warn_about_kept_keepalive(const config::Config& config, const config::Config& old) {
+    for (const auto& listener : config.listeners) {
+        for (const auto& before : old.listeners) {
+            if (listener_key(before) != listener_key(listener) || !listener.tcp.keepalive()) {
+                continue;
+            }
+            const TcpOptions& was = before.tcp;
+            const TcpOptions& now = listener.tcp;
+            if ((was.keepalive_idle_s != 0 && now.keepalive_idle_s == 0) ||
+                (was.keepalive_interval_s != 0 && now.keepalive_interval_s == 0) ||
+                (was.keepalive_count != 0 && now.keepalive_count == 0)) {
+                log_warn(
+                    "reload: listener {}: a keepalive_* value removed from the file keeps its "
+                    "previous value on the listening socket until a restart; set it explicitly",
+                    listener.name);
+            }
+        }
     }
 }
 
@@ -232,8 +265,9 @@ void Server::start(const config::Config& config, std::size_t slots) {
     control_.max_connections.store(config.global.max_connections);
 
     auto generation = std::make_shared<Generation>(config, nullptr, access_logs_.destinations(),
-                                                   next_generation_++, monotonic_ms());
+                                                   next_generation_++, monotonic_ms(), workers_);
     log_pools(*generation);
+    check_socket_settings(config);
     auto sockets = listeners_.bind_new(config);
     if (config.admin) {
         admin_.open(*config.admin);
@@ -241,7 +275,8 @@ void Server::start(const config::Config& config, std::size_t slots) {
     }
 
     // Everything that needs root (binding, the fd limit) is done: give root up.
-    drop_privileges(config.global);
+    drop_privileges(config.global, uses_marks(config));
+    check_socket_settings(config);  // what the process kept suffices for every new socket
 
     listeners_.record(sockets);
     start_shards(config, listeners_.shard_updates(*generation, sockets, access_logs_.buffers()),
@@ -273,6 +308,8 @@ void Server::start_shards(const config::Config& config,
         services.open_connections = &control_.open_connections;
         services.max_connections = &control_.max_connections;
         services.waiters = &shards_.waiters();
+        services.peers = shards_.peers(workers_);
+        services.peer_count = workers_;
         const Shard& shard = shards_.add(shard_options, std::move(updates[i]), epochs_, services);
         control_.shard_stats.push_back(&shard.stats());
     }
@@ -406,18 +443,21 @@ bool Server::load_new_generation() {
     std::shared_ptr<Generation> previous = control_.generation();
     const config::Config& old = previous->config;
     warn_about_restart_only_settings(config, old, workers_);
+    warn_about_kept_keepalive(config, old);
     const bool admin_changed = admin_settings_changed(config.admin, old.admin);
     try {
         // Binding may fail (address in use): do it before building the generation, which
         // already applies the file's settings to the backends it carries over.
+        check_socket_settings(config);  // marks and sources, before anything changes
         auto sockets = listeners_.bind_new(config);
         // A new admin address is bound now too; an unchanged one keeps its socket.
         UniqueFd admin_socket = AdminEndpoint::bind_if_moved(config.admin, old.admin);
         // New access log files are opened now (one that cannot be fails the reload); files
         // no generation names any more are closed by housekeeping.
         access_logs_.open(config);
-        auto generation = std::make_shared<Generation>(
-            config, previous.get(), access_logs_.destinations(), next_generation_, monotonic_ms());
+        auto generation =
+            std::make_shared<Generation>(config, previous.get(), access_logs_.destinations(),
+                                         next_generation_, monotonic_ms(), workers_);
         auto updates = listeners_.shard_updates(*generation, sockets, access_logs_.buffers());
         ++next_generation_;
         listeners_.record(sockets);

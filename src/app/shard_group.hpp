@@ -41,13 +41,22 @@ class ShardGroup final {
 
     // Where a shard finds the others that wait for a place (ShardServices::waiters).
     [[nodiscard]] AcceptWaiters& waiters() noexcept { return waiters_; }
+    // What each of `count` shards publishes for hand-offs (ShardServices::peers); made once,
+    // before the first add().
+    [[nodiscard]] ShardPeer* peers(unsigned count) {
+        if (!peers_) {
+            peers_ = std::make_unique<ShardPeer[]>(count);
+        }
+        return peers_.get();
+    }
 
   private:
     // Waits a moment for a shard that main is waiting for; false (with broken_ set) when it
     // died or `deadline_ms` has passed.
     bool await(unsigned shard, std::uint64_t deadline_ms, std::string_view what);
 
-    AcceptWaiters waiters_;  // outlives the shards
+    AcceptWaiters waiters_;               // outlives the shards
+    std::unique_ptr<ShardPeer[]> peers_;  // outlives the shards
     std::vector<std::unique_ptr<Shard>> shards_;
     std::string broken_;  // a shard that did not answer in time (see broken())
 };

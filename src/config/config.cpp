@@ -36,6 +36,18 @@ std::string_view splice_name(Splice mode) noexcept {
     return mode == Splice::always ? "always" : "auto";
 }
 
+std::string_view shard_steering_name(ShardSteering steering) noexcept {
+    switch (steering) {
+        case ShardSteering::random:
+            return "random";
+        case ShardSteering::cpu:
+            return "cpu";
+        case ShardSteering::hash:
+            return "hash";
+    }
+    return "random";
+}
+
 std::string_view send_proxy_name(SendProxy version) noexcept {
     switch (version) {
         case SendProxy::none:

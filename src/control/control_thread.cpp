@@ -283,6 +283,20 @@ void ControlThread::start_probe(Target& target, std::uint64_t now) {
         return;
     }
     target.probe.reset(fd);
+    // A probe takes the path the pool's connections take: their mark (policy routing) and
+    // a source address of theirs.
+    const config::PoolConfig& pool = target.pool->config();
+    TcpOptions marked;
+    marked.mark = pool.tcp.mark;
+    int prepared = apply_tcp_options(fd, marked, TcpOptions{});
+    if (prepared == 0 && !pool.source.empty()) {
+        const SocketAddress* source = target.pool->next_source(address.family());
+        prepared = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source);
+    }
+    if (prepared < 0) {
+        finish_probe(target, -prepared, now);
+        return;
+    }
     if (::connect(fd, address.data(), address.length()) == 0) {
         finish_probe(target, 0, now);
     } else if (errno == EINPROGRESS) {

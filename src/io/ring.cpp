@@ -14,13 +14,50 @@ namespace ringlb {
 std::string RingFeatures::describe() const {
     return fmt::format(
         "single_issuer={} defer_taskrun={} coop_taskrun={} fast_poll={} multishot_accept={} "
-        "cancel_fd_all={} recv_multishot={}",
+        "cancel_fd_all={} recv_multishot={} msg_ring={}",
         (setup_flags & IORING_SETUP_SINGLE_ISSUER) != 0,
         (setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0,
         (setup_flags & IORING_SETUP_COOP_TASKRUN) != 0,
         (kernel_features & IORING_FEAT_FAST_POLL) != 0, multishot_accept, cancel_fd_all,
-        recv_multishot);
+        recv_multishot, msg_ring);
 }
+
+namespace {
+
+// Sends one IORING_MSG_DATA message from `ring` to a second ring set up with `flags` and
+// waits (100 ms at most) for it there: whether shards can hand clients to each other.
+bool msg_ring_works(io_uring& ring, unsigned flags) noexcept {
+    std::unique_ptr<io_uring_probe, decltype(&io_uring_free_probe)> probe(
+        io_uring_get_probe_ring(&ring), &io_uring_free_probe);
+    if (!probe || !io_uring_opcode_supported(probe.get(), IORING_OP_MSG_RING)) {
+        return false;
+    }
+    io_uring target{};
+    io_uring_params params{};
+    params.flags = flags;
+    if (io_uring_queue_init_params(8, &target, &params) < 0) {
+        return false;
+    }
+    constexpr std::uint64_t kData = 0x5eed;
+    bool delivered = false;
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring)) {
+        io_uring_prep_msg_ring(sqe, target.ring_fd, 7, kData, 0);
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_submit_and_wait(&ring, 1) == 1 && io_uring_peek_cqe(&ring, &cqe) == 0) {
+            const bool sent = cqe->res == 0;
+            io_uring_cqe_seen(&ring, cqe);
+            __kernel_timespec wait{0, 100000000};
+            if (sent && io_uring_wait_cqe_timeout(&target, &cqe, &wait) == 0) {
+                delivered = cqe->user_data == kData && cqe->res == 7;
+                io_uring_cqe_seen(&target, cqe);
+            }
+        }
+    }
+    io_uring_queue_exit(&target);
+    return delivered;
+}
+
+}  // namespace
 
 Ring::Ring(unsigned entries, unsigned setup_flags) {
     io_uring_params params{};
@@ -77,6 +114,7 @@ RingFeatures Ring::probe() {
             int error = 0;
             features.recv_multishot = BufferRing::create(ring, 8, 4096, 0, error) != nullptr;
         }
+        features.msg_ring = msg_ring_works(ring, flags);
         io_uring_queue_exit(&ring);
         return features;
     }

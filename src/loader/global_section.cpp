@@ -17,6 +17,8 @@ constexpr Range kShutdownDelayMs{0, 3600000};
 constexpr Range kPipeSize{4096, 16 * 1024 * 1024};
 constexpr Range kGlobalMaxConnections{0, 10000000};
 constexpr Splice kSpliceModes[] = {Splice::automatic, Splice::always};
+constexpr ShardSteering kSteerings[] = {ShardSteering::random, ShardSteering::cpu,
+                                        ShardSteering::hash};
 
 }  // namespace
 
@@ -41,6 +43,8 @@ void load_global(TomlReader& reader, const toml::table& root, GlobalConfig& glob
     reader.read_unsigned(*table, "max_connections", kGlobalMaxConnections, scope,
                          global.max_connections);
     reader.read_enum(*table, "splice", kSpliceModes, splice_name, scope, global.splice);
+    reader.read_enum(*table, "shard_steering", kSteerings, shard_steering_name, scope,
+                     global.shard_steering);
     if (const auto* user = reader.string_at(*table, "user", scope)) {
         if (auto ids = lookup_user(user->get())) {
             global.user = user->get();

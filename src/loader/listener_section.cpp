@@ -9,6 +9,7 @@
 #include "ringlb/base/escape.hpp"
 #include "route_section.hpp"
 #include "schema.hpp"
+#include "socket_options_section.hpp"
 
 namespace ringlb::config::loader {
 
@@ -17,6 +18,10 @@ namespace {
 constexpr Range kProxyTimeoutMs{1, 60000};
 constexpr Range kPerClient{0, 1000000};
 constexpr Range kInspectTimeoutMs{1, 60000};
+constexpr Range kBytesPerS{0, 1LL << 40};  // 0 = no limit; up to 1 TiB/s
+constexpr Range kAccessLogIntervalMs{0, 86400000};
+// Interim lines more often than this would be a second access log of their own.
+constexpr unsigned kMinAccessLogIntervalMs = 100;
 
 // The keys of a listener that decide which clients it serves and how fast.
 void load_listener_traffic(TomlReader& reader, const toml::table& table, const Scope& scope,
@@ -82,6 +87,21 @@ void load_listener_traffic(TomlReader& reader, const toml::table& table, const S
                 fmt::format("{}access_log must not contain a NUL character", scope.owner));
         } else {
             listener.access_log = access_log->get();
+        }
+    }
+    if (reader.read_unsigned(table, "access_log_interval_ms", kAccessLogIntervalMs, scope,
+                             listener.access_log_interval_ms) &&
+        listener.access_log_interval_ms > 0) {
+        const toml::node& node = *table.get("access_log_interval_ms");
+        if (listener.access_log_interval_ms < kMinAccessLogIntervalMs) {
+            reader.add_error(place_of(node),
+                             fmt::format("{}access_log_interval_ms must be 0 (off) or at least {}",
+                                         scope.owner, kMinAccessLogIntervalMs));
+        } else if (listener.access_log == "off") {
+            reader.add_error(place_of(node),
+                             fmt::format("{}access_log_interval_ms has no effect while access_log "
+                                         "is \"off\"",
+                                         scope.owner));
         }
     }
 }
@@ -168,7 +188,13 @@ void load_listener(TomlReader& reader, const toml::table& table, std::size_t ind
     load_routes(reader, table, scope, pool_names, listener);
     reader.read_unsigned(table, "tls_inspect_timeout_ms", kInspectTimeoutMs, scope,
                          listener.tls_inspect_timeout_ms);
+    reader.read_unsigned(table, "upload_bytes_per_s", kBytesPerS, scope,
+                         listener.upload_bytes_per_s);
+    reader.read_unsigned(table, "download_bytes_per_s", kBytesPerS, scope,
+                         listener.download_bytes_per_s);
     load_listener_traffic(reader, table, scope, listener);
+    load_listen_queue(reader, table, scope, listener);
+    load_tcp_options(reader, table, scope, listener.tcp);
 }
 
 }  // namespace ringlb::config::loader

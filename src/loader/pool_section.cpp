@@ -15,6 +15,7 @@
 #include "ringlb/base/name_lookup.hpp"
 #include "ringlb/base/primes.hpp"
 #include "schema.hpp"
+#include "socket_options_section.hpp"
 
 namespace ringlb::config::loader {
 
@@ -32,6 +33,7 @@ constexpr Range kSlowStartMs{0, 3600000};
 constexpr Range kResolveIntervalMs{1000, 86400000};
 constexpr Range kBackendMaxConnections{0, 1000000};
 constexpr Range kDiscoveryIntervalMs{1000, 86400000};
+constexpr Range kMaxConnectionDurationMs{0, 31536000000};  // up to a year
 constexpr unsigned kDefaultHealthTimeoutMs = 1000;
 
 constexpr Algorithm kAlgorithms[] = {Algorithm::round_robin, Algorithm::weighted_round_robin,
@@ -226,6 +228,8 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
     reader.read_unsigned(table, "slow_start_ms", kSlowStartMs, scope, pool.slow_start_ms);
     reader.read_enum(table, "send_proxy", kSendProxyVersions, send_proxy_name, scope,
                      pool.send_proxy);
+    reader.read_unsigned(table, "max_connection_duration_ms", kMaxConnectionDurationMs, scope,
+                         pool.max_connection_duration_ms);
     reader.read_unsigned(table, "resolve_interval_ms", kResolveIntervalMs, scope,
                          pool.resolve_interval_ms);
 
@@ -295,7 +299,11 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
                              backend_scope, backend.max_connections);
         reader.read_enum(backend_table, "state", kBackendStates, backend_state_name, backend_scope,
                          backend.state);
+        reader.read_bool(backend_table, "backup", backend_scope, backend.backup);
     }
+
+    load_sources(reader, table, scope, backend_tables, pool);
+    load_tcp_options(reader, table, scope, pool.tcp);
 
     // Maglev gives each backend a share of the table's slots: it needs one slot per
     // backend at the very least.

@@ -15,9 +15,10 @@ namespace ringlb::config::loader {
 // and configs/full.toml.
 inline constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 inline constexpr std::string_view kGlobalKeys[] = {
-    "workers",   "shutdown_grace_ms", "shutdown_delay_ms",
-    "log_level", "pipe_size",         "user",
-    "group",     "max_connections",   "splice"};
+    "workers",       "shutdown_grace_ms", "shutdown_delay_ms",
+    "log_level",     "pipe_size",         "user",
+    "group",         "max_connections",   "splice",
+    "shard_steering"};
 inline constexpr std::string_view kAdminKeys[] = {
     "bind",          "token_file",  "read_token_file", "allow_without_token",
     "tls_cert_file", "tls_key_file"};
@@ -33,8 +34,18 @@ inline constexpr std::string_view kListenerKeys[] = {"name",
                                                      "new_connections_per_client_per_s",
                                                      "new_connections_per_client_burst",
                                                      "access_log",
+                                                     "access_log_interval_ms",
                                                      "route",
-                                                     "tls_inspect_timeout_ms"};
+                                                     "tls_inspect_timeout_ms",
+                                                     "upload_bytes_per_s",
+                                                     "download_bytes_per_s",
+                                                     "backlog",
+                                                     "tcp_fastopen",
+                                                     "keepalive_idle_s",
+                                                     "keepalive_interval_s",
+                                                     "keepalive_count",
+                                                     "tcp_nodelay",
+                                                     "mark"};
 inline constexpr std::string_view kRouteKeys[] = {"sni", "pool"};
 inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "algorithm",
@@ -44,14 +55,21 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "maglev_table_size",
                                                  "slow_start_ms",
                                                  "send_proxy",
+                                                 "max_connection_duration_ms",
                                                  "resolve_interval_ms",
                                                  "health",
                                                  "discovery",
-                                                 "backend"};
+                                                 "backend",
+                                                 "source",
+                                                 "keepalive_idle_s",
+                                                 "keepalive_interval_s",
+                                                 "keepalive_count",
+                                                 "tcp_nodelay",
+                                                 "mark"};
 inline constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms", "rise", "fall"};
 inline constexpr std::string_view kDiscoveryKeys[] = {"dns_srv", "resolver", "interval_ms"};
-inline constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections",
-                                                    "state"};
+inline constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections", "state",
+                                                    "backup"};
 
 struct SchemaTable final {
     std::string_view path;  // dotted, "" for the top level

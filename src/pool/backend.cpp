@@ -8,16 +8,20 @@ std::string_view backend_origin_name(BackendOrigin origin) noexcept {
     return origin == BackendOrigin::dns_srv ? "dns_srv" : "config";
 }
 
-Backend::Backend(const config::BackendConfig& config, std::string pool_name, BackendOrigin from)
+Backend::Backend(const config::BackendConfig& config, std::string pool_name, unsigned shards,
+                 BackendOrigin from)
     : pool(std::move(pool_name)),
       name(config.address_text),
       host(config.host),
       port(config.port),
       origin(from),
+      shards_(shards > 0 ? shards : 1),
+      shard_stats_(std::make_unique<BackendShardStats[]>(shards_)),
       address_(new Published<SocketAddress>(config.address)) {
     max_connections.store(config.max_connections, std::memory_order_relaxed);
     weight.store(config.weight, std::memory_order_relaxed);
     state.store(config.state, std::memory_order_relaxed);
+    backup.store(config.backup, std::memory_order_relaxed);
 }
 
 // Whoever destroys a Backend holds the last reference: no shard reads it any more.

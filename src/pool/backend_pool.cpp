@@ -3,6 +3,8 @@
 // publication, and the release of backends that left.
 #include "ringlb/pool/backend_pool.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "ringlb/pool/eligibility.hpp"
@@ -11,11 +13,15 @@ namespace ringlb {
 
 BackendPool::BackendPool(const config::PoolConfig& config,
                          std::vector<std::shared_ptr<Backend>> backends, PrepareLiveSet prepare,
-                         std::uint64_t now_ms, MembersChanged members_changed)
+                         std::uint64_t now_ms, unsigned shards, MembersChanged members_changed)
     : config_(config),
+      shards_(shards),
       prepare_(std::move(prepare)),
       members_changed_(std::move(members_changed)),
       members_(std::move(backends)) {
+    for (const SocketAddress& source : config_.source) {
+        sources_[source.family() == AF_INET6 ? 1 : 0].push_back(source);
+    }
     static_count_ = static_cast<std::size_t>(std::count_if(
         members_.begin(), members_.end(),
         [](const auto& backend) { return backend->origin == BackendOrigin::config; }));
@@ -25,6 +31,18 @@ BackendPool::BackendPool(const config::PoolConfig& config,
     prepare_(*first);
     live_count_.store(first->entries.size(), std::memory_order_relaxed);
     live_.store(first.release(), std::memory_order_seq_cst);
+}
+
+const SocketAddress* BackendPool::next_source(int family) noexcept {
+    const std::vector<SocketAddress>& sources = sources_[family == AF_INET6 ? 1 : 0];
+    switch (sources.size()) {
+        case 0:
+            return nullptr;
+        case 1:
+            return &sources.front();
+        default:
+            return &sources[source_turn_.fetch_add(1, std::memory_order_relaxed) % sources.size()];
+    }
 }
 
 BackendPool::~BackendPool() {
@@ -74,14 +92,19 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
     for (const auto& backend : members_) {
         states.push_back(BackendStates{backend->state.load(std::memory_order_relaxed),
                                        backend->healthy.load(std::memory_order_relaxed),
-                                       backend->priority.load(std::memory_order_relaxed)});
+                                       backend->priority.load(std::memory_order_relaxed),
+                                       backend->backup.load(std::memory_order_relaxed)});
     }
     const std::vector<bool> takes = takes_new_connections(states);
+    bool backups_serve = false;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+        backups_serve = backups_serve || (takes[i] && states[i].backup);
+    }
     auto set = std::make_unique<LiveSet>();
     ramping = false;
     for (std::uint32_t i = 0; i < members_.size(); ++i) {
         if (!takes[i]) {
-            if (usable(states[i])) {
+            if (usable(states[i]) && (!states[i].backup || backups_serve)) {
                 set->standby.push_back(LiveEntry{i, 1, members_[i].get()});
             }
             continue;
@@ -100,7 +123,7 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
     }
     std::stable_sort(set->standby.begin(), set->standby.end(),
                      [&](const LiveEntry& a, const LiveEntry& b) {
-                         return states[a.backend].priority < states[b.backend].priority;
+                         return tier_of(states[a.backend]) < tier_of(states[b.backend]);
                      });
     return set;
 }
@@ -172,7 +195,8 @@ MembershipChange BackendPool::set_discovered(std::span<const DiscoveredBackend> 
         settings.address_text = name;
         settings.port = found.address.port();
         settings.weight = found.weight;
-        auto backend = std::make_shared<Backend>(settings, config_.name, BackendOrigin::dns_srv);
+        auto backend =
+            std::make_shared<Backend>(settings, config_.name, shards_, BackendOrigin::dns_srv);
         backend->priority.store(found.priority, std::memory_order_relaxed);
         backend->srv_weight.store(found.weight, std::memory_order_relaxed);
         backend->healthy.store(healthy, std::memory_order_relaxed);

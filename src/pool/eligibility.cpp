@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Which backends take new connections: their own states, then the lowest usable SRV tier.
+// Which backends take new connections: their own states, then the lowest usable tier (backups
+// last, then SRV priority).
 #include "ringlb/pool/eligibility.hpp"
 
 #include <algorithm>
@@ -11,16 +12,20 @@ bool usable(const BackendStates& backend) noexcept {
     return backend.admin == config::BackendState::active && backend.healthy;
 }
 
+std::uint64_t tier_of(const BackendStates& backend) noexcept {
+    return (std::uint64_t{backend.backup} << 32) | backend.priority;
+}
+
 std::vector<bool> takes_new_connections(std::span<const BackendStates> backends) {
-    std::uint32_t serving_tier = std::numeric_limits<std::uint32_t>::max();
+    std::uint64_t serving_tier = std::numeric_limits<std::uint64_t>::max();
     for (const BackendStates& backend : backends) {
         if (usable(backend)) {
-            serving_tier = std::min(serving_tier, backend.priority);
+            serving_tier = std::min(serving_tier, tier_of(backend));
         }
     }
     std::vector<bool> takes(backends.size(), false);
     for (std::size_t i = 0; i < backends.size(); ++i) {
-        takes[i] = usable(backends[i]) && backends[i].priority == serving_tier;
+        takes[i] = usable(backends[i]) && tier_of(backends[i]) == serving_tier;
     }
     return takes;
 }

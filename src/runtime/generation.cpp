@@ -48,6 +48,20 @@ std::string_view discovery_result_name(DiscoveryResult result) noexcept {
     return "?";
 }
 
+ListenerStats::ListenerStats(std::string listener_name, unsigned shards)
+    : name(std::move(listener_name)),
+      shards_(shards > 0 ? shards : 1),
+      closed_(std::make_unique<ClosedRow[]>(shards_)) {}
+
+std::uint64_t ListenerStats::closed(Termination reason) const noexcept {
+    std::uint64_t total = 0;
+    for (unsigned shard = 0; shard < shards_; ++shard) {
+        total += closed_[shard].by_reason[static_cast<std::size_t>(reason)].load(
+            std::memory_order_relaxed);
+    }
+    return total;
+}
+
 std::vector<std::string> access_log_destinations(const config::Config& config) {
     std::vector<std::string> destinations;
     for (const config::ListenerConfig& listener : config.listeners) {
@@ -61,7 +75,7 @@ std::vector<std::string> access_log_destinations(const config::Config& config) {
 
 Generation::Generation(const config::Config& loaded, const Generation* previous,
                        const std::vector<std::string>& access_logs, std::uint64_t generation_id,
-                       std::uint64_t now_ms)
+                       std::uint64_t now_ms, unsigned shards)
     : config(loaded), id(generation_id) {
     for (const config::PoolConfig& pool : config.pools) {
         BackendPool* old_pool = previous ? previous->find_pool(pool.name) : nullptr;
@@ -70,13 +84,14 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
             std::shared_ptr<Backend> kept =
                 old_pool ? old_pool->find(backend.address_text) : nullptr;
             if (!kept || kept->origin != BackendOrigin::config) {
-                backends.push_back(std::make_shared<Backend>(backend, pool.name));
+                backends.push_back(std::make_shared<Backend>(backend, pool.name, shards));
                 continue;
             }
             // Carried over: the file's settings apply again (an admin API change lasts
             // until the next reload, as in HAProxy), health and counters continue.
             kept->weight.store(backend.weight, std::memory_order_relaxed);
             kept->max_connections.store(backend.max_connections, std::memory_order_relaxed);
+            kept->backup.store(backend.backup, std::memory_order_relaxed);
             if (backend.state == config::BackendState::active &&
                 kept->state.load(std::memory_order_relaxed) != config::BackendState::active) {
                 kept->up_since_ms.store(now_ms, std::memory_order_relaxed);
@@ -115,6 +130,7 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
         Balancer& balancer = *balancers.emplace_back(make_balancer(pool));
         pools.push_back(std::make_unique<BackendPool>(
             pool, std::move(backends), [&balancer](LiveSet& set) { balancer.prepare(set); }, now_ms,
+            shards,
             [&balancer](const std::vector<std::string>& names) { balancer.set_members(names); }));
     }
     for (const config::ListenerConfig& listener : config.listeners) {
@@ -154,7 +170,7 @@ Generation::Generation(const config::Config& loaded, const Generation* previous,
             }
         }
         if (!runtime.stats) {
-            runtime.stats = std::make_shared<ListenerStats>(listener.name);
+            runtime.stats = std::make_shared<ListenerStats>(listener.name, shards);
         }
         auto destination = std::find(access_logs.begin(), access_logs.end(), listener.access_log);
         if (listener.access_log != "off" && destination != access_logs.end()) {

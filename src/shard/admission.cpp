@@ -32,7 +32,7 @@ Connection::Progress Connection::begin_admission(RelayContext& context) noexcept
         if (::getpeername(client_fd, &client_.base, &length) < 0 ||
             ::getsockname(client_fd, &local_.base, &local_length) < 0) {
             // The client is already gone (ENOTCONN): nothing to relay.
-            return close(context, Ending::graceful, "reset");
+            return close(context, Ending::graceful, Termination::client_reset);
         }
         has_client_address_ = true;
     }
@@ -41,7 +41,7 @@ Connection::Progress Connection::begin_admission(RelayContext& context) noexcept
             listener.stats->reject(Rejection::proxy_protocol);
             log_debug("listener {}: PROXY header from untrusted peer {}", listener.config.name,
                       to_socket_address(client_).to_string());
-            return close(context, Ending::graceful, "proxy_untrusted");
+            return close(context, Ending::graceful, Termination::proxy_protocol);
         }
         state_ = State::proxy_header;
         proxy_deadline_ms_ = context.now_ms + listener.config.proxy_timeout_ms;
@@ -58,7 +58,7 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
         if (any_contains(rules.deny, &client_.base) ||
             (!rules.allow.empty() && !any_contains(rules.allow, &client_.base))) {
             listener_->stats->reject(Rejection::denied);
-            return close(context, Ending::graceful, "denied");
+            return close(context, Ending::graceful, Termination::denied);
         }
         if (rules.max_connections_per_client > 0 || rules.new_connections_per_client_per_s > 0) {
             ClientTable::Admission admission = context.clients.admit(
@@ -67,11 +67,11 @@ Connection::Progress Connection::admit(RelayContext& context) noexcept {
                 rules.new_connections_per_client_burst);
             if (admission.verdict == ClientTable::Verdict::too_many_connections) {
                 listener_->stats->reject(Rejection::client_limit);
-                return close(context, Ending::graceful, "client_limit");
+                return close(context, Ending::graceful, Termination::client_limit);
             }
             if (admission.verdict == ClientTable::Verdict::too_fast) {
                 listener_->stats->reject(Rejection::rate_limited);
-                return close(context, Ending::graceful, "rate_limited");
+                return close(context, Ending::graceful, Termination::rate_limited);
             }
             client_slot_ = admission.slot;
         }
@@ -111,7 +111,7 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
             return arm_proxy_wait(context);
         }
         listener_->stats->reject(Rejection::proxy_protocol);
-        return close(context, Ending::graceful, "proxy_error");
+        return close(context, Ending::graceful, Termination::proxy_protocol);
     }
     ProxyHeader header;
     const ProxyParse parsed = parse_proxy_header(
@@ -120,7 +120,7 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
     if (parsed == ProxyParse::incomplete) {
         if (context.now_ms >= proxy_deadline_ms_) {
             listener_->stats->reject(Rejection::proxy_protocol);
-            return close(context, Ending::graceful, "proxy_timeout");
+            return close(context, Ending::graceful, Termination::proxy_protocol);
         }
         // The rest is on its way; polling now would report the bytes already seen.
         timeout_.tv_sec = 0;
@@ -138,12 +138,12 @@ Connection::Progress Connection::read_proxy_header(RelayContext& context) noexce
         listener_->stats->reject(Rejection::proxy_protocol);
         log_debug("listener {}: malformed PROXY header from {}", listener_->config.name,
                   to_socket_address(client_).to_string());
-        return close(context, Ending::graceful, "proxy_error");
+        return close(context, Ending::graceful, Termination::proxy_protocol);
     }
     ssize_t taken = ::recv(client_fd_.get(), context.scratch.data(), header.length, 0);
     if (taken != static_cast<ssize_t>(header.length)) {
         listener_->stats->reject(Rejection::proxy_protocol);
-        return close(context, Ending::reset, "proxy_error");
+        return close(context, Ending::reset, Termination::proxy_protocol);
     }
     if (!header.local) {
         store_address(client_, header.source);

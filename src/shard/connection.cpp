@@ -24,6 +24,13 @@ unsigned Connection::idle_timeout_ms() const noexcept {
     return target_.pool->config().idle_timeout_ms;
 }
 
+std::uint64_t Connection::max_duration_ms() const noexcept {
+    if (state_ == State::proxy_header || state_ == State::inspecting || target_.pool == nullptr) {
+        return 0;  // no pool yet: bounded by its own timeout
+    }
+    return target_.pool->config().max_connection_duration_ms;
+}
+
 Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
                                        Generation& generation, RelayContext& context) noexcept {
     client_fd_.reset(client_fd);
@@ -36,9 +43,16 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
     attempts_ = 0;
     pending_ = 0;
     armed_ = 0;
-    ending_ = "closed";
+    ending_ = Termination::client_closed;
+    closer_ = Termination::client_closed;
     has_client_address_ = false;
     started_ms_ = context.now_ms;
+    const unsigned interim_ms = listener.config.access_log_interval_ms;
+    next_interim_ms_ = interim_ms > 0 && listener.access_log >= 0 ? context.now_ms + interim_ms : 0;
+    started_ns_ = monotonic_ns();
+    relayed_ = false;
+    response_seen_ = false;
+    request_sent_ns_ = 0;
     last_active_ms_ = context.now_ms;
     upstream_ = Direction{};
     downstream_ = Direction{};
@@ -58,7 +72,8 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
         attempts_ == 0 ? target_.acquire(known) : target_.acquire_after(backend_, known);
     if (next == nullptr) {
         listener_->stats->reject(Rejection::no_backend);
-        return close(context, Ending::graceful, attempts_ == 0 ? "no_backend" : "connect_failed");
+        return close(context, Ending::graceful,
+                     attempts_ == 0 ? Termination::no_backend : Termination::connect_failed);
     }
     if (next != backend_) {
         release_backend();
@@ -68,19 +83,45 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     // The kernel reads the address when the queue is submitted, possibly after this loop
     // pass, when a re-resolved backend's old address may be gone: connect from a copy.
     store_address(backend_address_, backend_->address());
-    int fd = make_stream_socket(backend_address_.base.sa_family);
+    const int family = backend_address_.base.sa_family;
+    const config::PoolConfig& settings = pool.config();
+    int fd = make_stream_socket(family, settings.tcp.nodelay);
     if (fd < 0) {
         ShardStats::add(context.stats.errors, 1);
         log_debug("pool {}: backend socket: {}", pool.name(), std::strerror(-fd));
-        return close(context, Ending::reset, "error");
+        return close(context, Ending::reset, Termination::internal_error);
     }
     backend_fd_.reset(fd);
+    // pool keepalive_* and mark: system calls only for what the pool sets (main made sure at
+    // start and reload that a mark can be set).
+    TcpOptions made;
+    made.nodelay = settings.tcp.nodelay;
+    if (settings.tcp != made) {
+        if (int result = apply_tcp_options(fd, settings.tcp, made); result < 0) {
+            ShardStats::add(context.stats.errors, 1);
+            log_debug("pool {}: backend socket options: {}", pool.name(), std::strerror(-result));
+            return close(context, Ending::reset, Termination::internal_error);
+        }
+    }
+    if (!settings.source.empty()) {
+        const SocketAddress* source = pool.next_source(family);
+        if (int result = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source); result < 0) {
+            // No source of the backend's family (a re-resolved or discovered address), or the
+            // address left the host: this attempt fails as a connect would.
+            backend_->connect_no_source.fetch_add(1, std::memory_order_relaxed);
+            log_debug("pool {}: no source address for {}: {}", pool.name(), backend_->name,
+                      std::strerror(-result));
+            backend_fd_.reset();
+            return retry_or_close(context);
+        }
+    }
 
     // The connect and its linked timeout must reach the kernel in the same submission.
     if (!context.ring.make_room(2)) {
         return ring_full(context);
     }
     set_timespec(timeout_, pool.config().connect_timeout_ms);
+    connect_started_ns_ = monotonic_ns();
     io_uring_sqe* sqe = context.ring.next_sqe();
     io_uring_prep_connect(
         sqe, fd, &backend_address_.base,
@@ -113,7 +154,7 @@ Connection::Progress Connection::on_completion(Op op, int result, unsigned flags
         case Op::proxy_in:
             if (result < 0) {  // -ECANCELED: the linked timeout fired first
                 listener_->stats->reject(Rejection::proxy_protocol);
-                return close(context, Ending::graceful, "proxy_timeout");
+                return close(context, Ending::graceful, Termination::proxy_protocol);
             }
             return read_proxy_header(context);
         case Op::proxy_retry:
@@ -139,6 +180,10 @@ Connection::Progress Connection::on_completion(Op op, int result, unsigned flags
             return on_sent(upstream_, result, context);
         case Op::client_send:
             return on_sent(downstream_, result, context);
+        case Op::upload_wait:
+            return pump(upstream_, context);
+        case Op::download_wait:
+            return pump(downstream_, context);
         default:  // the linked timeouts and cancels: only the count of pending requests matters
             return Progress::running;
     }
@@ -148,26 +193,39 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
     if (result < 0) {
         // -ECANCELED here means the linked timeout fired first.
         const int error = result == -ECANCELED ? ETIMEDOUT : -result;
-        auto& counter = error == ETIMEDOUT      ? backend_->connect_timeout
-                        : error == ECONNREFUSED ? backend_->connect_refused
-                                                : backend_->connect_error;
+        // EADDRNOTAVAIL: no local port left for this source address and backend
+        // (net.ipv4.ip_local_port_range); another source or backend may have one, so it is
+        // retried like any failed connect.
+        auto& counter = error == ETIMEDOUT       ? backend_->connect_timeout
+                        : error == ECONNREFUSED  ? backend_->connect_refused
+                        : error == EADDRNOTAVAIL ? backend_->connect_no_port
+                                                 : backend_->connect_error;
         counter.fetch_add(1, std::memory_order_relaxed);
         log_debug("pool {}: connect to {} failed: {} (attempt {})", target_.pool->name(),
                   backend_->name, std::strerror(error), attempts_);
         backend_fd_.reset();  // the pending timeout completion does not refer to it
-        if (attempts_ <= target_.pool->config().retries) {
-            return connect_next(context);
-        }
-        listener_->stats->reject(Rejection::no_backend);
-        return close(context, Ending::graceful, "connect_failed");
+        return retry_or_close(context);
     }
     backend_->connections_total.fetch_add(1, std::memory_order_relaxed);
+    backend_->shard_stats(context.shard)
+        .connect.record((monotonic_ns() - connect_started_ns_) / 1000);
+    relayed_ = true;
     if (target_.pool->config().send_proxy != config::SendProxy::none &&
         !send_proxy_header(context)) {
         ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset, "error");
+        return close(context, Ending::reset, Termination::internal_error);
     }
     return start_relay(context);
+}
+
+// A backend could not be reached: the next one while retries are left, else the client is
+// closed at once.
+Connection::Progress Connection::retry_or_close(RelayContext& context) noexcept {
+    if (attempts_ <= target_.pool->config().retries) {
+        return connect_next(context);
+    }
+    listener_->stats->reject(Rejection::no_backend);
+    return close(context, Ending::graceful, Termination::connect_failed);
 }
 
 // The header goes out before any client byte: the socket has just connected, so its send
@@ -197,7 +255,7 @@ Connection::Progress Connection::ring_full(RelayContext& context) noexcept {
     ShardStats::add(context.stats.ring_full, 1);
     ShardStats::add(context.stats.errors, 1);
     log_debug("connection {}: the ring's submission queue is full; closing it", index_);
-    return close(context, Ending::reset, "error");
+    return close(context, Ending::reset, Termination::internal_error);
 }
 
 void Connection::cancel_in_flight(RelayContext& context) noexcept {
@@ -216,6 +274,14 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
         io_uring_sqe_set_data64(sqe, encode_user_data(Op::cancel, index_));
         ++pending_;
     };
+    // Bandwidth timers belong to no descriptor: they are cancelled by their user_data.
+    for (Op op : {Op::upload_wait, Op::download_wait}) {
+        if ((armed_ & bit(op)) != 0) {
+            submit_cancel(client_fd_.get(), [&](io_uring_sqe* sqe) {
+                io_uring_prep_cancel64(sqe, encode_user_data(op, index_), 0);
+            });
+        }
+    }
     const unsigned client_ops = bit(Op::client_in) | bit(Op::client_out) | bit(Op::proxy_in) |
                                 bit(Op::hello_in) | bit(Op::client_recv) | bit(Op::client_send);
     const unsigned backend_ops = bit(Op::backend_in) | bit(Op::backend_out) | bit(Op::connect) |
@@ -247,7 +313,7 @@ void Connection::cancel_in_flight(RelayContext& context) noexcept {
 }
 
 Connection::Progress Connection::close(RelayContext& context, Ending ending,
-                                       const char* why) noexcept {
+                                       Termination why) noexcept {
     if (state_ == State::closing) {
         return Progress::running;
     }
@@ -277,6 +343,28 @@ void Connection::log_access(RelayContext& context) noexcept {
         return;
     }
     AccessRecord record{};
+    fill_access_record(record, context);
+    context.access_log->push(record);
+}
+
+void Connection::log_interim(RelayContext& context) noexcept {
+    if (next_interim_ms_ == 0 || context.now_ms < next_interim_ms_ || state_ != State::relaying ||
+        context.access_log == nullptr) {
+        return;
+    }
+    AccessRecord record{};
+    fill_access_record(record, context);
+    record.interim = true;
+    context.access_log->push(record);
+    // The next one an interval later; a scan that came late does not make lines bunch up.
+    const unsigned interval = listener_->config.access_log_interval_ms;
+    next_interim_ms_ += interval;
+    if (next_interim_ms_ <= context.now_ms) {
+        next_interim_ms_ = context.now_ms + interval;
+    }
+}
+
+void Connection::fill_access_record(AccessRecord& record, RelayContext& context) const noexcept {
     record.end_time_ns = realtime_ns();
     if (has_client_address_) {
         record.client = to_socket_address(client_);
@@ -289,10 +377,13 @@ void Connection::log_access(RelayContext& context) noexcept {
     record.duration_ms = context.now_ms - started_ms_;
     record.ending = ending_;
     record.destination = static_cast<std::uint16_t>(listener_->access_log);
-    context.access_log->push(record);
 }
 
 Connection::Progress Connection::finish(RelayContext& context) noexcept {
+    if (relayed_ && backend_ != nullptr) {
+        backend_->shard_stats(context.shard).duration.record((monotonic_ns() - started_ns_) / 1000);
+    }
+    listener_->stats->count_closed(context.shard, ending_);
     log_access(context);
     context.pipes.release(upstream_.pipe, upstream_.in_pipe == 0);
     context.pipes.release(downstream_.pipe, downstream_.in_pipe == 0);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "ringlb/base/log.hpp"
+#include "ringlb/io/socket.hpp"
 
 namespace ringlb {
 
@@ -24,6 +25,7 @@ void Shard::adopt_listeners(Generation& generation, std::vector<ShardUpdate::Lis
             return slot.fd && !slot.removing && slot.key == wanted.key;
         });
         if (existing != listeners_.end()) {
+            reconfigure(*existing, runtime->config);
             existing->runtime = runtime;
             kept[static_cast<std::size_t>(existing - listeners_.begin())] = true;
             if (!wanted.fd) {
@@ -64,6 +66,27 @@ void Shard::adopt_listeners(Generation& generation, std::vector<ShardUpdate::Lis
         if (kept[i] && slot.armed && slot.multishot == limited) {
             (void)submit_accept_cancel(i);  // on failure the accept keeps its old mode
         }
+    }
+}
+
+// A kept listening socket takes a reload's queue and client options at once (main checked
+// beforehand that a mark can be set): listen(2) again for the backlog, TCP_FASTOPEN for the TFO
+// queue; the TCP options apply to the clients accepted from now on, which inherit them. Once
+// per reload and listener, never per connection.
+void Shard::reconfigure(ListenerSlot& slot, const config::ListenerConfig& wanted) noexcept {
+    const config::ListenerConfig& now = slot.runtime->config;
+    const char* failed = "";
+    int result = 0;
+    if (now.backlog != wanted.backlog || now.tcp_fastopen != wanted.tcp_fastopen) {
+        result = set_listen_queue(slot.fd.get(), static_cast<int>(wanted.backlog),
+                                  wanted.tcp_fastopen, &failed);
+    }
+    if (result == 0 && now.tcp != wanted.tcp) {
+        result = apply_tcp_options(slot.fd.get(), wanted.tcp, now.tcp, &failed);
+    }
+    if (result < 0) {
+        log_warn("shard {}: listener {}: {} not in force after the reload: {}", options_.id,
+                 wanted.name, failed, std::strerror(-result));
     }
 }
 
@@ -149,11 +172,8 @@ void Shard::on_accept(std::uint32_t listener, int result, unsigned flags) noexce
     } else if (result == -EMFILE || result == -ENFILE) {
         shed_load(listener);
     } else if (result != -ECANCELED) {
-        std::uint64_t suppressed = 0;
-        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-            log_warn("shard {}: accept on {}: {} ({} more since the last report)", options_.id,
-                     slot.key, std::strerror(-result), suppressed);
-        }
+        log_throttled(LogLevel::warn, "shard {}: accept on {}: {} ({} more since the last report)",
+                      options_.id, slot.key, std::strerror(-result));
     }
     if (still_armed || slot.armed) {
         return;  // still accepting (or re-armed when a parked client was served at once)
@@ -196,13 +216,10 @@ void Shard::shed_load(std::uint32_t listener) noexcept {
         slot.runtime->stats->rejected[static_cast<std::size_t>(Rejection::no_fd)].fetch_add(
             turned_away, std::memory_order_relaxed);
     }
-    std::uint64_t suppressed = 0;
-    if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-        log_warn(
-            "shard {}: out of file descriptors: closed {} new client(s) on {} "
-            "({} more reports suppressed)",
-            options_.id, turned_away, listeners_[listener].key, suppressed);
-    }
+    log_throttled(LogLevel::warn,
+                  "shard {}: out of file descriptors: closed {} new client(s) on {} "
+                  "({} more reports suppressed)",
+                  options_.id, turned_away, listeners_[listener].key);
 }
 
 }  // namespace ringlb

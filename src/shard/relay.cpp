@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
 
 namespace ringlb {
@@ -24,6 +25,11 @@ constexpr int kPumpBudget = 16;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Waits in a row after small bursts before a direction switches to copy mode.
 constexpr int kSmallBursts = 2;
+// A direction paused by its bandwidth limit reads again when half its bucket (50 ms of the
+// rate), at most this much, has accumulated: 20 wake-ups a second up to 20 MiB/s. Half, not
+// all: a timer that fires late would otherwise find the bucket full and lose what it earned
+// meanwhile (measured: waiting for the whole depth made 2 MiB at 512 KiB/s take 8-18 % long).
+constexpr std::uint64_t kMaxResumeBytes = 1048576;
 }  // namespace
 
 // The backend is connected (and has its PROXY header): both directions start moving bytes.
@@ -44,6 +50,14 @@ Connection::Progress Connection::start_relay(RelayContext& context) noexcept {
     downstream_.recv_op = Op::backend_recv;
     downstream_.send_op = Op::client_send;
     downstream_.backend_counter = &backend_->bytes_out;
+    upstream_.wait_op = Op::upload_wait;
+    downstream_.wait_op = Op::download_wait;
+    const config::ListenerConfig& limits = listener_->config;
+    if (limits.upload_bytes_per_s != 0 || limits.download_bytes_per_s != 0) {
+        const std::uint64_t now_ns = monotonic_ns();
+        upstream_.limit.reset(limits.upload_bytes_per_s, now_ns);
+        downstream_.limit.reset(limits.download_bytes_per_s, now_ns);
+    }
     if (pump(upstream_, context) == Progress::finished) {
         return Progress::finished;
     }
@@ -68,6 +82,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             if (moved > 0) {
                 const auto bytes = static_cast<std::uint64_t>(moved);
                 direction.in_pipe -= static_cast<std::uint32_t>(moved);
+                note_delivered(direction);
                 direction.delivered += bytes;
                 direction.backend_counter->fetch_add(bytes, std::memory_order_relaxed);
                 last_active_ms_ = context.now_ms;
@@ -79,20 +94,17 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             if (moved < 0 && errno == EAGAIN) {
                 return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
             }
-            ShardStats::add(context.stats.errors, 1);
-            return close(context, Ending::reset,
-                         "reset");  // dst reset or gone: tell the other side
+            return reset_by(direction.dst, context);  // dst reset or gone: tell the other side
         }
         if (direction.eof) {
             // Everything read has been delivered: pass the EOF on, keep the other way open.
             context.pipes.release(direction.pipe, true);
             if (::shutdown(direction.dst, SHUT_WR) < 0 && errno != ENOTCONN) {
-                ShardStats::add(context.stats.errors, 1);
-                return close(context, Ending::reset, "reset");
+                return reset_by(direction.dst, context);
             }
             direction.done = true;
             if (upstream_.done && downstream_.done) {
-                return close(context, Ending::graceful, "closed");
+                return close(context, Ending::graceful, closer_);
             }
             return Progress::running;
         }
@@ -103,18 +115,30 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             context.pipes.release(direction.pipe, true);
             return wait_readable(direction, context);
         }
+        std::size_t room = context.pipes.capacity();
+        if (direction.limit.limited()) {
+            // The bandwidth limit: read no more than the bucket holds; with nothing in it,
+            // leave the bytes in the socket (TCP slows the sender down) until it refills.
+            const std::uint64_t tokens = direction.limit.available(monotonic_ns());
+            if (tokens == 0) {
+                context.pipes.release(direction.pipe, true);  // empty: the loop flushed it
+                return arm_wait(direction, context);
+            }
+            room = std::min<std::uint64_t>(room, tokens);
+        }
         if (!direction.pipe.valid()) {
             int result = context.pipes.acquire(direction.pipe);
             if (result < 0) {
                 ShardStats::add(context.stats.errors, 1);
                 log_debug("no pipe for a connection: {}", std::strerror(-result));
-                return close(context, Ending::reset, "error");
+                return close(context, Ending::reset, Termination::internal_error);
             }
         }
-        const std::size_t room = context.pipes.capacity();
         ssize_t moved =
             ::splice(direction.src, nullptr, direction.pipe.write_fd, nullptr, room, kSpliceFlags);
         if (moved > 0) {
+            direction.limit.take(static_cast<std::uint64_t>(moved));
+            note_read(direction, context);
             direction.in_pipe += static_cast<std::uint32_t>(moved);
             direction.burst += static_cast<std::uint32_t>(std::min<std::size_t>(
                 static_cast<std::size_t>(moved), UINT32_MAX - direction.burst));
@@ -122,6 +146,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             continue;
         }
         if (moved == 0) {
+            note_eof(direction);
             direction.eof = true;
             continue;
         }
@@ -132,8 +157,7 @@ Connection::Progress Connection::pump(Direction& direction, RelayContext& contex
             context.pipes.release(direction.pipe, true);  // idle: hold no pipe
             return wait_readable(direction, context);
         }
-        ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset, "reset");  // src reset: reset the other side too
+        return reset_by(direction.src, context);  // src reset: reset the other side too
     }
     // Budget spent with both sides still ready: a poll that completes at once puts this
     // connection back in line behind the others.
@@ -162,6 +186,48 @@ Connection::Progress Connection::wait_readable(Direction& direction,
         }
     }
     return arm_poll(direction.read_poll, direction.src, POLLIN, context);
+}
+
+// Sleeps until the direction's bandwidth limit lets it read again (then pump).
+Connection::Progress Connection::arm_wait(Direction& direction, RelayContext& context) noexcept {
+    if ((armed_ & bit(direction.wait_op)) != 0) {
+        return Progress::running;
+    }
+    io_uring_sqe* sqe = context.ring.next_sqe();
+    if (sqe == nullptr) {
+        return ring_full(context);
+    }
+    const std::uint64_t ns =
+        direction.limit.wait_ns(std::min(direction.limit.depth() / 2 + 1, kMaxResumeBytes));
+    direction.wait_for.tv_sec = static_cast<long long>(ns / TokenBucket::kNsPerS);
+    direction.wait_for.tv_nsec = static_cast<long long>(ns % TokenBucket::kNsPerS);
+    io_uring_prep_timeout(sqe, &direction.wait_for, 0, 0);
+    io_uring_sqe_set_data64(sqe, encode_user_data(direction.wait_op, index_));
+    armed_ |= bit(direction.wait_op);
+    ++pending_;
+    return Progress::running;
+}
+
+Connection::Progress Connection::reset_by(int fd, RelayContext& context) noexcept {
+    ShardStats::add(context.stats.errors, 1);
+    return close(context, Ending::reset,
+                 fd == client_fd_.get() ? Termination::client_reset : Termination::backend_reset);
+}
+
+// A backend that speaks first (a greeting) gives no sample: there was no request to answer.
+void Connection::note_first_response(RelayContext& context) noexcept {
+    response_seen_ = true;
+    if (request_sent_ns_ != 0) {
+        backend_->shard_stats(context.shard)
+            .first_byte.record((monotonic_ns() - request_sent_ns_) / 1000);
+    }
+}
+
+void Connection::note_eof(const Direction& direction) noexcept {
+    if (!upstream_.eof && !downstream_.eof) {
+        closer_ =
+            &direction == &upstream_ ? Termination::client_closed : Termination::backend_closed;
+    }
 }
 
 Connection::Progress Connection::arm_poll(Op op, int fd, unsigned events,

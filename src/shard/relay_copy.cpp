@@ -9,6 +9,8 @@
 
 #include <cerrno>
 
+#include "ringlb/base/clock.hpp"
+
 namespace ringlb {
 
 namespace {
@@ -98,11 +100,20 @@ Connection::Progress Connection::on_received(Direction& direction, int result, u
         }
     }
     if (result > 0) {
+        note_read(direction, context);
         last_active_ms_ = context.now_ms;
+        // The bandwidth limit: what the kernel received is taken (it may overdraw the
+        // bucket); once it is spent, the splice path waits for it to refill.
+        bool limit_spent = false;
+        if (direction.limit.limited()) {
+            direction.limit.take(static_cast<std::uint64_t>(result));
+            limit_spent = direction.limit.available(monotonic_ns()) == 0;
+        }
         // A full buffer says bulk is coming, a long queue that dst is slow: splice serves
         // both better (one pipe of bytes per call, and a bounded pipe as backpressure).
-        if (more && (static_cast<unsigned>(result) == context.buffers->buffer_size() ||
-                     direction.queue.count >= kMaxQueued)) {
+        if (more &&
+            (limit_spent || static_cast<unsigned>(result) == context.buffers->buffer_size() ||
+             direction.queue.count >= kMaxQueued)) {
             direction.small_bursts = 0;  // splice until small messages show again
             if (leave_copying(direction, context) == Progress::finished) {
                 return Progress::finished;
@@ -112,6 +123,7 @@ Connection::Progress Connection::on_received(Direction& direction, int result, u
             }
         }
     } else if (result == 0) {
+        note_eof(direction);
         direction.eof = true;  // passed on by the splice pump once the queue is sent
     } else if (result == -ENOBUFS) {
         // The shard's buffers are all queued somewhere: wait with a poll and splice until a
@@ -119,8 +131,7 @@ Connection::Progress Connection::on_received(Direction& direction, int result, u
         direction.small_bursts = 0;
         ShardStats::add(context.stats.copy_to_splice, 1);
     } else if (result != -ECANCELED) {
-        ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset, "reset");  // src reset: reset the other side too
+        return reset_by(direction.src, context);  // src reset: reset the other side too
     }
     return pump_copy(direction, context);
 }
@@ -133,10 +144,10 @@ Connection::Progress Connection::on_sent(Direction& direction, int result,
         return arm_poll(direction.write_poll, direction.dst, POLLOUT, context);
     }
     if (result <= 0) {
-        ShardStats::add(context.stats.errors, 1);
-        return close(context, Ending::reset, "reset");  // dst reset or gone
+        return reset_by(direction.dst, context);  // dst reset or gone
     }
     const auto bytes = static_cast<std::uint32_t>(result);
+    note_delivered(direction);
     direction.delivered += bytes;
     direction.backend_counter->fetch_add(bytes, std::memory_order_relaxed);
     last_active_ms_ = context.now_ms;

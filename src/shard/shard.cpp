@@ -110,6 +110,7 @@ RelayContext Shard::context() noexcept {
     return RelayContext{*ring_,
                         *pipes_,
                         stats_,
+                        options_.id,
                         options_.features.cancel_fd_all,
                         now_ms_,
                         *services_.clients,
@@ -157,6 +158,11 @@ void Shard::run() noexcept {
             throw std::runtime_error("the new ring has no room for the shard's own requests");
         }
         io_uring_submit(ring_->raw());
+        publish_room();
+        if (services_.peers != nullptr && options_.features.msg_ring) {
+            services_.peers[options_.id].ring_fd.store(ring_->raw()->ring_fd,
+                                                       std::memory_order_release);
+        }
         started = true;
         started_.set_value();
         loop();
@@ -218,11 +224,8 @@ void Shard::check_ring_error(int error) {
             error, std::generic_category(),
             fmt::format("io_uring_enter failed for {} ms in a row", now_ms_ - failing_since_ms_));
     }
-    std::uint64_t suppressed = 0;
-    if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-        log_error("shard {}: io_uring_enter: {} ({} more since the last report)", options_.id,
-                  std::strerror(error), suppressed);
-    }
+    log_throttled(LogLevel::error, "shard {}: io_uring_enter: {} ({} more since the last report)",
+                  options_.id, std::strerror(error));
 }
 
 // The eventfd read (updates, stop) and the tick (timers, retries) must always be in flight:
@@ -248,14 +251,23 @@ void Shard::apply(std::unique_ptr<ShardUpdate> update) {
     }
     Generation& generation = *update->generation;
     adopt_listeners(generation, update->listeners);
-    std::uint64_t shortest_idle = UINT64_MAX;
+    std::uint64_t shortest = UINT64_MAX;
     for (const auto& pool : generation.pools) {
-        if (pool->config().idle_timeout_ms > 0) {
-            shortest_idle = std::min<std::uint64_t>(shortest_idle, pool->config().idle_timeout_ms);
+        for (std::uint64_t limit : {std::uint64_t{pool->config().idle_timeout_ms},
+                                    pool->config().max_connection_duration_ms}) {
+            if (limit > 0) {
+                shortest = std::min(shortest, limit);
+            }
         }
     }
-    // Scan for idle connections often enough to honour the shortest timeout within ~10%.
-    idle_scan_interval_ms_ = std::clamp<std::uint64_t>(shortest_idle / 10, kTickMs, 1000);
+    for (const ListenerRuntime& listener : generation.listeners) {
+        if (listener.config.access_log_interval_ms > 0 && listener.access_log >= 0) {
+            shortest = std::min<std::uint64_t>(shortest, listener.config.access_log_interval_ms);
+        }
+    }
+    // Scan for idle and old connections (and due interim access-log lines) often enough to
+    // honour the shortest limit or interval within ~10%.
+    idle_scan_interval_ms_ = std::clamp<std::uint64_t>(shortest / 10, kTickMs, 1000);
     generation_ = &generation;
     adopted_.store(generation.id, std::memory_order_release);
 }
@@ -297,6 +309,12 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             tick_armed_ = false;
             on_tick();
             return;
+        case Op::handoff:
+            on_handoff(user_data, result);
+            return;
+        case Op::handoff_sent:
+            on_handoff_sent(user_data, result);
+            return;
         default:
             break;
     }
@@ -333,6 +351,7 @@ void Shard::arm_tick() noexcept {
 
 void Shard::begin_stop() noexcept {
     stopping_ = true;
+    publish_room();  // none: take no more hand-offs
     // The grace of the configuration in force: a reload may have changed it.
     stop_deadline_ms_ = stop_immediately_.load(std::memory_order_relaxed)
                             ? now_ms_
@@ -366,7 +385,7 @@ void Shard::on_tick() noexcept {
         for (std::uint32_t slot = 0; slot < slab_.size(); ++slot) {
             Connection& connection = slab_[slot];
             if (connection.in_use() && !connection.closing() &&
-                connection.close(relay, Connection::Ending::graceful, "shutdown") ==
+                connection.close(relay, Connection::Ending::graceful, Termination::shutdown) ==
                     Connection::Progress::finished) {
                 release(slot);
             }
@@ -381,11 +400,22 @@ void Shard::on_tick() noexcept {
             if (!connection.in_use() || connection.closing()) {
                 continue;
             }
+            const std::uint64_t max_ms = connection.max_duration_ms();
+            if (max_ms > 0 && now_ms_ - connection.started_ms() >= max_ms) {
+                // Long-lived clients reconnect and meet the backends as they are now.
+                ShardStats::add(stats_.max_duration_closes, 1);
+                if (connection.close(relay, Connection::Ending::graceful,
+                                     Termination::max_duration) == Connection::Progress::finished) {
+                    release(slot);
+                }
+                continue;
+            }
+            connection.log_interim(relay);
             const unsigned idle_ms = connection.idle_timeout_ms();
             if (idle_ms > 0 && now_ms_ - connection.last_active_ms() >= idle_ms) {
                 ShardStats::add(stats_.idle_timeouts, 1);
-                if (connection.close(relay, Connection::Ending::graceful, "idle_timeout") ==
-                    Connection::Progress::finished) {
+                if (connection.close(relay, Connection::Ending::graceful,
+                                     Termination::idle_timeout) == Connection::Progress::finished) {
                     release(slot);
                 }
             }
@@ -394,23 +424,26 @@ void Shard::on_tick() noexcept {
     arm_tick();
 }
 
-// Starts a connection for a client that holds a place.
-void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
+// Starts a connection for a client that holds a place; without a free slot, hands it to a
+// shard with room, unless it was `handed` here already.
+void Shard::serve(std::uint32_t listener, UniqueFd client, bool handed) noexcept {
     ListenerSlot& slot = listeners_[listener];
+    if (free_slots_.empty() && !handed && hand_off(listener, client)) {
+        return;  // the other shard owns it and its place now
+    }
     if (free_slots_.empty()) {
         slot.runtime->stats->reject(Rejection::no_slot);
         return_place();
-        std::uint64_t suppressed = 0;
-        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
-            log_warn(
-                "shard {}: all {} connection slots in use; closing new clients "
-                "({} more since the last report)",
-                options_.id, slab_.size(), suppressed);
-        }
+        log_throttled(LogLevel::warn,
+                      "shard {}: all {} connection slots in use; closing new clients "
+                      "({} more since the last report)",
+                      options_.id, slab_.size());
         return;  // closed by `client`
     }
     const std::uint32_t connection = free_slots_.back();
     free_slots_.pop_back();
+    publish_room();
+    ShardStats::add(stats_.connections, 1);
     RelayContext relay = context();
     if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
         Connection::Progress::finished) {
@@ -420,6 +453,7 @@ void Shard::serve(std::uint32_t listener, UniqueFd client) noexcept {
 
 void Shard::release(std::uint32_t slot) noexcept {
     free_slots_.push_back(slot);
+    publish_room();
     return_place();
     resume_paused();
 }

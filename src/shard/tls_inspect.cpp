@@ -36,7 +36,7 @@ Connection::Progress Connection::inspect_client_hello(RelayContext& context, boo
     const ssize_t peeked =
         ::recv(client_fd_.get(), context.scratch.data(), room, MSG_PEEK | MSG_DONTWAIT);
     if (peeked < 0 && errno != EAGAIN && errno != EINTR) {
-        return close(context, Ending::reset, "reset");
+        return close(context, Ending::reset, Termination::client_reset);
     }
     const std::size_t seen = peeked > 0 ? static_cast<std::size_t>(peeked) : 0;
     ClientHello hello;
@@ -76,7 +76,7 @@ Connection::Progress Connection::arm_hello_wait(RelayContext& context,
         const int value = static_cast<int>(lowat);
         if (::setsockopt(client_fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &value, sizeof(value)) < 0) {
             ShardStats::add(context.stats.errors, 1);
-            return close(context, Ending::reset, "error");
+            return close(context, Ending::reset, Termination::internal_error);
         }
         hello_lowat_ = lowat;
     }
@@ -108,7 +108,7 @@ Connection::Progress Connection::route_to(PoolTarget target, RelayContext& conte
     }
     if (target.pool == nullptr) {
         listener_->stats->reject(Rejection::no_route);
-        return close(context, Ending::graceful, "no_route");
+        return close(context, Ending::graceful, Termination::no_route);
     }
     target_ = target;
     state_ = State::connecting;

@@ -191,7 +191,7 @@ TEST_CASE("access_log = PATH: one line per finished connection with its figures"
         CHECK(line.get("backend") == echo.address());
         CHECK(line.get("bytes_in") == std::to_string(bytes));
         CHECK(line.get("bytes_out") == std::to_string(bytes));
-        CHECK(line.get("end") == "closed");
+        CHECK(line.get("end") == "client_closed");
     }
     REQUIRE(lines_by_client.count(held_client) == 1);
     const AccessLine& held = lines_by_client.at(held_client);
@@ -218,7 +218,7 @@ TEST_CASE("access_log = \"stderr\": the line appears in ringlb's output") {
     const LineMatch match = lb.process->wait_for_line(
         R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z client=)" + regex_escape(client) +
             " listener=web backend=" + regex_escape(echo.address()) +
-            R"( bytes_in=1234 bytes_out=1234 duration_ms=\d+ end=closed$)",
+            R"( bytes_in=1234 bytes_out=1234 duration_ms=\d+ end=client_closed$)",
         5000ms);
     CHECK(lb.process->lines()[match.index].from_stderr);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // backend.state: "drain" takes no new connections but keeps relaying open ones; "disabled"
-// takes none and is not probed.
+// takes none and is not probed. backend.backup: serves only while no primary is usable.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -134,4 +134,105 @@ TEST_CASE("a disabled backend is not probed: never reported down, never connecte
     INFO("20 connections: " << describe_counts(replies));
     CHECK(replies.size() == 1);
     CHECK(replies["good\n"] == 20);
+}
+
+namespace {
+
+// Primaries a and b, backup c, with health checks that notice a change within ~100 ms.
+std::string with_backup(const Backend& a, const std::string& a_state, const Backend& b,
+                        const std::string& b_state, const Backend& c,
+                        const std::string& algorithm) {
+    return SimpleConfig({})
+        .workers(2)
+        .pool("algorithm = \"" + algorithm + "\"\n" +
+              backend_table(a.address(), "  state = \"" + a_state + "\"") +
+              backend_table(b.address(), "  state = \"" + b_state + "\"") +
+              backend_table(c.address(), "  backup = true") +
+              "\n[pool.health]\ninterval_ms = 100\ntimeout_ms = 100\nrise = 1\nfall = 1\n")
+        .text();
+}
+
+}  // namespace
+
+TEST_CASE("a backup takes connections only while no primary is usable, with every algorithm") {
+    const std::string algorithm = GENERATE(as<std::string>{}, "round_robin", "weighted_round_robin",
+                                           "least_connections", "random_two", "maglev");
+    DYNAMIC_SECTION("algorithm = " << algorithm) {
+        Backend a = start_greet_backend("a");
+        Backend b = start_greet_backend("b");
+        Backend c = start_greet_backend("c");
+        Ringlb lb = start_ringlb(with_backup(a, "active", b, "active", c, algorithm));
+        INFO("ringlb output:\n" << lb.process->tail());
+
+        const auto primaries = short_connections(lb.port, 20);
+        INFO("20 connections, primaries usable: " << describe_counts(primaries));
+        CHECK(primaries.count("c") == 0);
+
+        // A reload drains one primary and disables the other: the backup serves.
+        std::vector<HeldConnection> held;
+        held.push_back(open_held(lb.port));
+        reload_ringlb(lb, with_backup(a, "drain", b, "disabled", c, algorithm));
+        const auto backups = short_connections(lb.port, 10);
+        INFO("10 connections, no primary usable: " << describe_counts(backups));
+        CHECK(backups.size() == 1);
+        CHECK(backups.count("c") == 1);
+
+        // A primary usable again takes new connections back; the one held open stays.
+        reload_ringlb(lb, with_backup(a, "active", b, "disabled", c, algorithm));
+        const auto back = short_connections(lb.port, 10);
+        INFO("10 connections, a usable again: " << describe_counts(back));
+        CHECK(back.size() == 1);
+        CHECK(back.count("a") == 1);
+        const std::string line = "still here\n";
+        send_all(held.front().fd.get(), line, deadline_in(5s));
+        CHECK(read_line(held.front().fd.get(), deadline_in(5s)) == line);
+    }
+}
+
+TEST_CASE("health checks fail the primaries over to the backup and back") {
+    Backend a = start_greet_backend("a");
+    Backend b = start_greet_backend("b");
+    Backend c = start_greet_backend("c");
+    Ringlb lb = start_ringlb(with_backup(a, "active", b, "active", c, "round_robin"));
+    INFO("ringlb output:\n" << lb.process->tail(40));
+    CHECK(short_connections(lb.port, 10).count("c") == 0);
+
+    a.pause();
+    b.pause();
+    std::size_t from =
+        lb.process->wait_for_line("backend down pool=p " + backend_pattern(a.address()), 5s).index;
+    lb.process->wait_for_line("backend down pool=p " + backend_pattern(b.address()), 5s);
+    const auto backups = short_connections(lb.port, 10);
+    INFO("10 connections with both primaries down: " << describe_counts(backups));
+    CHECK(backups.size() == 1);
+    CHECK(backups.count("c") == 1);
+
+    b.resume();
+    lb.process->wait_for_line("backend up pool=p " + backend_pattern(b.address()), 5s, from);
+    const auto back = short_connections(lb.port, 10);
+    INFO("10 connections with b up again: " << describe_counts(back));
+    CHECK(back.size() == 1);
+    CHECK(back.count("b") == 1);
+    a.resume();
+}
+
+TEST_CASE("a reload makes a backend a backup, and a primary again") {
+    Backend a = start_greet_backend("a");
+    Backend c = start_greet_backend("c");
+    const auto config = [&](const std::string& c_settings) {
+        return SimpleConfig({})
+            .workers(2)
+            .pool(backend_table(a.address()) + backend_table(c.address(), c_settings))
+            .text();
+    };
+    Ringlb lb = start_ringlb(config("  backup = false"));
+    INFO("ringlb output:\n" << lb.process->tail());
+    CHECK(short_connections(lb.port, 10).count("c") == 1);
+    reload_ringlb(lb, config("  backup = true"));
+    const auto as_backup = short_connections(lb.port, 10);
+    INFO("10 connections, c a backup: " << describe_counts(as_backup));
+    CHECK(as_backup.size() == 1);
+    CHECK(as_backup.count("a") == 1);
+    reload_ringlb(lb, config(""));
+    CHECK(short_connections(lb.port, 10).count("c") == 1);
 }

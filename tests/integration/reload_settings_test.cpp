@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "admin_client.hpp"
 #include "harness.hpp"
 #include "owned_listener.hpp"
 
@@ -222,9 +223,17 @@ TEST_CASE("timeouts: a reload's shutdown_grace_ms is the grace of the next stop"
 }
 
 TEST_CASE("limits: global, backend and per-client connection limits from a reload apply") {
+    // The admin listener tells when ringlb has seen the first three clients go.
+    const std::string admin = "[admin]\nbind = \"127.0.0.1:0\"\n";
+    const auto config =
+        [&admin](const std::vector<std::string>& backends, const std::string& pool_settings,
+                 const std::string& listener_settings = "", const std::string& global = "") {
+            return ::config(backends, pool_settings, listener_settings, global + admin);
+        };
     Backend greet = start_greet_backend("a");
     Ringlb lb = start_ringlb(config({greet.address()}, ""));
     INFO("ringlb output:\n" << lb.process->tail());
+    const AdminClient admin_client(admin_port(*lb.process));
     {
         // No limit yet: three at once.
         std::vector<HeldConnection> held;
@@ -232,6 +241,8 @@ TEST_CASE("limits: global, backend and per-client connection limits from a reloa
             held.push_back(open_held(lb.port));
         }
     }
+    // They close asynchronously: a limit of one must not count them.
+    REQUIRE(wait_for_sample(admin_client, "ringlb_connections_open", {}, 0, 5s) == 0);
 
     SECTION("global.max_connections") {
         reload_ringlb(lb, config({greet.address()}, "", "", "max_connections = 1\n"));

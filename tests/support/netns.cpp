@@ -117,4 +117,14 @@ void NetNamespace::run_inside(const std::function<void()>& body) const {
     }
 }
 
+std::unique_ptr<Process> start_greet_backend_in(const NetNamespace& ns, std::uint16_t port,
+                                                const std::string& name) {
+    auto backend = std::make_unique<Process>(
+        "backend(greet)", ns.exec({backend_binary(), "--mode", "greet", "--listen",
+                                   "127.0.0.1:" + std::to_string(port), "--reply", name}));
+    backend->wait_for_line(R"(^listening 127\.0\.0\.1:)" + std::to_string(port) + "$",
+                           std::chrono::milliseconds(5000));
+    return backend;
+}
+
 }  // namespace ringlb::test

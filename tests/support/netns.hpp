@@ -5,10 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace ringlb::test {
+
+class Process;
 
 // Needs root and iproute2; nft() needs nftables. Construction throws HarnessError (a test
 // failure with the reason) when the namespace cannot be made.
@@ -43,5 +46,11 @@ class NetNamespace final {
     std::string name_;
     mutable bool has_drop_chain_ = false;
 };
+
+// A greet backend (as start_greet_backend) listening on 127.0.0.1:PORT inside `ns`, once it
+// says so.
+[[nodiscard]] std::unique_ptr<Process> start_greet_backend_in(const NetNamespace& ns,
+                                                              std::uint16_t port,
+                                                              const std::string& name);
 
 }  // namespace ringlb::test

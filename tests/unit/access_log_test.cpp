@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -183,19 +184,48 @@ TEST_CASE("a record formats as one logfmt line") {
     record.bytes_in = 123;
     record.bytes_out = 456;
     record.duration_ms = 12;
-    record.ending = "closed";
+    record.ending = ringlb::Termination::client_closed;
     CHECK(format(record) ==
           "2026-11-28T23:59:01.123Z client=1.2.3.4:5678 listener=web backend=127.0.0.1:9001 "
-          "bytes_in=123 bytes_out=456 duration_ms=12 end=closed\n");
+          "bytes_in=123 bytes_out=456 duration_ms=12 end=client_closed\n");
 
     AccessRecord refused;
     refused.end_time_ns = 0;
     refused.client = *SocketAddress::parse("[2001:db8::1]:443");
     refused.set_listener("v6");
-    refused.ending = "no_backend";
+    refused.ending = ringlb::Termination::no_backend;
     CHECK(format(refused) ==
           "1970-01-01T00:00:00.000Z client=[2001:db8::1]:443 listener=v6 backend=- bytes_in=0 "
           "bytes_out=0 duration_ms=0 end=no_backend\n");
+}
+
+TEST_CASE("an interim record says end=open with the figures so far") {
+    AccessRecord record;
+    record.end_time_ns = 0;
+    record.client = *SocketAddress::parse("1.2.3.4:5678");
+    record.set_listener("web");
+    record.set_backend("127.0.0.1:9001");
+    record.bytes_in = 10;
+    record.bytes_out = 20000;
+    record.duration_ms = 61000;
+    record.ending = ringlb::Termination::idle_timeout;  // not used while it is open
+    record.interim = true;
+    CHECK(format(record) ==
+          "1970-01-01T00:00:00.000Z client=1.2.3.4:5678 listener=web backend=127.0.0.1:9001 "
+          "bytes_in=10 bytes_out=20000 duration_ms=61000 end=open\n");
+}
+
+TEST_CASE("every termination reason has its own name, a bare logfmt value and a label value") {
+    std::set<std::string_view> names;
+    for (std::size_t i = 0; i < ringlb::kTerminationCount; ++i) {
+        const std::string_view name = ringlb::termination_name(static_cast<ringlb::Termination>(i));
+        INFO(i << ": " << name);
+        CHECK(names.insert(name).second);
+        CHECK(name != "?");
+        CHECK(name != "open");  // what interim lines say
+        CHECK(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos);
+    }
+    CHECK(names.size() == ringlb::kTerminationCount);
 }
 
 TEST_CASE("names with spaces, quotes or newlines are quoted so they cannot forge a line") {
@@ -234,11 +264,11 @@ TEST_CASE("the writer writes exact lines to a file") {
     AccessRecord first = numbered(10);
     first.end_time_ns = 1'795'910'341'123'000'000;
     first.duration_ms = 7;
-    first.ending = "reset";
+    first.ending = ringlb::Termination::backend_reset;
     AccessRecord second = numbered(20);
     second.client = *SocketAddress::parse("[::1]:1234");
     second.set_backend("-");
-    second.ending = "connect_failed";
+    second.ending = ringlb::Termination::connect_failed;
     REQUIRE(buffer.push(first));
     REQUIRE(buffer.push(second));
     writer.stop();
@@ -253,7 +283,7 @@ TEST_CASE("the writer writes exact lines to a file") {
     CHECK(one.at("bytes_in") == "10");
     CHECK(one.at("bytes_out") == "20");
     CHECK(one.at("duration_ms") == "7");
-    CHECK(one.at("end") == "reset");
+    CHECK(one.at("end") == "backend_reset");
     CHECK(one.size() == 8);
     auto two = parse_line(lines[1]);
     CHECK(two.at("client") == "[::1]:1234");

@@ -32,7 +32,7 @@ ringlb::SocketAddress nth_address(unsigned n) {
 
 TEST_CASE("10,000 address changes under a reading shard leave one address, not 10,001") {
     ringlb::EpochDomain epochs(1);
-    ringlb::Backend backend(backend_config(), "p");
+    ringlb::Backend backend(backend_config(), "p", 1);
 
     // A shard: each pass reads the address (as a connect would) between enter and leave.
     std::atomic<bool> stop{false};
@@ -68,7 +68,7 @@ TEST_CASE("10,000 address changes under a reading shard leave one address, not 1
 
 TEST_CASE("a replaced address lives until the shard that may read it leaves its pass") {
     ringlb::EpochDomain epochs(1);
-    ringlb::Backend backend(backend_config(), "p");
+    ringlb::Backend backend(backend_config(), "p", 1);
 
     epochs.enter(0);
     const ringlb::SocketAddress& seen = backend.address();
@@ -85,7 +85,7 @@ TEST_CASE("a replaced address lives until the shard that may read it leaves its 
 
 TEST_CASE("address_snapshot gives threads outside the epoch domain a copy") {
     ringlb::EpochDomain epochs(1);
-    ringlb::Backend backend(backend_config(), "p");
+    ringlb::Backend backend(backend_config(), "p", 1);
     const ringlb::SocketAddress copy = backend.address_snapshot();
     backend.set_address(nth_address(1), epochs);
     epochs.reclaim();

@@ -39,7 +39,7 @@ using Backends = std::vector<std::shared_ptr<Backend>>;
 [[nodiscard]] inline Backends make_backends(const config::PoolConfig& pool) {
     Backends backends;
     for (const auto& config : pool.backends) {
-        backends.push_back(std::make_shared<Backend>(config, pool.name));
+        backends.push_back(std::make_shared<Backend>(config, pool.name, 1));
     }
     return backends;
 }
@@ -54,7 +54,7 @@ struct BalancedPool final {
         : backends(members),
           balancer(make_balancer(config)),
           pool(
-              config, members, [this](LiveSet& set) { balancer->prepare(set); }, 0,
+              config, members, [this](LiveSet& set) { balancer->prepare(set); }, 0, 1,
               [this](const std::vector<std::string>& names) { balancer->set_members(names); }) {}
 
     [[nodiscard]] std::uint32_t acquire(const PickContext& context = {}) {

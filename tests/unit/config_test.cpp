@@ -2047,7 +2047,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
           "pool.name", "pool.maglev_table_size", "pool.resolve_interval_ms",
           "pool.health.interval_ms", "pool.health.fall", "pool.backend.address",
           "pool.backend.state", "listener.tls_inspect_timeout_ms", "listener.route.sni",
-          "listener.route.pool"}) {
+          "listener.route.pool", "pool.backend.backup"}) {
         INFO(key);
         CHECK(has(key));
     }
@@ -2059,7 +2059,10 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     auto sorted = keys;
     std::sort(sorted.begin(), sorted.end());
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-    CHECK(keys.size() == 50);
+    // 50, issue 12 items 4-6: shard_steering, upload/download rates,
+    // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
+    // issue 13: listener.access_log_interval_ms
+    CHECK(keys.size() == 69);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {
@@ -2214,4 +2217,146 @@ TEST_CASE("[pool.discovery] errors are reported with their places, all at once")
     CHECK(errors[3].starts_with("test.toml:10:3: unknown key \"ttl\""));
     CHECK(errors[4] ==
           "test.toml:13:3: pool \"missing\": missing required key \"dns_srv\" in [pool.discovery]");
+}
+
+TEST_CASE("issue 12 keys: shard steering, bandwidth limits, connection lifetime") {
+    auto result = load(lines({
+        "[global]",
+        "shard_steering = \"cpu\"",
+        "[[listener]]",
+        "bind = \"127.0.0.1:1\"",
+        "pool = \"p\"",
+        "upload_bytes_per_s = 1048576",
+        "download_bytes_per_s = 2048",
+        "[[pool]]",
+        "name = \"p\"",
+        "max_connection_duration_ms = 60000",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    CHECK(result.config->global.shard_steering == ringlb::config::ShardSteering::cpu);
+    CHECK(result.config->listeners.at(0).upload_bytes_per_s == 1048576);
+    CHECK(result.config->listeners.at(0).download_bytes_per_s == 2048);
+    CHECK(result.config->pools.at(0).max_connection_duration_ms == 60000);
+
+    auto defaults =
+        load(with_pool_api({"[[listener]]", "bind = \"127.0.0.1:1\"", "pool = \"api\""}));
+    REQUIRE(errors_of(defaults).empty());
+    CHECK(defaults.config->global.shard_steering == ringlb::config::ShardSteering::random);
+    CHECK(defaults.config->listeners.at(0).upload_bytes_per_s == 0);
+    CHECK(defaults.config->listeners.at(0).download_bytes_per_s == 0);
+    CHECK(defaults.config->pools.at(0).max_connection_duration_ms == 0);
+
+    auto bad = load(lines({
+        "[global]",
+        "shard_steering = \"least\"",
+        "[[listener]]",
+        "name = \"in\"",
+        "bind = \"127.0.0.1:1\"",
+        "pool = \"p\"",
+        "upload_bytes_per_s = -1",
+        "[[pool]]",
+        "name = \"p\"",
+        "max_connection_duration_ms = 31536000001",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:2:18: shard_steering \"least\" is not supported; supported: random, "
+              "cpu, hash",
+              "test.toml:7:22: listener \"in\": upload_bytes_per_s must be between 0 and "
+              "1099511627776, got -1",
+              "test.toml:10:30: pool \"p\": max_connection_duration_ms must be between 0 and "
+              "31536000000, got 31536000001",
+          });
+}
+
+TEST_CASE("socket options and source addresses are read, with their defaults") {
+    auto defaults =
+        load(with_pool_api({"[[listener]]", "bind = \"127.0.0.1:80\"", "pool = \"api\""}));
+    REQUIRE(errors_of(defaults).empty());
+    const auto& plain = defaults.config->listeners[0];
+    CHECK(plain.backlog == 4096);
+    CHECK(plain.tcp_fastopen == 0);
+    CHECK(plain.tcp == ringlb::TcpOptions{});
+    CHECK(plain.tcp.nodelay);
+    CHECK_FALSE(plain.tcp.keepalive());
+    CHECK(defaults.config->pools[0].source.empty());
+
+    auto result = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:80\"",
+        "pool = \"api\"",
+        "backlog = 100",
+        "tcp_fastopen = 16",
+        "keepalive_count = 3",
+        "tcp_nodelay = false",
+        "mark = 4294967295",
+        "[[pool]]",
+        "name = \"api\"",
+        "source = [\"127.0.0.2\", \"::1\", \"127.0.0.3\"]",
+        "keepalive_idle_s = 30",
+        "mark = 7",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "  [[pool.backend]]",
+        "  address = \"[::1]:9001\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    const auto& listener = result.config->listeners[0];
+    CHECK(listener.backlog == 100);
+    CHECK(listener.tcp_fastopen == 16);
+    CHECK(listener.tcp.keepalive());  // any keepalive key turns it on
+    CHECK(listener.tcp.keepalive_count == 3);
+    CHECK(listener.tcp.keepalive_idle_s == 0);
+    CHECK_FALSE(listener.tcp.nodelay);
+    CHECK(listener.tcp.mark == 4294967295u);
+    const auto& pool = result.config->pools[0];
+    REQUIRE(pool.source.size() == 3);
+    CHECK(pool.source[1].family() == AF_INET6);
+    CHECK(pool.tcp.keepalive_idle_s == 30);
+    CHECK(pool.tcp.mark == 7);
+}
+
+TEST_CASE("bad source addresses and socket option values are errors at their place") {
+    auto result = load(lines({
+        "[[listener]]",                                                  // 1
+        "bind = \"127.0.0.1:80\"",                                       // 2
+        "pool = \"api\"",                                                // 3
+        "backlog = 0",                                                   // 4
+        "keepalive_count = 128",                                         // 5
+        "[[pool]]",                                                      // 6
+        "name = \"api\"",                                                // 7
+        "source = [\"127.0.0.2:80\", 5, \"127.0.0.3\", \"127.0.0.3\"]",  // 8
+        "keepalive_idle_s = 32768",                                      // 9
+        "  [[pool.backend]]",                                            // 10
+        "  address = \"[::1]:9001\"",                                    // 11
+        "[[pool]]",                                                      // 12
+        "name = \"empty\"",                                              // 13
+        "source = []",                                                   // 14
+        "  [[pool.backend]]",                                            // 15
+        "  address = \"127.0.0.1:9001\"",                                // 16
+    }));
+    const auto errors = errors_of(result);
+    std::string all;
+    for (const std::string& error : errors) {
+        all += error + "\n";
+    }
+    INFO(all);
+    auto has = [&](const std::string& start, const std::string& part) {
+        return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+            return e.find(start) != std::string::npos && e.find(part) != std::string::npos;
+        });
+    };
+    CHECK(has(":4:", "backlog must be between 1 and 65535"));
+    CHECK(has(":5:", "keepalive_count must be between 0 and 127"));
+    CHECK(has(":8:", "\"127.0.0.2:80\" is not a numeric IP address without a port"));
+    CHECK(has(":8:", "source entry integer"));
+    CHECK(has(":8:", "duplicate source address \"127.0.0.3\""));
+    CHECK(has(":9:", "keepalive_idle_s must be between 0 and 32767"));
+    // A v4 source cannot reach a v6 backend: an error at the backend's address.
+    CHECK(has(":11:", "backend \"[::1]:9001\" is IPv6 but source has no IPv6 address"));
+    CHECK(has(":14:", "source must list between 1 and 64 addresses"));
 }

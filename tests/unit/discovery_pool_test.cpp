@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A pool's discovered members and SRV priority tiers: which backends take new connections
-// (RFC 2782 tiers failing over and back), a retry spilling into the standby tier, and a DNS
+// A pool's discovered members and tiers: which backends take new connections (RFC 2782 tiers
+// and backup backends failing over and back), a retry spilling into the standby tier, and a DNS
 // answer applied to a pool: backends kept, added, re-weighted, removed and freed only when no
 // shard and no connection can still reach them.
 #include <catch2/catch.hpp>
@@ -204,4 +204,75 @@ TEST_CASE("a retry from the only serving backend goes to the standby tier, in ti
     second->max_connections.store(1);
     second->active.store(1);
     CHECK(acquire_after(pool.pool, *pool.balancer, first, PickContext{}) == third.get());
+}
+
+TEST_CASE("backups serve only while no non-backup backend is usable, whatever its priority") {
+    using config::BackendState;
+    std::vector<BackendStates> states{
+        {BackendState::active, true, 0, true},   // a backup
+        {BackendState::active, true, 5, false},  // a primary of a high SRV priority value
+        {BackendState::active, true, 0, true},   // a backup
+    };
+    CHECK(takes_new_connections(states) == std::vector<bool>{false, true, false});
+    states[1].healthy = false;
+    CHECK(takes_new_connections(states) == std::vector<bool>{true, false, true});
+    states[0].admin = BackendState::drain;
+    CHECK(takes_new_connections(states) == std::vector<bool>{false, false, true});
+    states[1].healthy = true;  // a primary back: it takes the traffic back
+    CHECK(takes_new_connections(states) == std::vector<bool>{false, true, false});
+}
+
+TEST_CASE("with every algorithm, only primaries are picked and retried while one is usable") {
+    using config::Algorithm;
+    using config::BackendState;
+    const Algorithm algorithm =
+        GENERATE(Algorithm::round_robin, Algorithm::weighted_round_robin,
+                 Algorithm::least_connections, Algorithm::random_two, Algorithm::maglev);
+    DYNAMIC_SECTION("algorithm " << config::algorithm_name(algorithm)) {
+        auto config = pool_config(4);
+        config.algorithm = algorithm;
+        config.maglev_table_size = 257;
+        config.backends[1].backup = true;
+        config.backends[3].backup = true;
+        BalancedPool pool(config, make_backends(config));
+        EpochDomain epochs(1);
+        CHECK(live_names(pool.pool) ==
+              std::vector<std::string>{"127.0.0.1:9001", "127.0.0.1:9003"});
+        CHECK(standby_names(pool.pool).empty());  // no retry reaches a backup either
+
+        // 200 picks for as many client addresses; how many each backend got.
+        const auto count_picks = [&pool] {
+            std::vector<int> picks(4, 0);
+            for (int i = 0; i < 200; ++i) {
+                PickContext context;
+                context.client_hash = static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ULL;
+                const std::uint32_t picked = pool.acquire(context);
+                REQUIRE(picked != kNone);
+                ++picks[picked];
+                pool.backends[picked]->release();
+            }
+            return picks;
+        };
+        const std::vector<int> picks = count_picks();
+        CHECK(picks[1] == 0);
+        CHECK(picks[3] == 0);
+        CHECK(picks[0] > 0);
+        CHECK(picks[2] > 0);
+
+        // Both primaries down: the backups serve, balanced among themselves.
+        pool.backends[0]->healthy.store(false);
+        pool.backends[2]->state.store(BackendState::disabled);
+        pool.pool.refresh(1, epochs);
+        CHECK(live_names(pool.pool) ==
+              std::vector<std::string>{"127.0.0.1:9002", "127.0.0.1:9004"});
+        const std::vector<int> backup_picks = count_picks();
+        CHECK(backup_picks[1] > 0);
+        CHECK(backup_picks[3] > 0);
+        CHECK(backup_picks[0] + backup_picks[2] == 0);
+
+        // One primary back: it takes new connections again at once.
+        pool.backends[0]->healthy.store(true);
+        pool.pool.refresh(2, epochs);
+        CHECK(live_names(pool.pool) == std::vector<std::string>{"127.0.0.1:9001"});
+    }
 }

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ringlb/access/termination.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/base/socket_address.hpp"
 #include "ringlb/base/unique_fd.hpp"
@@ -25,18 +26,17 @@ namespace ringlb {
 inline constexpr std::size_t kAccessListenerNameSize = 64;
 inline constexpr std::size_t kAccessBackendNameSize = 128;
 
-// One finished connection. Plain bytes only (no heap), so a shard can fill one on its stack
-// and copy it into a ring without allocating.
+// One finished connection, or one still open (an interim line,
+// listener.access_log_interval_ms). Plain bytes only (no heap), so a shard can fill one on
+// its stack and copy it into a ring without allocating.
 struct AccessRecord {
-    std::int64_t end_time_ns = 0;  // CLOCK_REALTIME when the connection ended
+    std::int64_t end_time_ns = 0;  // CLOCK_REALTIME when the connection ended (or now, interim)
     SocketAddress client;          // address and port the client connected from
-    std::uint64_t bytes_in = 0;    // client -> backend
-    std::uint64_t bytes_out = 0;   // backend -> client
+    std::uint64_t bytes_in = 0;    // client -> backend (so far, interim)
+    std::uint64_t bytes_out = 0;   // backend -> client (so far, interim)
     std::uint64_t duration_ms = 0;
-    // A string literal ("closed", "reset", "idle_timeout", "connect_failed", "no_backend",
-    // "denied", "client_limit", "rate_limited", "proxy_error", "shutdown"): the writer reads
-    // it later on another thread, so it must have static storage. nullptr prints as "-".
-    const char* ending = "closed";
+    Termination ending = Termination::client_closed;  // why it ended; ignored when interim
+    bool interim = false;           // still open: the line says end=open and the figures so far
     std::uint16_t destination = 0;  // index into AccessLogWriter's destinations
     // NUL-terminated, cut at a UTF-8 character boundary when too long.
     char listener[kAccessListenerNameSize] = {};
@@ -52,7 +52,8 @@ static_assert(std::is_trivially_copyable_v<AccessRecord>);
 
 // Appends the record as one logfmt line ending in '\n':
 // `2026-11-28T23:59:01.123Z client=1.2.3.4:5678 listener=web backend=127.0.0.1:9001
-// bytes_in=123 bytes_out=456 duration_ms=12 end=closed`. Names that are empty or hold spaces,
+// bytes_in=123 bytes_out=456 duration_ms=12 end=client_closed` (end= is termination_name, or
+// "open" on an interim line). Names that are empty or hold spaces,
 // quotes, '=', '\' or control bytes are quoted and escaped, so a name can never forge a line.
 // May allocate (the buffer grows): call it on the writer thread, not on a shard.
 void format_access_record(const AccessRecord& record, fmt::memory_buffer& out);

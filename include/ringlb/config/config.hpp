@@ -12,6 +12,7 @@
 #include "ringlb/base/cidr.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/base/socket_address.hpp"
+#include "ringlb/base/tcp_options.hpp"
 
 namespace ringlb::config {
 
@@ -36,6 +37,13 @@ enum class Splice { automatic, always };
 
 [[nodiscard]] std::string_view splice_name(Splice mode) noexcept;  // "auto", "always"
 
+// How the kernel spreads new clients over the shards' SO_REUSEPORT sockets of a listener:
+// "random" and "cpu" attach a classic BPF program to the group (a random shard; the shard of
+// the CPU that took the SYN); "hash" keeps the kernel's 4-tuple hash.
+enum class ShardSteering { random, cpu, hash };
+
+[[nodiscard]] std::string_view shard_steering_name(ShardSteering steering) noexcept;
+
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
@@ -48,6 +56,7 @@ struct GlobalConfig final {
     unsigned uid = 0;                   // resolved from `user` when it is set
     unsigned gid = 0;                   // resolved from `group`, else the user's group
     std::uint64_t max_connections = 0;  // client connections open at once; 0 = no limit
+    ShardSteering shard_steering = ShardSteering::random;  // new listener sockets (issue 12)
 };
 
 struct AdminConfig final {
@@ -93,6 +102,17 @@ struct ListenerConfig final {
     unsigned new_connections_per_client_per_s = 0;  // token bucket rate; 0 = no limit
     unsigned new_connections_per_client_burst = 0;  // bucket size; 0 = same as the rate
     std::string access_log = "off";                 // "off", "stderr" or a file path
+    // Bandwidth per connection, in bytes per second; 0 = no limit (issue 12).
+    std::uint64_t upload_bytes_per_s = 0;    // client -> backend
+    std::uint64_t download_bytes_per_s = 0;  // backend -> client
+    // Sockets (issue 12): the listen queue, TCP Fast Open, and options accepted clients
+    // inherit from the listening socket.
+    unsigned backlog = 4096;    // listen(2) queue; the kernel caps it at net.core.somaxconn
+    unsigned tcp_fastopen = 0;  // TFO queue length (TCP_FASTOPEN); 0 = off
+    TcpOptions tcp;             // keepalive_*, tcp_nodelay, mark
+    // An interim access-log line for each connection every this long while it is open
+    // (0 = only the final line), so that long-lived streams show before they end.
+    unsigned access_log_interval_ms = 0;
 };
 
 struct HealthConfig final {
@@ -117,6 +137,7 @@ struct BackendConfig final {
     unsigned weight = 1;           // 1..1000
     unsigned max_connections = 0;  // 0 = no limit
     BackendState state = BackendState::active;
+    bool backup = false;  // takes connections only while no non-backup backend of its pool can
 };
 
 struct PoolConfig final {
@@ -128,10 +149,15 @@ struct PoolConfig final {
     unsigned maglev_table_size = 65537;  // prime, 7..1000003; maglev only
     unsigned slow_start_ms = 0;          // ramp of a backend's weight after it comes up; 0 = off
     SendProxy send_proxy = SendProxy::none;
+    std::uint64_t max_connection_duration_ms = 0;  // older connections are closed; 0 = off
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
     std::optional<DiscoveryConfig> discovery;  // absent: only the static backends
     std::vector<BackendConfig> backends;       // static ones; empty only with discovery
+    // Backend sockets (issue 12): local addresses to connect from, in turn (port 0, bound with
+    // IP_BIND_ADDRESS_NO_PORT); empty = the kernel's choice. And their TCP options.
+    std::vector<SocketAddress> source;
+    TcpOptions tcp;  // keepalive_*, tcp_nodelay, mark
 };
 
 struct Config final {

@@ -17,9 +17,12 @@ struct RingFeatures final {
     // Multishot receive into a registered buffer ring (IORING_RECV_MULTISHOT, 6.0) and
     // IORING_OP_SEND: what the relay copies small messages with.
     bool recv_multishot = false;
+    // IORING_OP_MSG_RING with IORING_MSG_DATA (5.18) reaches another ring set up with these
+    // flags (tried, not guessed): how a full shard hands a client to one with room.
+    bool msg_ring = false;
 
     // For the start-up log: single_issuer (6.0), defer_taskrun (6.1), coop_taskrun (5.19),
-    // fast_poll (5.7), multishot_accept, cancel_fd_all, recv_multishot.
+    // fast_poll (5.7), multishot_accept, cancel_fd_all, recv_multishot, msg_ring.
     [[nodiscard]] std::string describe() const;
 };
 

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "ringlb/base/epoch.hpp"
 #include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
+#include "ringlb/pool/backend_shard_stats.hpp"
 
 namespace ringlb {
 
@@ -30,7 +32,9 @@ enum class BackendOrigin : std::uint8_t { config, dns_srv };
 // time (DNS discovery) is freed only once no shard can still read a live set that listed it
 // and no connection holds a place on it (BackendPool::release_departed).
 struct Backend final {
-    Backend(const config::BackendConfig& config, std::string pool_name,
+    // `shards`: the process's shard threads, each of which gets its own row of statistics
+    // (shard_stats), allocated here once.
+    Backend(const config::BackendConfig& config, std::string pool_name, unsigned shards,
             BackendOrigin from = BackendOrigin::config);
     ~Backend();
     Backend(const Backend&) = delete;
@@ -63,6 +67,10 @@ struct Backend final {
     std::atomic<std::uint64_t> connect_refused{0};     // connect failures by reason
     std::atomic<std::uint64_t> connect_timeout{0};
     std::atomic<std::uint64_t> connect_error{0};
+    // pool.source: no local port left for the source and this backend (EADDRNOTAVAIL), and
+    // attempts with no usable source (none of the backend's family, or its bind failed).
+    std::atomic<std::uint64_t> connect_no_port{0};
+    std::atomic<std::uint64_t> connect_no_source{0};
 
     // Settings, written by the control plane (config, reload, admin API, control thread).
     alignas(64) std::atomic<std::uint32_t> max_connections{0};  // 0 = no limit
@@ -72,6 +80,7 @@ struct Backend final {
     std::atomic<std::uint64_t> up_since_ms{0};  // when it last came up (slow start)
     std::atomic<std::uint32_t> priority{0};     // SRV priority tier (static backends: 0)
     std::atomic<std::uint32_t> srv_weight{0};   // its SRV record's weight (discovered only)
+    std::atomic<bool> backup{false};  // serves only while no non-backup backend of its pool can
 
     // Takes one of its connection places: fails when max_connections are open. Exact across
     // shards (compare-and-swap), so a full backend is never exceeded.
@@ -94,7 +103,18 @@ struct Backend final {
         return limit == 0 || active.load(std::memory_order_relaxed) < limit;
     }
 
+    // The row of shard `shard` (< shards()): only that shard writes it; anyone may read it.
+    [[nodiscard]] BackendShardStats& shard_stats(unsigned shard) noexcept {
+        return shard_stats_[shard];
+    }
+    [[nodiscard]] const BackendShardStats& shard_stats(unsigned shard) const noexcept {
+        return shard_stats_[shard];
+    }
+    [[nodiscard]] unsigned shards() const noexcept { return shards_; }
+
   private:
+    const unsigned shards_;
+    std::unique_ptr<BackendShardStats[]> shard_stats_;
     // Owned; replaced as a whole when a host name re-resolves to something else, and the old
     // one freed through the EpochDomain once no shard can still read it.
     std::atomic<const Published<SocketAddress>*> address_;

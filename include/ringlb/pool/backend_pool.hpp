@@ -53,8 +53,10 @@ class BackendPool final {
     // over from the previous configuration by a reload), then any discovered ones carried over.
     // Publishes a first live set at once, prepared by `prepare`, which must outlive the pool
     // (as must `members_changed`, called first with the members' names).
+    // `shards`: the process's shard threads, for the statistics rows of discovered backends.
     BackendPool(const config::PoolConfig& config, std::vector<std::shared_ptr<Backend>> backends,
-                PrepareLiveSet prepare, std::uint64_t now_ms, MembersChanged members_changed = {});
+                PrepareLiveSet prepare, std::uint64_t now_ms, unsigned shards,
+                MembersChanged members_changed = {});
     BackendPool(const BackendPool&) = delete;
     BackendPool& operator=(const BackendPool&) = delete;
     ~BackendPool();
@@ -74,6 +76,11 @@ class BackendPool final {
     [[nodiscard]] const LiveSet& live() const noexcept {
         return *live_.load(std::memory_order_seq_cst);
     }
+
+    // Shard threads: the next of the pool's source addresses (pool.source) of `family`, in
+    // turn across all shards (one relaxed fetch_add, and only with two or more of the
+    // family, as round robin's pick); null when the pool has none of that family.
+    [[nodiscard]] const SocketAddress* next_source(int family) noexcept;
 
     // Control plane: how many backends may take new connections now.
     [[nodiscard]] std::size_t live_count() const noexcept {
@@ -109,11 +116,14 @@ class BackendPool final {
     void announce_members();                                              // control_ held
 
     config::PoolConfig config_;
+    unsigned shards_;  // rows of statistics for each backend it makes
     PrepareLiveSet prepare_;
     MembersChanged members_changed_;
     std::atomic<const LiveSet*> live_;
     std::atomic<std::size_t> live_count_{0};  // entries of live_, for non-shard readers
-    mutable std::mutex control_;              // control plane only; guards what follows
+    std::vector<SocketAddress> sources_[2];   // pool.source: IPv4 ones, IPv6 ones
+    alignas(64) std::atomic<std::uint32_t> source_turn_{0};
+    mutable std::mutex control_;  // control plane only; guards what follows
     std::vector<std::shared_ptr<Backend>> members_;
     std::size_t static_count_ = 0;  // members_[0, static_count_) come from the config
     std::vector<Departed> departed_;

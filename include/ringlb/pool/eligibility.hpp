@@ -20,15 +20,21 @@ struct BackendStates final {
     bool healthy = true;         // health checks (always true without them)
     std::uint32_t priority = 0;  // SRV priority: the lowest value with a usable backend serves;
                                  // static backends count as 0
+    bool backup = false;         // a backup serves only while no usable non-backup exists
 };
+
+// The order in which tiers serve: every non-backup tier (by SRV priority) before any backup
+// tier. Lower serves first.
+[[nodiscard]] std::uint64_t tier_of(const BackendStates& backend) noexcept;
 
 // Whether the backend could take new connections by its own states, whatever the others are.
 [[nodiscard]] bool usable(const BackendStates& backend) noexcept;
 
-// For each backend, whether it takes new connections: the usable backends of the lowest
-// priority value that has a usable backend (RFC 2782). A higher tier takes over only when
-// every backend of the lower tiers is down, drained or disabled, and gives the traffic back
-// as soon as one of them is usable again. Control plane only (allocates).
+// For each backend, whether it takes new connections: the usable backends of the lowest tier
+// that has a usable backend (tier_of: non-backup backends before backups, then the SRV
+// priority value, RFC 2782). A higher tier takes over only when every backend of the lower
+// tiers is down, drained or disabled, and gives the traffic back as soon as one of them is
+// usable again. Control plane only (allocates).
 [[nodiscard]] std::vector<bool> takes_new_connections(std::span<const BackendStates> backends);
 
 }  // namespace ringlb

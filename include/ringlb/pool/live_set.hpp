@@ -27,7 +27,8 @@ struct LiveSet final : Retirable {
     // Usable backends of the SRV priority tiers above the serving one, lowest priority value
     // first: not picked, only tried by a retry (acquire_after) when no entry of the serving
     // tier has room, so that a tier that just died costs no client while health checks have
-    // not noticed yet.
+    // not noticed yet. Backup backends are here only while a backup tier serves: a backup
+    // takes no connection while a non-backup backend is usable.
     std::vector<LiveEntry> standby;
     // Precomputed by the pool's Balancer::prepare (e.g. the smooth weighted round-robin
     // sequence or the Maglev lookup table): positions into `entries`.

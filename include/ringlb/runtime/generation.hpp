@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ringlb/access/termination.hpp"
 #include "ringlb/balance/balancer.hpp"
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend.hpp"
@@ -35,7 +36,8 @@ enum class Rejection : std::uint8_t {
 // A listener's counters, shared by every shard; kept across reloads while its bind is
 // unchanged, so the metric does not restart.
 struct ListenerStats final {
-    explicit ListenerStats(std::string listener_name) : name(std::move(listener_name)) {}
+    // `shards`: the process's shard threads, each of which gets its own row of closed counts.
+    ListenerStats(std::string listener_name, unsigned shards);
     const std::string name;
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> rejected[static_cast<std::size_t>(Rejection::count_)] = {};
@@ -49,6 +51,22 @@ struct ListenerStats final {
     void reject(Rejection reason) noexcept {
         rejected[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
     }
+    // Shard `shard` only: one of its connections ended for `reason` (a relaxed load and
+    // store on that shard's own row, no locked instruction, no line shared with a writer).
+    void count_closed(unsigned shard, Termination reason) noexcept {
+        std::atomic<std::uint64_t>& counter =
+            closed_[shard].by_reason[static_cast<std::size_t>(reason)];
+        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    // Any thread: connections ended for `reason`, summed over the shards.
+    [[nodiscard]] std::uint64_t closed(Termination reason) const noexcept;
+
+  private:
+    struct alignas(64) ClosedRow {
+        std::atomic<std::uint64_t> by_reason[kTerminationCount] = {};
+    };
+    unsigned shards_;
+    std::unique_ptr<ClosedRow[]> closed_;
 };
 
 // Where a listener sends a connection: a pool and its algorithm.
@@ -102,9 +120,11 @@ struct ListenerRuntime final {
 // connections); a listener whose bind text is unchanged keeps its stats.
 class Generation final {
   public:
-    // `access_logs` are the access log destinations in writer order ("stderr" or paths).
+    // `access_logs` are the access log destinations in writer order ("stderr" or paths);
+    // `shards` the process's shard threads (the rows of per-shard statistics).
     Generation(const config::Config& config, const Generation* previous,
-               const std::vector<std::string>& access_logs, std::uint64_t id, std::uint64_t now_ms);
+               const std::vector<std::string>& access_logs, std::uint64_t id, std::uint64_t now_ms,
+               unsigned shards);
     Generation(const Generation&) = delete;
     Generation& operator=(const Generation&) = delete;
 

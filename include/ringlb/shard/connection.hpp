@@ -10,6 +10,9 @@
 
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
+#include "ringlb/access/termination.hpp"
+#include "ringlb/base/clock.hpp"
+#include "ringlb/base/token_bucket.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/buffer_ring.hpp"
 #include "ringlb/io/pipe_pool.hpp"
@@ -25,6 +28,7 @@ struct RelayContext final {
     Ring& ring;
     PipePool& pipes;
     ShardStats& stats;
+    unsigned shard;                   // this shard's index: its row in per-shard statistics
     bool cancel_by_fd;                // the kernel has IORING_ASYNC_CANCEL_FD | _ALL (5.19)
     std::uint64_t now_ms;             // coarse monotonic time of this loop pass
     ClientTable& clients;             // per-client limits, shared by all shards
@@ -67,13 +71,21 @@ class Connection final {
     // Handles the completion of one of this slot's requests (`flags`: the CQE's).
     Progress on_completion(Op op, int result, unsigned flags, RelayContext& context) noexcept;
     // Ends the connection: cancels what is in flight; the slot is free once it returns
-    // finished, or once a later on_completion does. `why` goes to the access log.
-    Progress close(RelayContext& context, Ending ending, const char* why) noexcept;
+    // finished, or once a later on_completion does. `why` goes to the access log and to
+    // ringlb_connections_closed_total.
+    Progress close(RelayContext& context, Ending ending, Termination why) noexcept;
+    // The shard's periodic scan: an interim access-log line when the connection has been
+    // relaying for another listener.access_log_interval_ms.
+    void log_interim(RelayContext& context) noexcept;
 
     [[nodiscard]] bool in_use() const noexcept { return state_ != State::free; }
     [[nodiscard]] bool closing() const noexcept { return state_ == State::closing; }
     [[nodiscard]] unsigned idle_timeout_ms() const noexcept;
     [[nodiscard]] std::uint64_t last_active_ms() const noexcept { return last_active_ms_; }
+    // pool.max_connection_duration_ms of the pool it relays to (0 = none, also before a pool
+    // is chosen), counted from started_ms().
+    [[nodiscard]] std::uint64_t max_duration_ms() const noexcept;
+    [[nodiscard]] std::uint64_t started_ms() const noexcept { return started_ms_; }
 
   private:
     enum class State : std::uint8_t {
@@ -93,6 +105,9 @@ class Connection final {
         Op write_poll = Op::backend_out;  // poll that says dst is writable
         Op recv_op = Op::client_recv;     // multishot receive from src
         Op send_op = Op::backend_send;    // send of the queue's head to dst
+        Op wait_op = Op::upload_wait;     // timer until the bandwidth limit has bytes again
+        TokenBucket limit;                // listener.upload/download_bytes_per_s
+        __kernel_timespec wait_for{};     // that timer's length, read by the kernel
         Pipe pipe;
         BufferQueue queue;              // received (copy mode), not yet sent; oldest first
         std::uint32_t sent = 0;         // bytes of the queue's head already sent
@@ -132,6 +147,7 @@ class Connection final {
     Progress pump(Direction& direction, RelayContext& context) noexcept;
     Progress arm_poll(Op op, int fd, unsigned events, RelayContext& context) noexcept;
     Progress wait_readable(Direction& direction, RelayContext& context) noexcept;
+    Progress arm_wait(Direction& direction, RelayContext& context) noexcept;
     // Copy mode (relay_copy.cpp).
     Progress start_copying(Direction& direction, RelayContext& context) noexcept;
     Progress leave_copying(Direction& direction, RelayContext& context) noexcept;
@@ -142,10 +158,31 @@ class Connection final {
     // The rest of the life (connection.cpp).
     Progress connect_next(RelayContext& context) noexcept;
     Progress on_connect(int result, RelayContext& context) noexcept;
+    Progress retry_or_close(RelayContext& context) noexcept;
     bool send_proxy_header(RelayContext& context) noexcept;
     Progress ring_full(RelayContext& context) noexcept;
+    // Closes with a reset after a failed socket call on `fd` (the client's or the backend's):
+    // that side reset or vanished. Counted as a connection error.
+    Progress reset_by(int fd, RelayContext& context) noexcept;
+    // `direction`'s source said EOF: the first of the two names who closed (closer_).
+    void note_eof(const Direction& direction) noexcept;
+    // The two ends of the first-byte latency: `bytes` more delivered by `direction` (the
+    // client's first, when it is upstream), and bytes read by `direction` (the backend's
+    // first, when it is downstream). Cheap enough to call on every move: one compare.
+    void note_delivered(const Direction& direction) noexcept {
+        if (request_sent_ns_ == 0 && &direction == &upstream_) {
+            request_sent_ns_ = monotonic_ns();
+        }
+    }
+    void note_read(const Direction& direction, RelayContext& context) noexcept {
+        if (!response_seen_ && &direction == &downstream_) {
+            note_first_response(context);
+        }
+    }
+    void note_first_response(RelayContext& context) noexcept;
     void cancel_in_flight(RelayContext& context) noexcept;
     void release_backend() noexcept;
+    void fill_access_record(AccessRecord& record, RelayContext& context) const noexcept;
     void log_access(RelayContext& context) noexcept;
     Progress finish(RelayContext& context) noexcept;
     [[nodiscard]] static unsigned bit(Op op) noexcept { return 1u << static_cast<unsigned>(op); }
@@ -165,8 +202,15 @@ class Connection final {
     std::uint16_t attempts_ = 0;                           // backend connects tried
     State state_ = State::free;
     bool has_client_address_ = false;
-    const char* ending_ = "closed";  // why it ended, for the access log
+    Termination ending_ = Termination::client_closed;  // why it ended
+    Termination closer_ = Termination::client_closed;  // whose FIN came first, once one came
     std::uint64_t started_ms_ = 0;
+    std::uint64_t next_interim_ms_ = 0;     // the next interim access-log line; 0: none
+    bool relayed_ = false;                  // the backend connect succeeded
+    bool response_seen_ = false;            // the backend's first byte has been read
+    std::uint64_t started_ns_ = 0;          // accept (precise monotonic clock)
+    std::uint64_t connect_started_ns_ = 0;  // the backend connect in flight was submitted
+    std::uint64_t request_sent_ns_ = 0;  // the client's first byte reached the backend; 0: not yet
     std::uint64_t last_active_ms_ = 0;
     std::uint64_t proxy_deadline_ms_ = 0;  // also the ClientHello's deadline
     std::uint32_t hello_lowat_ = 0;        // SO_RCVLOWAT set while a ClientHello is awaited

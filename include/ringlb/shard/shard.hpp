@@ -16,6 +16,7 @@
 #include "ringlb/access/access_log.hpp"
 #include "ringlb/access/client_table.hpp"
 #include "ringlb/base/epoch.hpp"
+#include "ringlb/base/log.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/io/buffer_ring.hpp"
 #include "ringlb/io/pipe_pool.hpp"
@@ -59,6 +60,15 @@ struct AcceptWaiters final {
     void wake(unsigned self) noexcept;
 };
 
+// What a shard publishes for the others, so that one whose slots are full can hand a client
+// to one with room (IORING_OP_MSG_RING). Written by its shard (ring_fd, room) or claimed by
+// senders (incoming), relaxed: a hint, checked again by the receiver.
+struct alignas(64) ShardPeer final {
+    std::atomic<int> ring_fd{-1};        // its ring while it serves; -1 before and once stopping
+    std::atomic<std::uint64_t> room{0};  // its free connection slots
+    std::atomic<std::uint64_t> incoming{0};  // clients sent to it, not yet taken
+};
+
 // Process-wide objects every shard uses; they outlive the shards.
 struct ShardServices final {
     ClientTable* clients = nullptr;
@@ -70,6 +80,9 @@ struct ShardServices final {
     // global.max_connections; 0 = no limit. Changed by reloads.
     std::atomic<std::uint64_t>* max_connections = nullptr;
     AcceptWaiters* waiters = nullptr;
+    // Every shard's ShardPeer (index = shard id); null or one: no hand-offs.
+    ShardPeer* peers = nullptr;
+    unsigned peer_count = 0;
 };
 
 // Thrown by Shard::start when the thread has not reported within its time.
@@ -85,7 +98,7 @@ struct ShardOptions final {
     std::size_t slots = 4096;  // connections this shard can hold at once
     unsigned pipe_size = 0;    // bytes asked of each pipe with F_SETPIPE_SZ; 0 = kernel default
     // Copy small messages through a buffer ring (global.splice = "auto" and a kernel with
-    // features.recv_multishot); false: splice everything.
+    // features.recv_multishot); false: splice everything. (Hand-offs need features.msg_ring.)
     bool copy_small_messages = false;
 };
 
@@ -152,12 +165,20 @@ class Shard final {
     void arm_tick() noexcept;
     void begin_stop() noexcept;
     void on_tick() noexcept;
-    void serve(std::uint32_t listener, UniqueFd client) noexcept;
+    void serve(std::uint32_t listener, UniqueFd client, bool handed = false) noexcept;
+    void publish_room() noexcept;
+
+    // A client this shard has no slot for goes to the shard with the most room
+    // (src/shard/handoff.cpp).
+    [[nodiscard]] bool hand_off(std::uint32_t listener, UniqueFd& client) noexcept;
+    void on_handoff(std::uint64_t user_data, int fd) noexcept;
+    void on_handoff_sent(std::uint64_t user_data, int result) noexcept;
     void release(std::uint32_t slot) noexcept;
     [[nodiscard]] RelayContext context() noexcept;
 
     // The listening sockets (src/shard/listeners.cpp).
     void adopt_listeners(Generation& generation, std::vector<ShardUpdate::Listener>& listeners);
+    void reconfigure(ListenerSlot& slot, const config::ListenerConfig& wanted) noexcept;
     void arm_accept(std::uint32_t listener) noexcept;
     void cancel_accept(std::uint32_t listener) noexcept;
     // Asks the kernel to cancel the listener's accept (its final completion then comes as
@@ -212,6 +233,18 @@ class Shard final {
     bool tick_armed_ = false;             // the tick timeout is in flight
     std::uint64_t failing_since_ms_ = 0;  // io_uring_enter has failed since then; 0 = it works
     RateLimiter accept_error_log_{5000};
+
+    // Logs at `level` at most once per 5 s for the whole shard, so that a storm of refused
+    // clients or failed calls costs one line; the number of lines held back since the last
+    // one is the format's last argument.
+    template <typename... Args>
+    void log_throttled(LogLevel level, fmt::format_string<Args..., std::uint64_t&> format,
+                       Args&&... args) noexcept {
+        std::uint64_t suppressed = 0;
+        if (accept_error_log_.allow(now_ms_ * 1000000, suppressed)) {
+            log(level, format, std::forward<Args>(args)..., suppressed);
+        }
+    }
 };
 
 }  // namespace ringlb

@@ -7,7 +7,8 @@
 namespace ringlb {
 
 // Bits 0-7 say what the request was; bits 8-39 say whose it is: a connection slot for the
-// connection requests, a listener index for accepts; 0 for the shard's own requests.
+// connection requests, a listener index for accepts; 0 for the shard's own requests. A
+// hand-off also carries its generation in bits 40-63 (handoff_user_data).
 enum class Op : std::uint8_t {
     accept,           // multishot accept on listener `index`
     connect,          // connect of slot `index` to its backend
@@ -30,16 +31,30 @@ enum class Op : std::uint8_t {
     backend_recv,     // multishot receive from the backend into the shard's buffer ring
     client_send,      // send of a received buffer to the client
     backend_send,     // send of a received buffer to the backend
+    upload_wait,      // timer: the client -> backend bandwidth limit has bytes again
+    download_wait,    // timer: the backend -> client bandwidth limit has bytes again
+    handoff,          // a client another shard passed on (IORING_OP_MSG_RING; res = its fd)
+    handoff_sent,     // that message's completion at the sender (index = the client's fd,
+                      // bits 40-63 = the receiving shard)
 };
 
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {
     return (static_cast<std::uint64_t>(index) << 8) | static_cast<std::uint8_t>(op);
 }
+// Op::handoff: the listener's index in the generation and the generation id's low 24 bits
+// (user_data_generation reads bits 40-63, also the receiver of an Op::handoff_sent).
+[[nodiscard]] constexpr std::uint64_t handoff_user_data(std::uint32_t listener,
+                                                        std::uint64_t generation) noexcept {
+    return ((generation & 0xffffff) << 40) | encode_user_data(Op::handoff, listener);
+}
+[[nodiscard]] constexpr std::uint64_t user_data_generation(std::uint64_t data) noexcept {
+    return data >> 40;
+}
 [[nodiscard]] constexpr Op user_data_op(std::uint64_t data) noexcept {
     return static_cast<Op>(data & 0xff);
 }
 [[nodiscard]] constexpr std::uint32_t user_data_index(std::uint64_t data) noexcept {
-    return static_cast<std::uint32_t>(data >> 8);
+    return static_cast<std::uint32_t>((data >> 8) & 0xffffffff);
 }
 
 }  // namespace ringlb

@@ -18,6 +18,8 @@ std::string_view termination_name(Termination reason) noexcept {
             return "idle_timeout";
         case Termination::max_duration:
             return "max_duration";
+        case Termination::backend_down:
+            return "backend_down";
         case Termination::connect_failed:
             return "connect_failed";
         case Termination::no_backend:

@@ -123,11 +123,12 @@ std::string render_status(const Control& control) {
         const BackendPool& pool = *generation->pools[p];
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
-                       "\"live\":{},\"max_connection_duration_ms\":{},",
+                       "\"live\":{},\"max_connection_duration_ms\":{},\"on_backend_down\":\"{}\",",
                        first ? "" : ",", json_escape(pool.name()),
                        config::algorithm_name(pool.config().algorithm),
                        pool.config().health ? "true" : "false", pool.live_count(),
-                       pool.config().max_connection_duration_ms);
+                       pool.config().max_connection_duration_ms,
+                       config::on_backend_down_name(pool.config().on_backend_down));
         out += pool_socket_settings_json(pool.config());
         first = false;
         if (const auto& discovery = pool.config().discovery) {

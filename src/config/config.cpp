@@ -48,6 +48,16 @@ std::string_view shard_steering_name(ShardSteering steering) noexcept {
     return "random";
 }
 
+std::string_view on_backend_down_name(OnBackendDown policy) noexcept {
+    switch (policy) {
+        case OnBackendDown::keep:
+            return "keep";
+        case OnBackendDown::close:
+            return "close";
+    }
+    return "?";
+}
+
 std::string_view send_proxy_name(SendProxy version) noexcept {
     switch (version) {
         case SendProxy::none:

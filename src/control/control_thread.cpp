@@ -325,6 +325,7 @@ void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
         // the new live set (tests and operators act on the line).
         case HealthState::Transition::went_down:
             backend.healthy.store(false, std::memory_order_relaxed);
+            pool.note_backend_down();
             publish();
             log_warn("backend down pool={} backend={} reason=\"{}\" failures={}", pool.name(),
                      backend.name, std::strerror(error), target.settings->fall);

@@ -42,6 +42,7 @@ constexpr Algorithm kAlgorithms[] = {Algorithm::round_robin, Algorithm::weighted
 constexpr BackendState kBackendStates[] = {BackendState::active, BackendState::drain,
                                            BackendState::disabled};
 constexpr SendProxy kSendProxyVersions[] = {SendProxy::none, SendProxy::v1, SendProxy::v2};
+constexpr OnBackendDown kOnBackendDown[] = {OnBackendDown::keep, OnBackendDown::close};
 
 // Whether `host` is a DNS name (RFC 1123 labels; '_' too, which container networks use). A
 // last label of digits only is not a name but a malformed IPv4 address ("10.0.0.300",
@@ -230,6 +231,8 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
                      pool.send_proxy);
     reader.read_unsigned(table, "max_connection_duration_ms", kMaxConnectionDurationMs, scope,
                          pool.max_connection_duration_ms);
+    reader.read_enum(table, "on_backend_down", kOnBackendDown, on_backend_down_name, scope,
+                     pool.on_backend_down);
     reader.read_unsigned(table, "resolve_interval_ms", kResolveIntervalMs, scope,
                          pool.resolve_interval_ms);
 

@@ -24,6 +24,12 @@ unsigned Connection::idle_timeout_ms() const noexcept {
     return target_.pool->config().idle_timeout_ms;
 }
 
+bool Connection::relays_to_down_backend() const noexcept {
+    return state_ == State::relaying && backend_ != nullptr && target_.pool != nullptr &&
+           target_.pool->config().on_backend_down == config::OnBackendDown::close &&
+           !backend_->healthy.load(std::memory_order_relaxed);
+}
+
 std::uint64_t Connection::max_duration_ms() const noexcept {
     if (state_ == State::proxy_header || state_ == State::inspecting || target_.pool == nullptr) {
         return 0;  // no pool yet: bounded by its own timeout

@@ -391,6 +391,7 @@ void Shard::on_tick() noexcept {
             }
         }
     }
+    close_for_down_backends();
     if (now_ms_ >= next_idle_scan_ms_) {
         next_idle_scan_ms_ = now_ms_ + idle_scan_interval_ms_;
         pipes_->trim();
@@ -422,6 +423,33 @@ void Shard::on_tick() noexcept {
         }
     }
     arm_tick();
+}
+
+void Shard::close_for_down_backends() noexcept {
+    if (generation_ == nullptr) {
+        return;
+    }
+    std::uint64_t downs = 0;
+    for (const auto& pool : generation_->pools) {
+        if (pool->config().on_backend_down == config::OnBackendDown::close) {
+            downs += pool->backend_downs();
+        }
+    }
+    if (downs == seen_backend_downs_) {
+        return;
+    }
+    // A backend went down (or a reload changed the pools, which only costs this scan): its
+    // clients are closed at once, both sides, and reconnect to a live backend.
+    seen_backend_downs_ = downs;
+    RelayContext relay = context();
+    for (std::uint32_t slot = 0; slot < slab_.size(); ++slot) {
+        Connection& connection = slab_[slot];
+        if (connection.in_use() && connection.relays_to_down_backend() &&
+            connection.close(relay, Connection::Ending::graceful, Termination::backend_down) ==
+                Connection::Progress::finished) {
+            release(slot);
+        }
+    }
 }
 
 // Starts a connection for a client that holds a place; without a free slot, hands it to a

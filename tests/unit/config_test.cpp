@@ -1854,6 +1854,42 @@ TEST_CASE("slow_start_ms, send_proxy and resolve_interval_ms are read and checke
           });
 }
 
+TEST_CASE("pool.on_backend_down is keep by default, close when asked, and nothing else") {
+    auto good = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "on_backend_down = \"close\"",     // 6
+        "  [[pool.backend]]",              // 7
+        "  address = \"127.0.0.1:9001\"",  // 8
+        "[[pool]]",                        // 9
+        "name = \"b\"",                    // 10
+        "  [[pool.backend]]",              // 11
+        "  address = \"127.0.0.1:9001\"",  // 12
+    }));
+    REQUIRE(good.config);
+    CHECK(good.config->pools[0].on_backend_down == ringlb::config::OnBackendDown::close);
+    CHECK(good.config->pools[1].on_backend_down == ringlb::config::OnBackendDown::keep);
+
+    auto bad = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "on_backend_down = \"shutdown\"",  // 6
+        "  [[pool.backend]]",              // 7
+        "  address = \"127.0.0.1:9001\"",  // 8
+    }));
+    CHECK(errors_of(bad) ==
+          std::vector<std::string>{
+              "test.toml:6:19: pool \"a\": on_backend_down \"shutdown\" is not supported; "
+              "supported: keep, close",
+          });
+}
+
 TEST_CASE("a host-name backend is resolved at load, a numeric one keeps no host") {
     auto result = load(with_pool_api({
         "[[listener]]",
@@ -2062,7 +2098,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // 50, issue 12 items 4-6: shard_steering, upload/download rates,
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
     // issue 13: listener.access_log_interval_ms
-    CHECK(keys.size() == 69);
+    CHECK(keys.size() == 70);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -18,6 +18,7 @@ enum class Termination : std::uint8_t {
     backend_reset,   // the backend reset, or its socket failed while relaying
     idle_timeout,    // no byte moved either way for pool.idle_timeout_ms
     max_duration,    // open for pool.max_connection_duration_ms: closed so the client rebalances
+    backend_down,    // its backend was marked down and the pool says on_backend_down = "close"
     connect_failed,  // every connect attempt failed (refused, timed out, unreachable)
     no_backend,      // no live backend with room when the connection came
     no_route,        // no [[listener.route]] took the client and the listener has no pool

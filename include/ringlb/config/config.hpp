@@ -31,6 +31,13 @@ enum class SendProxy { none, v1, v2 };
 
 [[nodiscard]] std::string_view send_proxy_name(SendProxy version) noexcept;
 
+// What happens to a backend's open connections when health checks mark it down: "keep" lets
+// them run (they fail or finish on their own); "close" closes both sides at once so that
+// clients reconnect to a live backend (HAProxy's on-marked-down shutdown-sessions).
+enum class OnBackendDown { keep, close };
+
+[[nodiscard]] std::string_view on_backend_down_name(OnBackendDown policy) noexcept;
+
 // How the relay moves bytes: splice everything, or copy small messages through a buffer ring
 // and splice only bulk (HAProxy's splice-auto).
 enum class Splice { automatic, always };
@@ -149,7 +156,8 @@ struct PoolConfig final {
     unsigned maglev_table_size = 65537;  // prime, 7..1000003; maglev only
     unsigned slow_start_ms = 0;          // ramp of a backend's weight after it comes up; 0 = off
     SendProxy send_proxy = SendProxy::none;
-    std::uint64_t max_connection_duration_ms = 0;  // older connections are closed; 0 = off
+    std::uint64_t max_connection_duration_ms = 0;         // older connections are closed; 0 = off
+    OnBackendDown on_backend_down = OnBackendDown::keep;  // open connections of a backend gone down
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
     std::optional<DiscoveryConfig> discovery;  // absent: only the static backends

@@ -82,6 +82,15 @@ class BackendPool final {
     // family, as round robin's pick); null when the pool has none of that family.
     [[nodiscard]] const SocketAddress* next_source(int family) noexcept;
 
+    // Control thread: a member was marked down by health checks. Shards of a pool with
+    // on_backend_down = "close" see the count change on their next tick and close that
+    // member's connections (release: its `healthy` = false is visible with the count).
+    void note_backend_down() noexcept { backend_downs_.fetch_add(1, std::memory_order_release); }
+    // Shard threads: how many times a member went down; only a change matters.
+    [[nodiscard]] std::uint64_t backend_downs() const noexcept {
+        return backend_downs_.load(std::memory_order_acquire);
+    }
+
     // Control plane: how many backends may take new connections now.
     [[nodiscard]] std::size_t live_count() const noexcept {
         return live_count_.load(std::memory_order_relaxed);
@@ -120,8 +129,9 @@ class BackendPool final {
     PrepareLiveSet prepare_;
     MembersChanged members_changed_;
     std::atomic<const LiveSet*> live_;
-    std::atomic<std::size_t> live_count_{0};  // entries of live_, for non-shard readers
-    std::vector<SocketAddress> sources_[2];   // pool.source: IPv4 ones, IPv6 ones
+    std::atomic<std::size_t> live_count_{0};       // entries of live_, for non-shard readers
+    std::atomic<std::uint64_t> backend_downs_{0};  // members marked down by health, ever
+    std::vector<SocketAddress> sources_[2];        // pool.source: IPv4 ones, IPv6 ones
     alignas(64) std::atomic<std::uint32_t> source_turn_{0};
     mutable std::mutex control_;  // control plane only; guards what follows
     std::vector<std::shared_ptr<Backend>> members_;

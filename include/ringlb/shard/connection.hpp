@@ -86,6 +86,9 @@ class Connection final {
     // is chosen), counted from started_ms().
     [[nodiscard]] std::uint64_t max_duration_ms() const noexcept;
     [[nodiscard]] std::uint64_t started_ms() const noexcept { return started_ms_; }
+    // Whether it relays to a backend that health checks marked down, in a pool whose
+    // on_backend_down is "close".
+    [[nodiscard]] bool relays_to_down_backend() const noexcept;
 
   private:
     enum class State : std::uint8_t {

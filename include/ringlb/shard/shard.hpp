@@ -165,6 +165,9 @@ class Shard final {
     void arm_tick() noexcept;
     void begin_stop() noexcept;
     void on_tick() noexcept;
+    // pool.on_backend_down = "close": closes the connections of backends gone down since the
+    // last tick (a count per pool tells, so a tick without one costs a load per such pool).
+    void close_for_down_backends() noexcept;
     void serve(std::uint32_t listener, UniqueFd client, bool handed = false) noexcept;
     void publish_room() noexcept;
 
@@ -224,6 +227,7 @@ class Shard final {
     __kernel_timespec tick_interval_{};
     __kernel_timespec accept_retry_delay_{};
     std::uint64_t next_idle_scan_ms_ = 0;
+    std::uint64_t seen_backend_downs_ = 0;  // sum of BackendPool::backend_downs() last tick
     std::uint64_t idle_scan_interval_ms_ = 1000;
     std::uint64_t stop_deadline_ms_ = 0;
     std::size_t listeners_open_ = 0;

@@ -87,13 +87,14 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
         "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
-        "\"backup\":{}}}",
+        "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{}}}",
         json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
         json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load(),
-        backend.backup.load() ? "true" : "false");
+        backend.backup.load() ? "true" : "false", backend.ejected.load() ? "true" : "false",
+        backend.passive_failures.load(), backend.ejections_total.load());
 }
 
 std::string render_status(const Control& control) {
@@ -330,6 +331,24 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
     per_backend("ringlb_backend_up", "gauge", "1 when health checks find the backend up.",
                 [&](const std::string& labels, const Backend& backend) {
                     line("ringlb_backend_up", labels, backend.healthy.load() ? 1 : 0);
+                });
+    per_backend("ringlb_backend_ejected", "gauge",
+                "1 while passive ejection (pool.passive) keeps the backend out.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_ejected", labels, backend.ejected.load() ? 1 : 0);
+                });
+    per_backend("ringlb_backend_ejections_total", "counter",
+                "Passive ejections of each backend (failures in a row reached "
+                "pool.passive.consecutive_failures).",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_ejections_total", labels, backend.ejections_total.load());
+                });
+    per_backend("ringlb_backend_ejections_overflow_total", "counter",
+                "Failure streaks that did not eject the backend because "
+                "pool.passive.max_ejected_percent of its pool was out already.",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_ejections_overflow_total", labels,
+                         backend.ejections_overflow.load());
                 });
     per_backend("ringlb_backend_weight", "gauge", "Weight from the config or the admin API.",
                 [&](const std::string& labels, const Backend& backend) {

@@ -403,7 +403,7 @@ void ControlThread::run() noexcept {
         }
         resolve_due(now);
         refresh_ramps(now);
-        std::uint64_t wake_at = now + 1000;
+        std::uint64_t wake_at = std::min(now + 1000, check_ejections(now));
         if (!ramping_.empty()) {
             wake_at = std::min(wake_at, next_ramp_ms_);
         }

@@ -35,6 +35,9 @@ constexpr Range kBackendMaxConnections{0, 1000000};
 constexpr Range kDiscoveryIntervalMs{1000, 86400000};
 constexpr Range kMaxConnectionDurationMs{0, 31536000000};  // up to a year
 constexpr unsigned kDefaultHealthTimeoutMs = 1000;
+constexpr Range kConsecutiveFailures{0, 1000};
+constexpr Range kEjectionMs{100, 3600000};
+constexpr Range kMaxEjectedPercent{0, 100};
 
 constexpr Algorithm kAlgorithms[] = {Algorithm::round_robin, Algorithm::weighted_round_robin,
                                      Algorithm::least_connections, Algorithm::random_two,
@@ -241,6 +244,21 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
             pool.health = load_health(reader, *health, scope.owner);
         } else {
             reader.report_type(*node, "health", "a table ([pool.health])", scope);
+        }
+    }
+
+    if (const toml::node* node = table.get("passive")) {
+        if (const auto* passive = node->as_table()) {
+            Scope passive_scope{scope.owner, "[pool.passive]", "passive "};
+            reader.check_keys(*passive, kPassiveKeys, passive_scope.table);
+            reader.read_unsigned(*passive, "consecutive_failures", kConsecutiveFailures,
+                                 passive_scope, pool.passive.consecutive_failures);
+            reader.read_unsigned(*passive, "ejection_ms", kEjectionMs, passive_scope,
+                                 pool.passive.ejection_ms);
+            reader.read_unsigned(*passive, "max_ejected_percent", kMaxEjectedPercent, passive_scope,
+                                 pool.passive.max_ejected_percent);
+        } else {
+            reader.report_type(*node, "passive", "a table ([pool.passive])", scope);
         }
     }
 

@@ -59,6 +59,7 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "on_backend_down",
                                                  "resolve_interval_ms",
                                                  "health",
+                                                 "passive",
                                                  "discovery",
                                                  "backend",
                                                  "source",
@@ -68,6 +69,8 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "tcp_nodelay",
                                                  "mark"};
 inline constexpr std::string_view kHealthKeys[] = {"interval_ms", "timeout_ms", "rise", "fall"};
+inline constexpr std::string_view kPassiveKeys[] = {"consecutive_failures", "ejection_ms",
+                                                    "max_ejected_percent"};
 inline constexpr std::string_view kDiscoveryKeys[] = {"dns_srv", "resolver", "interval_ms"};
 inline constexpr std::string_view kBackendKeys[] = {"address", "weight", "max_connections", "state",
                                                     "backup"};
@@ -85,6 +88,7 @@ inline constexpr SchemaTable kSchema[] = {
     {"listener.route", kRouteKeys},
     {"pool", kPoolKeys},
     {"pool.health", kHealthKeys},
+    {"pool.passive", kPassiveKeys},
     {"pool.discovery", kDiscoveryKeys},
     {"pool.backend", kBackendKeys},
 };

@@ -93,7 +93,8 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
         states.push_back(BackendStates{backend->state.load(std::memory_order_relaxed),
                                        backend->healthy.load(std::memory_order_relaxed),
                                        backend->priority.load(std::memory_order_relaxed),
-                                       backend->backup.load(std::memory_order_relaxed)});
+                                       backend->backup.load(std::memory_order_relaxed),
+                                       backend->ejected.load(std::memory_order_relaxed)});
     }
     const std::vector<bool> takes = takes_new_connections(states);
     bool backups_serve = false;

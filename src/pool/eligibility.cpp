@@ -9,7 +9,7 @@
 namespace ringlb {
 
 bool usable(const BackendStates& backend) noexcept {
-    return backend.admin == config::BackendState::active && backend.healthy;
+    return backend.admin == config::BackendState::active && backend.healthy && !backend.ejected;
 }
 
 std::uint64_t tier_of(const BackendStates& backend) noexcept {

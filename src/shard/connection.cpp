@@ -207,6 +207,9 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
                         : error == EADDRNOTAVAIL ? backend_->connect_no_port
                                                  : backend_->connect_error;
         counter.fetch_add(1, std::memory_order_relaxed);
+        if (target_.pool->config().passive.consecutive_failures > 0) {
+            backend_->note_passive_failure();
+        }
         log_debug("pool {}: connect to {} failed: {} (attempt {})", target_.pool->name(),
                   backend_->name, std::strerror(error), attempts_);
         backend_fd_.reset();  // the pending timeout completion does not refer to it

@@ -210,6 +210,10 @@ Connection::Progress Connection::arm_wait(Direction& direction, RelayContext& co
 
 Connection::Progress Connection::reset_by(int fd, RelayContext& context) noexcept {
     ShardStats::add(context.stats.errors, 1);
+    if (fd == backend_fd_.get() && !response_seen_ && backend_ != nullptr &&
+        target_.pool->config().passive.consecutive_failures > 0) {
+        backend_->note_passive_failure();  // it took the connection and dropped it unanswered
+    }
     return close(context, Ending::reset,
                  fd == client_fd_.get() ? Termination::client_reset : Termination::backend_reset);
 }
@@ -217,6 +221,9 @@ Connection::Progress Connection::reset_by(int fd, RelayContext& context) noexcep
 // A backend that speaks first (a greeting) gives no sample: there was no request to answer.
 void Connection::note_first_response(RelayContext& context) noexcept {
     response_seen_ = true;
+    if (target_.pool->config().passive.consecutive_failures > 0) {
+        backend_->note_passive_success();
+    }
     if (request_sent_ns_ != 0) {
         backend_->shard_stats(context.shard)
             .first_byte.record((monotonic_ns() - request_sent_ns_) / 1000);

@@ -1890,6 +1890,68 @@ TEST_CASE("pool.on_backend_down is keep by default, close when asked, and nothin
           });
 }
 
+TEST_CASE("[pool.passive] is read, defaults to off, and rejects bad values") {
+    auto good = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "[pool.passive]",                  // 6
+        "consecutive_failures = 5",        // 7
+        "ejection_ms = 1000",              // 8
+        "max_ejected_percent = 100",       // 9
+        "  [[pool.backend]]",              // 10
+        "  address = \"127.0.0.1:9001\"",  // 11
+        "[[pool]]",                        // 12
+        "name = \"b\"",                    // 13
+        "  [[pool.backend]]",              // 14
+        "  address = \"127.0.0.1:9001\"",  // 15
+    }));
+    REQUIRE(good.config);
+    CHECK(good.config->pools[0].passive.consecutive_failures == 5);
+    CHECK(good.config->pools[0].passive.ejection_ms == 1000);
+    CHECK(good.config->pools[0].passive.max_ejected_percent == 100);
+    CHECK(good.config->pools[1].passive.consecutive_failures == 0);
+    CHECK(good.config->pools[1].passive.ejection_ms == 30000);
+    CHECK(good.config->pools[1].passive.max_ejected_percent == 50);
+
+    auto bad = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "[pool.passive]",                  // 6
+        "consecutive_failures = 1001",     // 7
+        "ejection_ms = 99",                // 8
+        "max_ejected_percent = 101",       // 9
+        "ejection = 5",                    // 10
+        "  [[pool.backend]]",              // 11
+        "  address = \"127.0.0.1:9001\"",  // 12
+    }));
+    const std::vector<std::string> errors = errors_of(bad);
+    const auto reported = [&](const std::string& wanted) {
+        return std::any_of(errors.begin(), errors.end(), [&](const std::string& error) {
+            return error.find(wanted) != std::string::npos;
+        });
+    };
+    for (const std::string& error : errors) {
+        UNSCOPED_INFO(error);
+    }
+    CHECK(errors.size() == 4);
+    CHECK(
+        reported("test.toml:7:24: pool \"a\": passive consecutive_failures must be between 0 "
+                 "and 1000, got 1001"));
+    CHECK(
+        reported("test.toml:8:15: pool \"a\": passive ejection_ms must be between 100 and "
+                 "3600000, got 99"));
+    CHECK(
+        reported("test.toml:9:23: pool \"a\": passive max_ejected_percent must be between 0 "
+                 "and 100, got 101"));
+    CHECK(reported("unknown key \"ejection\" in [pool.passive]"));
+}
+
 TEST_CASE("a host-name backend is resolved at load, a numeric one keeps no host") {
     auto result = load(with_pool_api({
         "[[listener]]",
@@ -2098,7 +2160,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // 50, issue 12 items 4-6: shard_steering, upload/download rates,
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
     // issue 13: listener.access_log_interval_ms
-    CHECK(keys.size() == 70);
+    CHECK(keys.size() == 74);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -129,6 +129,15 @@ struct HealthConfig final {
     unsigned fall = 3;            // consecutive failures that mark an up backend down
 };
 
+// [pool.passive]: outlier detection from real traffic (Envoy's consecutive failures). Connect
+// failures, connect timeouts and resets before the backend's first byte count; the backend's
+// first byte resets the count.
+struct PassiveConfig final {
+    unsigned consecutive_failures = 0;  // failures in a row that eject a backend; 0 = off
+    unsigned ejection_ms = 30000;       // the first ejection's length; doubles on each repeat
+    unsigned max_ejected_percent = 50;  // at most this share of the pool's backends ejected
+};
+
 // [pool.discovery]: backends from the SRV records of a DNS name (RFC 2782).
 struct DiscoveryConfig final {
     std::string dns_srv;                    // the SRV name queried, e.g. "_app._tcp.example"
@@ -160,6 +169,7 @@ struct PoolConfig final {
     OnBackendDown on_backend_down = OnBackendDown::keep;  // open connections of a backend gone down
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
+    PassiveConfig passive;                 // consecutive_failures 0: no passive ejection
     std::optional<DiscoveryConfig> discovery;  // absent: only the static backends
     std::vector<BackendConfig> backends;       // static ones; empty only with discovery
     // Backend sockets (issue 12): local addresses to connect from, in turn (port 0, bound with

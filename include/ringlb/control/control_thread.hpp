@@ -45,6 +45,10 @@ class ControlThread final {
     void publish_discovered(Discovery& discovery, const std::vector<DiscoveredBackend>& backends,
                             std::uint64_t now);
     void note_ramping(BackendPool& pool, bool ramping);
+    // Passive ejection (passive_ejection.cpp): ejects the backends whose failures in a row
+    // reached their pool's consecutive_failures and lets back those whose time is over.
+    // Returns when it wants to run again.
+    std::uint64_t check_ejections(std::uint64_t now);
 
     EpochDomain& epochs_;
     UniqueFd wake_;  // eventfd: stop() and watch() write it to end poll() early
@@ -59,6 +63,7 @@ class ControlThread final {
     std::vector<std::unique_ptr<Discovery>> discoveries_;
     std::vector<BackendPool*> ramping_;  // pools whose slow start is in progress
     std::uint64_t next_ramp_ms_ = 0;
+    std::uint64_t ejections_seen_generation_ = 0;  // the id check_ejections last ran under
 };
 
 }  // namespace ringlb

@@ -71,6 +71,9 @@ struct Backend final {
     // attempts with no usable source (none of the backend's family, or its bind failed).
     std::atomic<std::uint64_t> connect_no_port{0};
     std::atomic<std::uint64_t> connect_no_source{0};
+    // pool.passive: failures in a row (connect failed or timed out, reset before the backend's
+    // first byte), reset by a first byte. Written only by pools with passive ejection on.
+    std::atomic<std::uint32_t> passive_failures{0};
 
     // Settings, written by the control plane (config, reload, admin API, control thread).
     alignas(64) std::atomic<std::uint32_t> max_connections{0};  // 0 = no limit
@@ -81,6 +84,25 @@ struct Backend final {
     std::atomic<std::uint32_t> priority{0};     // SRV priority tier (static backends: 0)
     std::atomic<std::uint32_t> srv_weight{0};   // its SRV record's weight (discovered only)
     std::atomic<bool> backup{false};  // serves only while no non-backup backend of its pool can
+
+    // Passive ejection (pool.passive), written by the control thread only.
+    std::atomic<bool> ejected{false};                  // out of the live set until ejected_until_ms
+    std::atomic<std::uint64_t> ejected_until_ms{0};    // when it returns (monotonic ms)
+    std::atomic<std::uint64_t> returned_ms{0};         // when it last returned from an ejection
+    std::atomic<std::uint32_t> ejection_streak{0};     // ejections since it last served in peace
+    std::atomic<std::uint64_t> ejections_total{0};     // for /metrics
+    std::atomic<std::uint64_t> ejections_overflow{0};  // streaks max_ejected_percent kept in
+
+    // Shards, pools with passive ejection on: one more failure in a row; a first byte from
+    // the backend ends the streak (a load, and a store only when there was one).
+    void note_passive_failure() noexcept {
+        passive_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    void note_passive_success() noexcept {
+        if (passive_failures.load(std::memory_order_relaxed) != 0) {
+            passive_failures.store(0, std::memory_order_relaxed);
+        }
+    }
 
     // Takes one of its connection places: fails when max_connections are open. Exact across
     // shards (compare-and-swap), so a full backend is never exceeded.

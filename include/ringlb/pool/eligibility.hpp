@@ -21,6 +21,7 @@ struct BackendStates final {
     std::uint32_t priority = 0;  // SRV priority: the lowest value with a usable backend serves;
                                  // static backends count as 0
     bool backup = false;         // a backup serves only while no usable non-backup exists
+    bool ejected = false;        // passive ejection (pool.passive) took it out for a while
 };
 
 // The order in which tiers serve: every non-backup tier (by SRV priority) before any backup

@@ -123,8 +123,8 @@ TEST_CASE("resets before the first byte count as failures, and a first byte ends
     // Round robin: the first connection goes to a, the second to flaky, and so on.
     const auto through_flaky = [&](bool answer_first) {
         CHECK(fetch(lb.port) == "a\n");
-        UniqueFd client = connect_to(lb.port);
-        UniqueFd accepted = flaky.accept(deadline_in(5s));
+        ringlb::UniqueFd client = connect_to(lb.port);
+        ringlb::UniqueFd accepted = flaky.accept(deadline_in(5s));
         if (answer_first) {
             send_all(accepted.get(), "x", deadline_in(2s));
             CHECK(read_exact(client.get(), 1, deadline_in(5s)) == "x");

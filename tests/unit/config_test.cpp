@@ -2160,7 +2160,7 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // 50, issue 12 items 4-6: shard_steering, upload/download rates,
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
     // issue 13: listener.access_log_interval_ms
-    CHECK(keys.size() == 74);
+    CHECK(keys.size() == 73);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

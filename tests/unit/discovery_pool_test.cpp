@@ -65,6 +65,14 @@ TEST_CASE("the lowest priority value with a usable backend serves; the others wa
         states[3].healthy = true;
         CHECK(takes_new_connections(states) == std::vector<bool>{false, false, false, true});
     }
+    SECTION("an ejected backend (pool.passive) gives way as a down one does, and comes back") {
+        states[1].ejected = true;
+        CHECK(takes_new_connections(states) == std::vector<bool>{false, false, false, true});
+        states[3].ejected = true;
+        CHECK(takes_new_connections(states) == std::vector<bool>{true, false, false, false});
+        states[1].ejected = false;
+        CHECK(takes_new_connections(states) == std::vector<bool>{false, true, false, false});
+    }
     SECTION("nothing usable: nothing serves") {
         for (auto& state : states) {
             state.healthy = false;

@@ -3,21 +3,12 @@
 #include <charconv>
 
 #include "ringlb/base/escape.hpp"
+#include "ringlb/base/trim.hpp"
 #include "ringlb/config/config.hpp"
 
 namespace ringlb::config {
 
 namespace {
-
-std::string_view trimmed(std::string_view text) noexcept {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-        text.remove_suffix(1);
-    }
-    return text;
-}
 
 // A three-digit status code 100..599, or nullopt.
 std::optional<unsigned> status_code(std::string_view text) noexcept {
@@ -39,11 +30,11 @@ std::optional<std::vector<StatusRange>> parse_status_ranges(std::string_view tex
     std::vector<StatusRange> ranges;
     for (;;) {
         const std::size_t comma = text.find(',');
-        const std::string_view item = trimmed(text.substr(0, comma));
+        const std::string_view item = trim_blanks(text.substr(0, comma));
         const std::size_t dash = item.find('-');
-        const auto low = status_code(trimmed(item.substr(0, dash)));
+        const auto low = status_code(trim_blanks(item.substr(0, dash)));
         const auto high =
-            dash == std::string_view::npos ? low : status_code(trimmed(item.substr(dash + 1)));
+            dash == std::string_view::npos ? low : status_code(trim_blanks(item.substr(dash + 1)));
         if (!low || !high) {
             error = "\"" + json_escape(item) +
                     "\" is not a status code (100..599) nor a range of them such as \"200-399\"";

@@ -87,14 +87,16 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
         "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
         "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
-        "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{}}}",
+        "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{},"
+        "\"check\":\"{}\",\"check_reason\":\"{}\"}}",
         json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
         backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
         json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load(),
         backend.backup.load() ? "true" : "false", backend.ejected.load() ? "true" : "false",
-        backend.passive_failures.load(), backend.ejections_total.load());
+        backend.passive_failures.load(), backend.ejections_total.load(),
+        check_result_name(backend.last_check()), json_escape(backend.last_check_reason()));
 }
 
 std::string render_status(const Control& control) {
@@ -349,6 +351,16 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                 [&](const std::string& labels, const Backend& backend) {
                     line("ringlb_backend_ejections_overflow_total", labels,
                          backend.ejections_overflow.load());
+                });
+    per_backend("ringlb_health_checks_total", "counter",
+                "Health probes of each backend, by result.",
+                [&](const std::string& labels, const Backend& backend) {
+                    for (std::size_t r = 1; r < kCheckResults; ++r) {
+                        const auto result = static_cast<CheckResult>(r);
+                        line("ringlb_health_checks_total",
+                             labels + fmt::format(",result=\"{}\"", check_result_name(result)),
+                             backend.checks(result));
+                    }
                 });
     per_backend("ringlb_backend_weight", "gauge", "Weight from the config or the admin API.",
                 [&](const std::string& labels, const Backend& backend) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "ringlb/base/trim.hpp"
+
 namespace ringlb {
 
 namespace {
@@ -47,16 +49,6 @@ constexpr bool is_field_value_char(unsigned char c) noexcept {
 
 constexpr char ascii_lower(char c) noexcept {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string_view trim_whitespace(std::string_view text) noexcept {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-        text.remove_suffix(1);
-    }
-    return text;
 }
 
 HttpParse reject(HttpRequest& request, HttpParse result, int status,
@@ -218,7 +210,7 @@ bool parse_content_length(std::string_view text, std::size_t& length, bool& too_
 void scan_connection_options(std::string_view value, bool& close, bool& keep_alive) noexcept {
     while (!value.empty()) {
         std::size_t comma = value.find(',');
-        std::string_view option = trim_whitespace(value.substr(0, comma));
+        std::string_view option = trim_blanks(value.substr(0, comma));
         if (http_iequals(option, "close")) {
             close = true;
         } else if (http_iequals(option, "keep-alive")) {
@@ -339,7 +331,7 @@ HttpParse parse_http_request(std::string_view bytes, HttpRequest& request) noexc
         if (!http_is_token(name)) {
             return reject(request, HttpParse::bad_request, 400, "malformed header name");
         }
-        std::string_view value = trim_whitespace(line.substr(colon + 1));
+        std::string_view value = trim_blanks(line.substr(colon + 1));
         if (!http_is_field_value(value)) {
             return reject(request, HttpParse::bad_request, 400,
                           "control character in header value");

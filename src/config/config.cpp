@@ -70,4 +70,16 @@ std::string_view send_proxy_name(SendProxy version) noexcept {
     return "?";
 }
 
+std::string_view health_check_type_name(HealthCheckType type) noexcept {
+    switch (type) {
+        case HealthCheckType::connect:
+            return "connect";
+        case HealthCheckType::send_expect:
+            return "send_expect";
+        case HealthCheckType::http:
+            return "http";
+    }
+    return "?";
+}
+
 }  // namespace ringlb::config

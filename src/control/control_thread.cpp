@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The control thread: TCP connect probes on a poll(2) loop, rise/fall, slow-start ramps,
+// The control thread: health probes (probe.cpp) on a poll(2) loop, rise/fall, slow-start ramps,
 // host-name re-resolution, DNS SRV discovery, live-set publication.
 #include "ringlb/control/control_thread.hpp"
 
@@ -14,6 +14,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "probe.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/base/name_lookup.hpp"
@@ -39,7 +40,20 @@ struct ControlThread::Target {
     std::uint64_t started_ms = 0;       // when the last probe started
     std::uint64_t deadline_ms = 0;      // when the probe in flight times out
     std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
-    UniqueFd probe;                     // the probe's socket while one is in flight
+    Probe probe;                        // in flight from start_probe to finish_probe
+
+    // Follows the pool's settings (reload): a probe in flight under other settings is dropped
+    // and the next one starts at once.
+    void configure(std::uint64_t now) {
+        if (!settings) {
+            return;
+        }
+        const auto send_proxy = settings->send_proxy.value_or(pool->config().send_proxy);
+        if (probe.configure(*settings, send_proxy, backend->name) && probe.in_flight()) {
+            probe.abandon();
+            next_due_ms = now;
+        }
+    }
 };
 
 // One pool's DNS SRV discovery, bound to the pool of the generation in force.
@@ -104,9 +118,10 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
                     kept.state.set_thresholds(health->rise, health->fall);
                     kept.next_due_ms =
                         std::min(kept.next_due_ms, kept.started_ms + health->interval_ms);
-                    if (kept.probe) {
+                    if (kept.probe.in_flight()) {
                         kept.deadline_ms = kept.started_ms + health->timeout_ms;
                     }
+                    kept.configure(now);
                 }
                 kept.next_resolve_ms =
                     std::min(kept.next_resolve_ms, now + pool->config().resolve_interval_ms);
@@ -117,7 +132,8 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
             const unsigned fall = health ? health->fall : 1;
             auto target = std::make_unique<Target>(
                 Target{pool.get(), backend, health, HealthState(rise, fall), now, 0, 0,
-                       now + pool->config().resolve_interval_ms, UniqueFd{}});
+                       now + pool->config().resolve_interval_ms, Probe{}});
+            target->configure(now);
             targets.push_back(std::move(target));
         }
     }
@@ -204,7 +220,8 @@ void ControlThread::publish_discovered(Discovery& discovery,
                 first ? HealthState(health->rise, health->fall)
                       : HealthState::awaiting_first_probe(health->rise, health->fall);
             targets_.push_back(std::make_unique<Target>(
-                Target{&pool, backend, health, state, now, 0, 0, 0, UniqueFd{}}));
+                Target{&pool, backend, health, state, now, 0, 0, 0, Probe{}}));
+            targets_.back()->configure(now);
         }
     }
     note_ramping(pool, pool.refresh(now, epochs_));
@@ -276,13 +293,13 @@ void ControlThread::start_probe(Target& target, std::uint64_t now) {
     if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
         return;  // an operator took it out: no probes until it is enabled again
     }
-    const SocketAddress& address = target.backend->address();
+    const SocketAddress address = with_port(target.backend->address(), target.settings->port);
     int fd = make_stream_socket(address.family());
     if (fd < 0) {
-        finish_probe(target, -fd, now);
+        finish_probe(target, {CheckResult::error, static_cast<std::uint32_t>(-fd)}, now);
         return;
     }
-    target.probe.reset(fd);
+    UniqueFd socket(fd);
     // A probe takes the path the pool's connections take: their mark (policy routing) and
     // a source address of theirs.
     const config::PoolConfig& pool = target.pool->config();
@@ -294,22 +311,20 @@ void ControlThread::start_probe(Target& target, std::uint64_t now) {
         prepared = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source);
     }
     if (prepared < 0) {
-        finish_probe(target, -prepared, now);
+        finish_probe(target, {CheckResult::error, static_cast<std::uint32_t>(-prepared)}, now);
         return;
     }
-    if (::connect(fd, address.data(), address.length()) == 0) {
-        finish_probe(target, 0, now);
-    } else if (errno == EINPROGRESS) {
-        target.deadline_ms = now + target.settings->timeout_ms;
-    } else {
-        finish_probe(target, errno, now);
+    target.deadline_ms = now + target.settings->timeout_ms;
+    if (auto outcome = target.probe.begin(std::move(socket), address)) {
+        finish_probe(target, *outcome, now);
     }
 }
 
-void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
-    target.probe.reset();
+void ControlThread::finish_probe(Target& target, ProbeOutcome outcome, std::uint64_t now) {
     Backend& backend = *target.backend;
     BackendPool& pool = *target.pool;
+    backend.record_check(outcome.result, outcome.detail);
+    const bool passed = outcome.result == CheckResult::passed;
     auto publish = [&] {
         try {
             if (pool.refresh(now, epochs_) &&
@@ -320,7 +335,7 @@ void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
             log_error("pool {}: cannot publish live set: {}", pool.name(), failure.what());
         }
     };
-    switch (target.state.record(error == 0)) {
+    switch (target.state.record(passed)) {
         // Publish first, then log: once the line is out, every new connection already sees
         // the new live set (tests and operators act on the line).
         case HealthState::Transition::went_down:
@@ -328,7 +343,8 @@ void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
             pool.note_backend_down();
             publish();
             log_warn("backend down pool={} backend={} reason=\"{}\" failures={}", pool.name(),
-                     backend.name, std::strerror(error), target.settings->fall);
+                     backend.name, describe_check(outcome.result, outcome.detail),
+                     target.settings->fall);
             if (pool.live_count() == 0) {
                 log_error("pool {} has no live backend: new clients are closed until one is up",
                           pool.name());
@@ -342,9 +358,9 @@ void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
                      target.settings->rise);
             break;
         case HealthState::Transition::none:
-            if (error != 0) {
+            if (!passed) {
                 log_debug("probe failed pool={} backend={} reason=\"{}\"", pool.name(),
-                          backend.name, std::strerror(error));
+                          backend.name, describe_check(outcome.result, outcome.detail));
             }
             break;
     }
@@ -427,11 +443,11 @@ void ControlThread::run() noexcept {
             if (!target->settings) {
                 continue;
             }
-            if (!target->probe && now >= target->next_due_ms) {
+            if (!target->probe.in_flight() && now >= target->next_due_ms) {
                 start_probe(*target, now);
             }
-            if (target->probe) {
-                fds.push_back(pollfd{target->probe.get(), POLLOUT, 0});
+            if (target->probe.in_flight()) {
+                fds.push_back(pollfd{target->probe.fd(), target->probe.events(), 0});
                 polled.push_back(target.get());
                 wake_at = std::min(wake_at, target->deadline_ms);
             } else {
@@ -451,15 +467,14 @@ void ControlThread::run() noexcept {
         // can be one of theirs reused.
         for (std::size_t i = 0; i < polled.size(); ++i) {
             Target& target = *polled[i];
-            if (fds[first_probe + i].revents != 0) {
-                int error = 0;
-                socklen_t length = sizeof(error);
-                if (getsockopt(target.probe.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
-                    error = errno;
+            if (const short revents = fds[first_probe + i].revents; revents != 0) {
+                if (auto outcome = target.probe.advance(revents)) {
+                    finish_probe(target, *outcome, now);
+                    continue;
                 }
-                finish_probe(target, error, now);
-            } else if (now >= target.deadline_ms) {
-                finish_probe(target, ETIMEDOUT, now);
+            }
+            if (now >= target.deadline_ms) {
+                finish_probe(target, target.probe.expire(), now);
             }
         }
         std::size_t at = 1;

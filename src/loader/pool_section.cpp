@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "health_section.hpp"
 #include "ringlb/base/escape.hpp"
 #include "ringlb/base/name_lookup.hpp"
 #include "ringlb/base/primes.hpp"
@@ -24,9 +25,6 @@ namespace {
 constexpr Range kConnectTimeoutMs{1, 600000};
 constexpr Range kIdleTimeoutMs{0, 86400000};
 constexpr Range kRetries{0, 100};
-constexpr Range kHealthIntervalMs{100, 3600000};
-constexpr Range kHealthTimeoutMs{1, 3600000};
-constexpr Range kRiseFall{1, 1000};
 constexpr Range kWeight{1, 1000};
 constexpr Range kMaglevTableSize{7, 1000003};
 constexpr Range kSlowStartMs{0, 3600000};
@@ -34,7 +32,6 @@ constexpr Range kResolveIntervalMs{1000, 86400000};
 constexpr Range kBackendMaxConnections{0, 1000000};
 constexpr Range kDiscoveryIntervalMs{1000, 86400000};
 constexpr Range kMaxConnectionDurationMs{0, 31536000000};  // up to a year
-constexpr unsigned kDefaultHealthTimeoutMs = 1000;
 constexpr Range kConsecutiveFailures{0, 1000};
 constexpr Range kEjectionMs{100, 3600000};
 constexpr Range kMaxEjectedPercent{0, 100};
@@ -84,28 +81,6 @@ std::string lowercase(std::string_view text) {
         return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     });
     return out;
-}
-
-HealthConfig load_health(TomlReader& reader, const toml::table& table, const std::string& owner) {
-    Scope scope{owner, "[pool.health]", "health "};
-    HealthConfig health;
-    reader.check_keys(table, kHealthKeys, scope.table);
-    // A rejected interval must not make a sound timeout look too long as well.
-    bool interval_valid =
-        reader.read_unsigned(table, "interval_ms", kHealthIntervalMs, scope, health.interval_ms) ||
-        table.get("interval_ms") == nullptr;
-    // Without an explicit timeout, a short interval shortens the default timeout with it,
-    // so that `interval_ms = 500` alone is a valid section.
-    health.timeout_ms = std::min(kDefaultHealthTimeoutMs, health.interval_ms);
-    if (reader.read_unsigned(table, "timeout_ms", kHealthTimeoutMs, scope, health.timeout_ms) &&
-        interval_valid && health.timeout_ms > health.interval_ms) {
-        reader.add_error(place_of(*table.get("timeout_ms")),
-                         fmt::format("{}health timeout_ms ({}) must not exceed interval_ms ({})",
-                                     owner, health.timeout_ms, health.interval_ms));
-    }
-    reader.read_unsigned(table, "rise", kRiseFall, scope, health.rise);
-    reader.read_unsigned(table, "fall", kRiseFall, scope, health.fall);
-    return health;
 }
 
 DiscoveryConfig load_discovery(TomlReader& reader, const toml::table& table,

@@ -612,6 +612,15 @@ Backend start_backend(const BackendOptions& options) {
     if (options.seed) {
         argv.insert(argv.end(), {"--seed", std::to_string(*options.seed)});
     }
+    if (options.request) {
+        argv.insert(argv.end(), {"--request", *options.request});
+    }
+    if (options.delay_ms) {
+        argv.insert(argv.end(), {"--delay-ms", std::to_string(*options.delay_ms)});
+    }
+    if (options.log_received) {
+        argv.emplace_back("--log-received");
+    }
     if (options.report) {
         argv.emplace_back("--report");
     }

@@ -234,8 +234,11 @@ class SimpleConfig final {
                                      const std::string& settings = "");
 
 struct BackendOptions final {
-    std::string mode;                    // echo | greet | reply | source | sink
-    std::optional<std::string> reply;    // reply and greet modes: the text
+    std::string mode;                    // echo | greet | reply | respond | silent | source | sink
+    std::optional<std::string> reply;    // reply, greet and respond modes: the text
+    std::optional<std::string> request;  // respond: answer once the bytes read contain this
+    std::optional<unsigned> delay_ms;    // respond: wait this long before answering
+    bool log_received = false;           // print "received HEX" of each connection's first bytes
     std::optional<std::uint64_t> bytes;  // source mode: stream length
     std::optional<std::uint64_t> seed;   // source mode: stream seed
     std::uint16_t port = 0;              // 0 = ephemeral

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// ringlb-testbackend: a single-threaded epoll TCP server (echo, greet, reply, source, sink) that
-// the integration tests and scripts/demo put behind ringlb.
+// ringlb-testbackend: a single-threaded epoll TCP server (echo, greet, reply, respond, silent,
+// source, sink) that the integration tests and scripts/demo put behind ringlb.
 //
 // It prints "listening ADDRESS" once the socket listens (port 0 is replaced by the real one),
 // then serves until SIGTERM or SIGINT and exits 0. SIGUSR1 and SIGUSR2 stop and restart
@@ -43,7 +43,7 @@ using ringlb::UniqueFd;
 using ringlb::test::Fnv1a64;
 using Clock = std::chrono::steady_clock;
 
-enum class Mode { echo, greet, reply, source, sink };
+enum class Mode { echo, greet, reply, respond, silent, source, sink };
 
 // Greet is echo after a first line that names the backend: a client learns where it landed
 // and can keep the connection open, relaying, for as long as it likes.
@@ -54,7 +54,10 @@ enum class Mode { echo, greet, reply, source, sink };
 struct Options final {
     Mode mode = Mode::echo;
     std::string listen;
-    std::optional<std::string> reply;  // reply and greet modes: the text (default: the address)
+    std::optional<std::string> reply;  // reply, greet, respond: the text (default: the address)
+    std::string request;               // respond: answer once the bytes read contain this
+    unsigned delay_ms = 0;             // respond: wait this long before answering
+    bool log_received = false;         // print "received HEX" of each connection's first bytes
     std::uint64_t bytes = 1 << 20;     // source mode: stream length
     std::uint64_t seed = 0;            // source mode: stream seed
     unsigned drain_ms = 2000;          // after our last byte: how long to wait for the peer's EOF
@@ -83,6 +86,8 @@ struct Connection final {
     bool result_queued = false;  // sink: the "<count> <hash>" line is in `out`
     bool draining = false;       // our side is shut for writing; discarding input until EOF
     bool registered = false;     // added to the epoll set
+    std::string seen;            // respond: the bytes read before answering
+    bool answering = false;      // respond: the answer is written or scheduled
 
     [[nodiscard]] std::size_t pending() const noexcept { return out.size() - out_offset; }
 };
@@ -186,7 +191,12 @@ class Server final {
                     progress(*it->second);
                 }
             }
-            expire_drains();
+            expire(drains_, [this](Connection& c) { close(c); });
+            expire(delays_, [this](Connection& c) {
+                c.out = reply_;
+                c.out_offset = 0;
+                progress(c);
+            });
         }
     }
 
@@ -207,6 +217,9 @@ class Server final {
             connection->fd = UniqueFd(fd);
             if (options_.mode == Mode::reply || options_.mode == Mode::greet) {
                 connection->out = reply_ + "\n";
+            }
+            if (options_.mode == Mode::respond && options_.request.empty()) {
+                answer(*connection);
             }
             Connection& c = *connection;
             connections_.emplace(c.id, std::move(connection));
@@ -276,6 +289,28 @@ class Server final {
                     start_drain(c);
                 }
                 break;
+            case Mode::respond:
+                if (!c.answering && c.seen.find(options_.request) != std::string::npos) {
+                    answer(c);
+                    if (!write_some(c)) {
+                        close(c);
+                        return;
+                    }
+                }
+                if (c.answering && c.pending() == 0 && c.sent > 0 && !c.draining) {
+                    start_drain(c);
+                }
+                if (c.read_eof && !c.answering) {
+                    close(c);
+                    return;
+                }
+                break;
+            case Mode::silent:
+                if (c.read_eof) {
+                    close(c);
+                    return;
+                }
+                break;
             case Mode::source:
                 if (c.sent == options_.bytes && !c.draining) {
                     start_drain(c);
@@ -341,6 +376,13 @@ class Server final {
                 break;
             }
             const std::string_view data(scratch_.data(), static_cast<std::size_t>(n));
+            if (options_.log_received && c.received == 0) {
+                log_first_bytes(data);
+            }
+            if (options_.mode == Mode::respond && !c.answering &&
+                c.seen.size() < kEchoBufferLimit) {
+                c.seen.append(data);
+            }
             c.received += data.size();
             if (options_.mode == Mode::sink || options_.report) {
                 c.received_hash.update(data);
@@ -400,6 +442,30 @@ class Server final {
         return true;
     }
 
+    // respond: the reply now, or after --delay-ms.
+    void answer(Connection& c) {
+        c.answering = true;
+        if (options_.delay_ms == 0) {
+            c.out = reply_;
+            c.out_offset = 0;
+            return;
+        }
+        delays_.emplace_back(Clock::now() + std::chrono::milliseconds(options_.delay_ms), c.id);
+    }
+
+    // "received HEX": the first bytes (at most 64) a connection brought, so that a test can
+    // see a PROXY header before the request.
+    static void log_first_bytes(std::string_view data) {
+        std::string hex;
+        for (unsigned char byte : data.substr(0, 64)) {
+            char pair[3];
+            std::snprintf(pair, sizeof pair, "%02x", byte);
+            hex += pair;
+        }
+        std::printf("received %s\n", hex.c_str());
+        std::fflush(stdout);
+    }
+
     // Our last byte is written: send FIN, then wait (bounded) for the peer's EOF before
     // closing, so that unread input does not turn our close into an RST that could destroy
     // the reply still in flight.
@@ -409,23 +475,33 @@ class Server final {
         drains_.emplace_back(Clock::now() + std::chrono::milliseconds(options_.drain_ms), c.id);
     }
 
-    void expire_drains() {
+    // Runs `due` on each connection of `queue` whose time has come (a queue of one delay
+    // length is sorted by time); connections closed meanwhile are skipped.
+    template <typename Due>
+    void expire(std::deque<std::pair<Clock::time_point, std::uint64_t>>& queue, Due due) {
         const auto now = Clock::now();
-        while (!drains_.empty() && drains_.front().first <= now) {
-            const std::uint64_t id = drains_.front().second;
-            drains_.pop_front();
+        while (!queue.empty() && queue.front().first <= now) {
+            const std::uint64_t id = queue.front().second;
+            queue.pop_front();
             if (auto it = connections_.find(id); it != connections_.end()) {
-                close(*it->second);
+                due(*it->second);
             }
         }
     }
 
     [[nodiscard]] int next_timeout_ms() const {
-        if (drains_.empty()) {
+        if (drains_.empty() && delays_.empty()) {
             return -1;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            drains_.front().first - Clock::now());
+        Clock::time_point next = Clock::time_point::max();
+        if (!drains_.empty()) {
+            next = drains_.front().first;
+        }
+        if (!delays_.empty()) {
+            next = std::min(next, delays_.front().first);
+        }
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
         return static_cast<int>(std::max<std::int64_t>(left.count() + 1, 0));
     }
 
@@ -474,6 +550,7 @@ class Server final {
     std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
     // Drain deadlines all have the same length, so a FIFO is already sorted by deadline.
     std::deque<std::pair<Clock::time_point, std::uint64_t>> drains_;
+    std::deque<std::pair<Clock::time_point, std::uint64_t>> delays_;  // respond: the same
     std::string scratch_ = std::string(kScratchSize, '\0');
     std::uint64_t next_id_ = 2;
     bool accepting_ = true;
@@ -586,25 +663,32 @@ int main(int argc, char** argv) {
         "  echo    writes back every byte it reads; closes after the client's EOF\n"
         "  greet   writes TEXT and a newline, then echoes\n"
         "  reply   writes TEXT and a newline, then closes\n"
+        "  respond once the bytes read contain REQUEST (at once without one), waits DELAY ms,\n"
+        "          writes TEXT as it is (no newline), then closes\n"
+        "  silent  reads and discards, never writes; closes after the client's EOF\n"
         "  source  writes N bytes of the stream SEED, then closes\n"
         "  sink    reads until EOF, then writes \"<bytes> <fnv1a-64 hex>\" and closes\n"
         "Prints \"listening ADDRESS\" when ready; SIGTERM or SIGINT stops it (exit 0).\n"
         "SIGUSR1 stops listening but keeps the port (connects are refused; prints \"paused\"),\n"
         "SIGUSR2 listens again (prints \"resumed\")."};
     Options options;
-    const std::map<std::string, Mode> modes = {{"echo", Mode::echo},
-                                               {"greet", Mode::greet},
-                                               {"reply", Mode::reply},
-                                               {"source", Mode::source},
+    const std::map<std::string, Mode> modes = {{"echo", Mode::echo},     {"greet", Mode::greet},
+                                               {"reply", Mode::reply},   {"respond", Mode::respond},
+                                               {"silent", Mode::silent}, {"source", Mode::source},
                                                {"sink", Mode::sink}};
     std::string mode = "echo";
-    app.add_option("--mode", mode, "echo | greet | reply | source | sink")
+    app.add_option("--mode", mode, "echo | greet | reply | respond | silent | source | sink")
         ->required()
-        ->check(CLI::IsMember({"echo", "greet", "reply", "source", "sink"}));
+        ->check(CLI::IsMember({"echo", "greet", "reply", "respond", "silent", "source", "sink"}));
     app.add_option("--listen", options.listen, "address to listen on, e.g. 127.0.0.1:0")
         ->required();
     app.add_option("--reply", options.reply,
-                   "reply and greet modes: text to send (default: the address)");
+                   "reply, greet and respond modes: text to send (default: the address)");
+    app.add_option("--request", options.request,
+                   "respond mode: answer once the bytes read contain this (default: at once)");
+    app.add_option("--delay-ms", options.delay_ms, "respond mode: wait this long before answering");
+    app.add_flag("--log-received", options.log_received,
+                 "print \"received HEX\" with the first bytes (at most 64) of each connection");
     app.add_option("--bytes", options.bytes, "source mode: bytes to send (default 1 MiB)");
     app.add_option("--seed", options.seed, "source mode: stream seed (default 0)");
     app.add_option("--drain-ms", options.drain_ms,

@@ -511,6 +511,122 @@ TEST_CASE("out-of-range values are reported with the allowed range") {
         });
 }
 
+TEST_CASE("protocol health checks load with their keys") {
+    auto result = load(lines({
+        "[[listener]]",                         // 1
+        "bind = \"127.0.0.1:8080\"",            // 2
+        "pool = \"redis\"",                     // 3
+        "[[pool]]",                             // 4
+        "name = \"redis\"",                     // 5
+        "send_proxy = \"v1\"",                  // 6
+        "  [pool.health]",                      // 7
+        "  type = \"send_expect\"",             // 8
+        "  send = \"INFO replication\\r\\n\"",  // 9
+        "  expect = \"role:master\"",           // 10
+        "  port = 6380",                        // 11
+        "  [[pool.backend]]",                   // 12
+        "  address = \"127.0.0.1:6379\"",       // 13
+        "[[pool]]",                             // 14
+        "name = \"web\"",                       // 15
+        "  [pool.health]",                      // 16
+        "  type = \"http\"",                    // 17
+        "  http_path = \"/healthz\"",           // 18
+        "  http_host = \"web.example\"",        // 19
+        "  expect_status = \"200-299,301\"",    // 20
+        "  send_proxy = \"none\"",              // 21
+        "  [[pool.backend]]",                   // 22
+        "  address = \"127.0.0.1:8081\"",       // 23
+    }));
+    REQUIRE(errors_of(result) == std::vector<std::string>{});
+    const auto& redis = *result.config->pools[0].health;
+    CHECK(redis.type == ringlb::config::HealthCheckType::send_expect);
+    CHECK(redis.send == "INFO replication\r\n");
+    CHECK(redis.expect == "role:master");
+    CHECK(redis.port == 6380);
+    CHECK_FALSE(redis.send_proxy);  // follows the pool's
+    const auto& web = *result.config->pools[1].health;
+    CHECK(web.type == ringlb::config::HealthCheckType::http);
+    CHECK(web.http_path == "/healthz");
+    CHECK(web.http_host == "web.example");
+    CHECK(web.expect_status == std::vector<ringlb::config::StatusRange>{{200, 299}, {301, 301}});
+    CHECK(web.send_proxy == ringlb::config::SendProxy::none);
+    // Defaults.
+    const ringlb::config::HealthConfig plain;
+    CHECK(plain.type == ringlb::config::HealthCheckType::connect);
+    CHECK(plain.http_path == "/");
+    CHECK(plain.expect_status == std::vector<ringlb::config::StatusRange>{{200, 399}});
+    CHECK(plain.port == 0);
+}
+
+TEST_CASE("protocol health check keys are checked where they are written") {
+    auto result = load(lines({
+        "[[listener]]",                    // 1
+        "bind = \"127.0.0.1:8080\"",       // 2
+        "pool = \"a\"",                    // 3
+        "[[pool]]",                        // 4
+        "name = \"a\"",                    // 5
+        "  [pool.health]",                 // 6
+        "  send = \"PING\"",               // 7
+        "  http_path = \"/\"",             // 8
+        "  port = 70000",                  // 9
+        "  [[pool.backend]]",              // 10
+        "  address = \"127.0.0.1:9001\"",  // 11
+        "[[pool]]",                        // 12
+        "name = \"b\"",                    // 13
+        "  [pool.health]",                 // 14
+        "  type = \"send_expect\"",        // 15
+        "  [[pool.backend]]",              // 16
+        "  address = \"127.0.0.1:9001\"",  // 17
+        "[[pool]]",                        // 18
+        "name = \"c\"",                    // 19
+        "  [pool.health]",                 // 20
+        "  type = \"http\"",               // 21
+        "  http_path = \"healthz\"",       // 22
+        "  http_host = \"a b\"",           // 23
+        "  expect_status = \"200-2xx\"",   // 24
+        "  expect = \"x\"",                // 25
+        "  send_proxy = \"v3\"",           // 26
+        "  [[pool.backend]]",              // 27
+        "  address = \"127.0.0.1:9001\"",  // 28
+        "[[pool]]",                        // 29
+        "name = \"d\"",                    // 30
+        "  [pool.health]",                 // 31
+        "  type = \"redis\"",              // 32
+        "  [[pool.backend]]",              // 33
+        "  address = \"127.0.0.1:9001\"",  // 34
+        "[[pool]]",                        // 35
+        "name = \"e\"",                    // 36
+        "  [pool.health]",                 // 37
+        "  type = \"send_expect\"",        // 38
+        "  expect = \"\"",                 // 39
+        "  [[pool.backend]]",              // 40
+        "  address = \"127.0.0.1:9001\"",  // 41
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:7:10: pool \"a\": health send is only for type = \"send_expect\" (type "
+              "is \"connect\")",
+              "test.toml:8:15: pool \"a\": health http_path is only for type = \"http\" (type is "
+              "\"connect\")",
+              "test.toml:9:10: pool \"a\": health port must be between 1 and 65535, got 70000",
+              "test.toml:14:3: pool \"b\": missing required key \"expect\" in [pool.health]",
+              "test.toml:22:15: pool \"c\": health http_path \"healthz\" must start with \"/\" "
+              "and hold no space or control character",
+              "test.toml:23:15: pool \"c\": health http_host \"a b\" must be non-empty and hold "
+              "no space or control character",
+              "test.toml:24:19: pool \"c\": health expect_status: \"200-2xx\" is not a status "
+              "code (100..599) nor a range of them such as \"200-399\"",
+              "test.toml:25:12: pool \"c\": health expect is only for type = \"send_expect\" "
+              "(type is \"http\")",
+              "test.toml:26:16: pool \"c\": health send_proxy \"v3\" is not supported; "
+              "supported: none, v1, v2",
+              "test.toml:32:10: pool \"d\": health type \"redis\" is not supported; supported: "
+              "connect, send_expect, http",
+              "test.toml:39:12: pool \"e\": health expect must not be empty: every reply would "
+              "pass; use type = \"connect\" for that",
+          });
+}
+
 TEST_CASE("a health timeout longer than the interval is an error") {
     auto result = load(lines({
         "[[listener]]",                    // 1
@@ -2159,8 +2275,10 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
     // 50, issue 12 items 4-6: shard_steering, upload/download rates,
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
-    // issue 13: listener.access_log_interval_ms
-    CHECK(keys.size() == 73);
+    // issue 13: listener.access_log_interval_ms; issue 11 item 1: 8 pool.health keys (type,
+    // send, expect, http_path, http_host, expect_status, port, send_proxy); items 3 and 5:
+    // pool.on_backend_down and 3 pool.passive keys
+    CHECK(keys.size() == 81);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -51,6 +51,27 @@ enum class ShardSteering { random, cpu, hash };
 
 [[nodiscard]] std::string_view shard_steering_name(ShardSteering steering) noexcept;
 
+// What a health probe checks: that the TCP connect succeeds; that the reply to `send` contains
+// `expect`; that an HTTP GET answers a status in `expect_status`.
+enum class HealthCheckType { connect, send_expect, http };
+
+[[nodiscard]] std::string_view health_check_type_name(HealthCheckType type) noexcept;
+
+// An inclusive range of HTTP status codes, 100..599.
+struct StatusRange final {
+    unsigned low = 0;
+    unsigned high = 0;
+    bool operator==(const StatusRange&) const = default;
+};
+
+// Parses "200", "200-299" or a comma-separated list of them ("200-299, 301"). nullopt with
+// `error` set when the text is not of that form, a code is outside 100..599, or a range runs
+// backwards.
+[[nodiscard]] std::optional<std::vector<StatusRange>> parse_status_ranges(std::string_view text,
+                                                                          std::string& error);
+// Whether `status` is inside one of `ranges`.
+[[nodiscard]] bool status_in(const std::vector<StatusRange>& ranges, unsigned status) noexcept;
+
 struct GlobalConfig final {
     unsigned workers = 0;                // shard threads; 0 = one per online CPU (0..1024)
     unsigned shutdown_grace_ms = 10000;  // SIGTERM: how long open connections may finish
@@ -124,9 +145,19 @@ struct ListenerConfig final {
 
 struct HealthConfig final {
     unsigned interval_ms = 2000;  // time between probes of one backend
-    unsigned timeout_ms = 1000;   // a probe's TCP connect must finish within this
+    unsigned timeout_ms = 1000;   // a probe (connect, send, reply) must finish within this
     unsigned rise = 2;            // consecutive successes that mark a down backend up
     unsigned fall = 3;            // consecutive failures that mark an up backend down
+    HealthCheckType type = HealthCheckType::connect;
+    std::string send;             // send_expect: written after the connect (may be empty: a banner)
+    std::string expect;           // send_expect: the reply must contain this (non-empty)
+    std::string http_path = "/";  // http: the path of the GET
+    std::string http_host;        // http: the Host header; empty = the backend's address text
+    std::vector<StatusRange> expect_status = {{200, 399}};  // http: statuses that pass
+    unsigned port = 0;                    // the port probed; 0 = the backend's traffic port
+    std::optional<SendProxy> send_proxy;  // PROXY header first; absent = the pool's send_proxy
+
+    bool operator==(const HealthConfig&) const = default;
 };
 
 // [pool.passive]: outlier detection from real traffic (Envoy's consecutive failures). Connect

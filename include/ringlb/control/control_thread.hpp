@@ -15,6 +15,8 @@
 
 namespace ringlb {
 
+struct ProbeOutcome;  // src/control/probe.hpp
+
 class ControlThread final {
   public:
     explicit ControlThread(EpochDomain& epochs);
@@ -35,7 +37,7 @@ class ControlThread final {
     void run() noexcept;
     void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
     void start_probe(Target& target, std::uint64_t now);
-    void finish_probe(Target& target, int error, std::uint64_t now);
+    void finish_probe(Target& target, ProbeOutcome outcome, std::uint64_t now);
     void resolve_due(std::uint64_t now);
     void refresh_ramps(std::uint64_t now);
     void adopt_discoveries(std::uint64_t now);

@@ -2,6 +2,7 @@
 // Backend: one backend's identity and the counters and settings every thread shares.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "ringlb/base/socket_address.hpp"
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend_shard_stats.hpp"
+#include "ringlb/pool/check_result.hpp"
 
 namespace ringlb {
 
@@ -104,6 +106,26 @@ struct Backend final {
         }
     }
 
+    // Health probes, written by the control thread only: the last result with its detail (one
+    // word, so a reader never pairs one probe's result with another's detail), and a count of
+    // each result.
+    void record_check(CheckResult result, std::uint32_t detail) noexcept {
+        last_check_.store(static_cast<std::uint64_t>(result) << 32 | detail,
+                          std::memory_order_relaxed);
+        checks_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed);
+    }
+    [[nodiscard]] CheckResult last_check() const noexcept {
+        return static_cast<CheckResult>(last_check_.load(std::memory_order_relaxed) >> 32);
+    }
+    [[nodiscard]] std::string last_check_reason() const {
+        const std::uint64_t word = last_check_.load(std::memory_order_relaxed);
+        return describe_check(static_cast<CheckResult>(word >> 32),
+                              static_cast<std::uint32_t>(word));
+    }
+    [[nodiscard]] std::uint64_t checks(CheckResult result) const noexcept {
+        return checks_[static_cast<std::size_t>(result)].load(std::memory_order_relaxed);
+    }
+
     // Takes one of its connection places: fails when max_connections are open. Exact across
     // shards (compare-and-swap), so a full backend is never exceeded.
     [[nodiscard]] bool try_acquire() noexcept {
@@ -135,6 +157,8 @@ struct Backend final {
     [[nodiscard]] unsigned shards() const noexcept { return shards_; }
 
   private:
+    std::atomic<std::uint64_t> last_check_{0};  // CheckResult << 32 | detail
+    std::array<std::atomic<std::uint64_t>, kCheckResults> checks_{};
     const unsigned shards_;
     std::unique_ptr<BackendShardStats[]> shard_stats_;
     // Owned; replaced as a whole when a host name re-resolves to something else, and the old

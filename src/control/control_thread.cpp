@@ -310,6 +310,8 @@ void ControlThread::finish_probe(Target& target, int error, std::uint64_t now) {
     target.probe.reset();
     Backend& backend = *target.backend;
     BackendPool& pool = *target.pool;
+    backend.last_check_error.store(error, std::memory_order_relaxed);  // for /status
+    backend.last_check_ms.store(now, std::memory_order_relaxed);
     auto publish = [&] {
         try {
             if (pool.refresh(now, epochs_) &&

@@ -81,6 +81,10 @@ struct Backend final {
     std::atomic<std::uint32_t> priority{0};     // SRV priority tier (static backends: 0)
     std::atomic<std::uint32_t> srv_weight{0};   // its SRV record's weight (discovered only)
     std::atomic<bool> backup{false};  // serves only while no non-backup backend of its pool can
+    // The last health check (control thread): -1 none yet, 0 passed, else why it failed (an
+    // errno: ECONNREFUSED, ETIMEDOUT...), and when (monotonic ms).
+    std::atomic<int> last_check_error{-1};
+    std::atomic<std::uint64_t> last_check_ms{0};
 
     // Takes one of its connection places: fails when max_connections are open. Exact across
     // shards (compare-and-swap), so a full backend is never exceeded.

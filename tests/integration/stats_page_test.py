@@ -25,23 +25,11 @@ import time
 import urllib.error
 import urllib.request
 
-WAIT = 20.0  # bound of every readiness wait: far above what any of them takes
+from checks import WAIT, Failure, check, log, wait_for
+
 TOKEN = "page-test-operator-token"
 PAYLOAD = b"x" * 4096
 DEBIAN_PYTHON = "/usr/bin/python3"
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def log(message):
-    print(f"{time.monotonic():10.3f} {message}", flush=True)
 
 
 class Process:
@@ -128,17 +116,6 @@ def status(port):
     code, _, body = admin_get(port, "/status")
     check(code == 200, f"/status with the token answered {code}")
     return json.loads(body)
-
-
-def wait_until(what, predicate):
-    deadline = time.monotonic() + WAIT
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"timed out after {WAIT:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def browser(chromium, driver_path, shots):
@@ -253,7 +230,7 @@ name = "app"
         # Drain the first backend with its button: /status (read directly) says so, and the
         # page shows it on its next refresh.
         driver.find_element(By.CSS_SELECTOR, f"{row(addresses[0])} button.a-drain").click()
-        wait_until("/status to show the drained backend",
+        wait_for("/status to show the drained backend",
                    lambda: [b["state"] for b in status(admin_port)["pools"][0]["backends"]]
                    == ["drain", "active"])
         wait.until(lambda _: value(addresses[0], "c-state") == "drain",

@@ -12,9 +12,11 @@ BUILD_PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libfmt-dev libcli1
 # openssl and curl for the admin TLS tests; systemd for systemd-analyze (the unit's verify
 # and security checks, the syscall-filter groups); strace to inject kernel errors into a
 # shard (shard_failure); dnsmasq-base, the DNS server that answers SRV queries in the
-# discovery test; bird2, the BGP daemon (with BFD) of the router and hosts in the ecmp test.
+# discovery test; bird2, the BGP daemon (with BFD) of the router and hosts in the ecmp test;
+# chromium, chromium-driver and python3-selenium, the headless browser that the stats_page test
+# drives through the admin stats page.
 TEST_PACKAGES=(iproute2 nftables util-linux python3 openssl curl systemd strace dnsmasq-base
-               bird2)
+               bird2 chromium chromium-driver python3-selenium)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

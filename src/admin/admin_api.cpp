@@ -3,12 +3,14 @@
 #include "ringlb/admin/admin_api.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "connection_metrics.hpp"
+#include "ringlb/admin/stats_page.hpp"
 #include "ringlb/base/clock.hpp"
 #include "ringlb/base/escape.hpp"
 #include "ringlb/base/log.hpp"
@@ -82,13 +84,18 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-std::string backend_json(const BackendPool& pool, const Backend& backend) {
+// The fields of a backend's object, without the braces.
+std::string backend_fields(const BackendPool& pool, const Backend& backend) {
+    const std::uint64_t connect_failures =
+        backend.connect_refused.load() + backend.connect_timeout.load() +
+        backend.connect_error.load() + backend.connect_no_port.load() +
+        backend.connect_no_source.load();
     return fmt::format(
-        "{{\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
+        "\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
         "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
         "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
         "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{},"
-        "\"check\":\"{}\",\"check_reason\":\"{}\"}}",
+        "\"check\":\"{}\",\"check_reason\":\"{}\",\"connect_failures\":{}",
         json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
         config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
         backend.weight.load(), backend.active.load(), backend.max_connections.load(),
@@ -96,28 +103,73 @@ std::string backend_json(const BackendPool& pool, const Backend& backend) {
         json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load(),
         backend.backup.load() ? "true" : "false", backend.ejected.load() ? "true" : "false",
         backend.passive_failures.load(), backend.ejections_total.load(),
-        check_result_name(backend.last_check()), json_escape(backend.last_check_reason()));
+        check_result_name(backend.last_check()), json_escape(backend.last_check_reason()),
+        connect_failures);
 }
 
-std::string render_status(const Control& control) {
+std::string backend_json(const BackendPool& pool, const Backend& backend) {
+    return "{" + backend_fields(pool, backend) + "}";
+}
+
+// `,"last_check":{"result":"ok"|"<why it failed>","age_ms":N}` (a leading comma); null while
+// no check has finished (or the pool has none).
+std::string last_check_field(const Backend& backend, std::uint64_t now_ms) {
+    const CheckResult result = backend.last_check();
+    if (result == CheckResult::none) {
+        return ",\"last_check\":null";
+    }
+    const std::uint64_t at = backend.last_check_ms.load(std::memory_order_relaxed);
+    return fmt::format(
+        ",\"last_check\":{{\"result\":\"{}\",\"age_ms\":{}}}",
+        result == CheckResult::passed ? "ok" : json_escape(backend.last_check_reason()),
+        now_ms > at ? now_ms - at : 0);
+}
+
+// `,"new_connections_per_s":…,"bytes_in_per_s":…,"bytes_out_per_s":…` (a leading comma).
+std::string rate_fields(const StatusRates::Rate& rate) {
+    return fmt::format(
+        ",\"new_connections_per_s\":{:.2f},\"bytes_in_per_s\":{:.0f},"
+        "\"bytes_out_per_s\":{:.0f}",
+        rate.connections, rate.bytes_in, rate.bytes_out);
+}
+
+// Connections of the listener that ended in an error rather than a close, a rule or a limit
+// (docs/ADMIN.md, /status): resets, failed connects, no backend, a full ring, internal errors,
+// and the clients closed before they had a slot.
+std::uint64_t listener_errors(const ListenerStats& stats) {
+    std::uint64_t errors = stats.rejected[static_cast<std::size_t>(Rejection::no_fd)].load() +
+                           stats.rejected[static_cast<std::size_t>(Rejection::no_slot)].load();
+    for (Termination reason :
+         {Termination::client_reset, Termination::backend_reset, Termination::connect_failed,
+          Termination::no_backend, Termination::ring_full, Termination::internal_error}) {
+        errors += stats.closed(reason);
+    }
+    return errors;
+}
+
+std::string render_status(const Control& control, StatusRates& rates) {
     std::shared_ptr<Generation> generation = control.generation();
+    const std::uint64_t now_ms = monotonic_ms();
+    rates.sample(*generation, now_ms);
     const std::uint64_t open = control.open_connections.load(std::memory_order_relaxed);
     std::string out = fmt::format(
         "{{\"version\":\"{}\",\"generation\":{},\"shutting_down\":{},\"connections_open\":{},"
         "\"max_connections\":{},\"shard_steering\":\"{}\",\"reloads_succeeded\":{},"
-        "\"reloads_failed\":{},\"listeners\":[",
+        "\"reloads_failed\":{},\"rate_window_ms\":{},\"listeners\":[",
         RINGLB_VERSION, generation->id, control.shutting_down.load() ? "true" : "false", open,
         control.max_connections.load(),
         config::shard_steering_name(generation->config.global.shard_steering),
-        control.reloads_succeeded.load(), control.reloads_failed.load());
+        control.reloads_succeeded.load(), control.reloads_failed.load(), rates.window_ms());
     bool first = true;
     for (const ListenerRuntime& listener : generation->listeners) {
-        fmt::format_to(std::back_inserter(out),
-                       "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{}{}}}",
-                       first ? "" : ",", json_escape(listener.config.name),
-                       json_escape(listener.config.bind.to_string()),
-                       json_escape(listener.config.pool), listener.stats->accepted.load(),
-                       listener_settings_json(listener));
+        fmt::format_to(
+            std::back_inserter(out),
+            "{}{{\"name\":\"{}\",\"bind\":\"{}\",\"pool\":\"{}\",\"accepted\":{},"
+            "\"errors\":{},\"new_connections_per_s\":{:.2f}{}}}",
+            first ? "" : ",", json_escape(listener.config.name),
+            json_escape(listener.config.bind.to_string()), json_escape(listener.config.pool),
+            listener.stats->accepted.load(), listener_errors(*listener.stats),
+            rates.listener(listener.config.name).connections, listener_settings_json(listener));
         first = false;
     }
     out += "],\"pools\":[";
@@ -146,12 +198,22 @@ std::string render_status(const Control& control) {
         }
         out += "\"backends\":[";
         bool first_backend = true;
+        StatusRates::Rate pool_rate;
         for (const auto& backend : pool.members()) {
-            out += (first_backend ? "" : ",");
-            out += backend_json(pool, *backend);
+            const StatusRates::Rate rate = rates.backend(pool.name(), backend->name);
+            pool_rate.connections += rate.connections;
+            pool_rate.bytes_in += rate.bytes_in;
+            pool_rate.bytes_out += rate.bytes_out;
+            out += (first_backend ? "{" : ",{");
+            out += backend_fields(pool, *backend);
+            out += rate_fields(rate);
+            out += last_check_field(*backend, now_ms);
+            out += "}";
             first_backend = false;
         }
-        out += "]}";
+        out += "]";
+        out += rate_fields(pool_rate);
+        out += "}";
     }
     out += "]}\n";
     return out;
@@ -499,21 +561,26 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
 }
 
 namespace {
-// GET /: what there is to ask (the read token allows the GETs, the operator's token all).
-constexpr std::string_view kIndex =
-    "ringlb admin API\n"
-    "GET  /metrics   Prometheus text exposition\n"
-    "GET  /status    JSON: listeners, pools, backends\n"
-    "GET  /healthz   200 ok, 503 while shutting down or waiting for a first DNS answer\n"
-    "POST /pools/{pool}/backends/{address}/drain|enable|disable|weight?value=N\n";
+// GET /: the stats page. It holds no data (it reads /status with the token the user gives
+// it), so the server serves it without a token (HttpAuthorizer). Its CSP allows only its
+// own inline blocks and fetches to this origin.
+HttpResponse stats_page() {
+    HttpResponse response = reply(200, "text/html; charset=utf-8", std::string(kStatsPage));
+    response.headers.emplace_back("Content-Security-Policy", std::string(kStatsPageCsp));
+    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    response.headers.emplace_back("Referrer-Policy", "no-referrer");
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return response;
+}
 }  // namespace
 
-HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_stats) {
-    return [&control, &admin_stats](const HttpRequest& request) -> HttpResponse {
+HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_stats,
+                               StatusRates& rates) {
+    return [&control, &admin_stats, &rates](const HttpRequest& request) -> HttpResponse {
         const std::vector<std::string_view> parts = split_path(request.path);
         const bool read_only = request.method == "GET" || request.method == "HEAD";
         if (parts.empty() && read_only) {
-            return text(200, std::string(kIndex));
+            return stats_page();
         }
         if (parts.size() == 1 &&
             (parts[0] == "metrics" || parts[0] == "healthz" || parts[0] == "status")) {
@@ -529,7 +596,7 @@ HttpHandler make_admin_handler(Control& control, const HttpServerStats& admin_st
             if (parts[0] == "healthz") {
                 return healthz(control);
             }
-            return json(200, render_status(control));
+            return json(200, render_status(control, rates));
         }
         if (parts.size() == 5 && parts[0] == "pools" && parts[2] == "backends") {
             return backend_action(control, request, parts);

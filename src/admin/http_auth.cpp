@@ -71,6 +71,11 @@ std::optional<HttpResponse> HttpAuthorizer::refusal(const SocketAddress& peer,
     if (!auth_.token && !auth_.read_token) {
         return std::nullopt;
     }
+    // The stats page's shell (GET / only) is public: it is static text that holds no data,
+    // and asks the user for the token its own requests (/status, the actions) then carry.
+    if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) {
+        return std::nullopt;
+    }
     // Both comparisons run whatever the first found, so timing does not tell which matched.
     const bool full = auth_.token && bearer_matches(request.authorization, *auth_.token);
     const bool read = auth_.read_token && bearer_matches(request.authorization, *auth_.read_token);

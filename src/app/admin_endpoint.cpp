@@ -54,7 +54,7 @@ std::unique_ptr<HttpServer> AdminEndpoint::make(UniqueFd socket, const config::A
         tls = TlsContext::from_pem(admin.tls_cert_pem, admin.tls_key_pem);
     }
     auto server = std::make_unique<HttpServer>(std::move(socket), std::move(auth),
-                                               make_admin_handler(control_, stats_),
+                                               make_admin_handler(control_, stats_, rates_),
                                                HttpServerLimits{}, std::move(tls), &stats_);
     log_info("admin listening address={} tls={} token={} read_token={}", address,
              admin.tls() ? "on" : "off", admin.token_file ? "required" : "none",

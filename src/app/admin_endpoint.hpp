@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "ringlb/admin/http_server.hpp"
+#include "ringlb/admin/status_rates.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/config/config.hpp"
 #include "ringlb/runtime/control.hpp"
@@ -40,6 +41,7 @@ class AdminEndpoint final {
 
     Control& control_;
     HttpServerStats stats_;  // kept across the servers that reloads replace
+    StatusRates rates_;      // the samples behind /status's rates, kept likewise
     std::unique_ptr<HttpServer> server_;
 };
 

@@ -325,6 +325,7 @@ void ControlThread::finish_probe(Target& target, ProbeOutcome outcome, std::uint
     BackendPool& pool = *target.pool;
     backend.record_check(outcome.result, outcome.detail);
     const bool passed = outcome.result == CheckResult::passed;
+    backend.last_check_ms.store(now, std::memory_order_relaxed);  // for /status
     auto publish = [&] {
         try {
             if (pool.refresh(now, epochs_) &&

@@ -379,10 +379,15 @@ TEST_CASE("malformed requests get 400, unknown paths 404, oversized ones are cut
         INFO("GET " << path);
         CHECK(admin.get(path).status == 404);
     }
-    // GET / lists the routes.
+    // GET / is the stats page: HTML with a CSP that allows only its own inline blocks (the
+    // page itself is driven in a browser by the stats_page test).
     const HttpReply index = admin.get("/");
     CHECK(index.status == 200);
-    CHECK(index.body.find("GET  /metrics") != std::string::npos);
+    CHECK(index.header("Content-Type") == "text/html; charset=utf-8");
+    CHECK(index.body.find("<title>ringlb stats</title>") != std::string::npos);
+    const std::string csp = index.header("Content-Security-Policy").value_or("");
+    CHECK(csp.find("default-src 'none'; script-src 'sha256-") == 0);
+    CHECK(index.header("X-Content-Type-Options") == "nosniff");
 
     // 64 KiB of header fields: refused (413/431) or the connection is closed, never served
     // and never left hanging; the endpoint answers the next client right away.

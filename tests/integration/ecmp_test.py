@@ -22,6 +22,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from checks import WAIT, Failure, check, log, wait_for
+
 VIP = "10.99.0.1"
 HOSTS = (1, 2, 3)
 GROUP = 100
@@ -31,31 +33,6 @@ AGREEMENT_SOURCES = 1000
 LOAD_SOURCES = range(1000, 1200)  # sources of the continuous new connections
 STREAM_SOURCES = range(1500, 1600)  # sources of the long-lived streams
 SOURCES = 1600
-WAIT = 30.0  # bound of every readiness wait: far above what any of them takes
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def log(message):
-    print(f"{time.monotonic():10.3f} {message}", flush=True)
-
-
-def wait_for(what, predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def source_address(i):

@@ -290,6 +290,20 @@ TEST_CASE("with a token, only the right bearer token reaches the handler") {
     }
     CHECK(calls == 0);
 
+    // GET / (the stats page, which holds no data) is served to anyone; nothing else is.
+    auto page = round_trip(server.port, get("/"));
+    REQUIRE(page);
+    CHECK(page->status == 200);
+    CHECK(calls == 1);
+    for (std::string other : {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                              "GET //status HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+        INFO(other);
+        auto refused = round_trip(server.port, other);
+        REQUIRE(refused);
+        CHECK(refused->status == 401);
+    }
+    CHECK(calls == 1);
+
     auto right = round_trip(server.port, get("/status", "Authorization: Bearer s3cr3t-t0ken\r\n"));
     REQUIRE(right);
     CHECK(right->status == 200);
@@ -298,7 +312,7 @@ TEST_CASE("with a token, only the right bearer token reaches the handler") {
         round_trip(server.port, get("/status", "authorization: bEaReR  s3cr3t-t0ken\r\n"));
     REQUIRE(scheme_any_case);
     CHECK(scheme_any_case->status == 200);
-    CHECK(calls == 2);
+    CHECK(calls == 3);  // and the page above
 }
 
 TEST_CASE("a malformed request gets 400 and the connection is closed") {

@@ -17,7 +17,8 @@ namespace ringlb {
 
 // Who may do what. Without either token every request is served. With one, a request must
 // carry "Authorization: Bearer <token>": `token` allows every request, `read_token` only GET
-// and HEAD (anything else is 403). A missing or wrong token is 401.
+// and HEAD (anything else is 403). A missing or wrong token is 401. GET and HEAD of "/" (the
+// stats page, static and without data) are served to anyone.
 struct HttpAuth final {
     std::optional<std::string> token;
     std::optional<std::string> read_token;

@@ -86,6 +86,7 @@ struct Backend final {
     std::atomic<std::uint32_t> priority{0};     // SRV priority tier (static backends: 0)
     std::atomic<std::uint32_t> srv_weight{0};   // its SRV record's weight (discovered only)
     std::atomic<bool> backup{false};  // serves only while no non-backup backend of its pool can
+    std::atomic<std::uint64_t> last_check_ms{0};  // when the last health check ended (monotonic)
 
     // Passive ejection (pool.passive), written by the control thread only.
     std::atomic<bool> ejected{false};                  // out of the live set until ejected_until_ms

@@ -18,6 +18,7 @@ BackendPool::BackendPool(const config::PoolConfig& config,
       shards_(shards),
       prepare_(std::move(prepare)),
       members_changed_(std::move(members_changed)),
+      queue_(shards),
       members_(std::move(backends)) {
     for (const SocketAddress& source : config_.source) {
         sources_[source.family() == AF_INET6 ? 1 : 0].push_back(source);

@@ -16,6 +16,7 @@
 #include "ringlb/config/config.hpp"
 #include "ringlb/pool/backend.hpp"
 #include "ringlb/pool/live_set.hpp"
+#include "ringlb/pool/pool_queue.hpp"
 
 namespace ringlb {
 
@@ -91,6 +92,10 @@ class BackendPool final {
         return backend_downs_.load(std::memory_order_acquire);
     }
 
+    // Shard threads: the clients waiting for a place (pool.queue_timeout_ms); any thread reads
+    // its length and counters.
+    [[nodiscard]] PoolQueue& queue() noexcept { return queue_; }
+    [[nodiscard]] const PoolQueue& queue() const noexcept { return queue_; }
     // Control plane: how many backends may take new connections now.
     [[nodiscard]] std::size_t live_count() const noexcept {
         return live_count_.load(std::memory_order_relaxed);
@@ -133,6 +138,7 @@ class BackendPool final {
     std::atomic<std::uint64_t> backend_downs_{0};  // members marked down by health, ever
     std::vector<SocketAddress> sources_[2];        // pool.source: IPv4 ones, IPv6 ones
     alignas(64) std::atomic<std::uint32_t> source_turn_{0};
+    PoolQueue queue_;
     mutable std::mutex control_;  // control plane only; guards what follows
     std::vector<std::shared_ptr<Backend>> members_;
     std::size_t static_count_ = 0;  // members_[0, static_count_) come from the config

@@ -24,6 +24,8 @@ std::string_view termination_name(Termination reason) noexcept {
             return "connect_failed";
         case Termination::no_backend:
             return "no_backend";
+        case Termination::queue_timeout:
+            return "queue_timeout";
         case Termination::no_route:
             return "no_route";
         case Termination::denied:

@@ -178,12 +178,17 @@ std::string render_status(const Control& control, StatusRates& rates) {
         const BackendPool& pool = *generation->pools[p];
         fmt::format_to(std::back_inserter(out),
                        "{}{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},"
-                       "\"live\":{},\"max_connection_duration_ms\":{},\"on_backend_down\":\"{}\",",
+                       "\"live\":{},\"max_connection_duration_ms\":{},\"on_backend_down\":\"{}\","
+                       "\"queue_timeout_ms\":{},\"queue_length\":{},\"queued_total\":{},"
+                       "\"queue_timeouts\":{},",
                        first ? "" : ",", json_escape(pool.name()),
                        config::algorithm_name(pool.config().algorithm),
                        pool.config().health ? "true" : "false", pool.live_count(),
                        pool.config().max_connection_duration_ms,
-                       config::on_backend_down_name(pool.config().on_backend_down));
+                       config::on_backend_down_name(pool.config().on_backend_down),
+                       pool.config().queue_timeout_ms, pool.queue().length(),
+                       pool.queue().queued_total.load(std::memory_order_relaxed),
+                       pool.queue().timeouts_total.load(std::memory_order_relaxed));
         out += pool_socket_settings_json(pool.config());
         first = false;
         if (const auto& discovery = pool.config().discovery) {
@@ -450,6 +455,28 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                                       backend_origin_name(backend.origin), backend.priority.load()),
                  1);
         });
+    // pool.queue_timeout_ms: per pool object, so they start again at a reload.
+    family(out, "ringlb_pool_queue_length", "gauge",
+           "Clients waiting for a place on a full pool now (pool.queue_timeout_ms).");
+    for (const auto& pool : generation->pools) {
+        line("ringlb_pool_queue_length",
+             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())), pool->queue().length());
+    }
+    family(out, "ringlb_pool_queued_total", "counter",
+           "Clients that waited for a place on a full pool, since the last reload.");
+    for (const auto& pool : generation->pools) {
+        line("ringlb_pool_queued_total",
+             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())),
+             pool->queue().queued_total.load(std::memory_order_relaxed));
+    }
+    family(out, "ringlb_pool_queue_timeouts_total", "counter",
+           "Waiting clients closed after pool.queue_timeout_ms without a place, since the last "
+           "reload.");
+    for (const auto& pool : generation->pools) {
+        line("ringlb_pool_queue_timeouts_total",
+             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())),
+             pool->queue().timeouts_total.load(std::memory_order_relaxed));
+    }
     family(out, "ringlb_discovery_queries_total", "counter",
            "DNS SRV discovery queries, by pool and result (success, empty = NXDOMAIN or no "
            "record, timeout, error).");

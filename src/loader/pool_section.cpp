@@ -32,6 +32,7 @@ constexpr Range kResolveIntervalMs{1000, 86400000};
 constexpr Range kBackendMaxConnections{0, 1000000};
 constexpr Range kDiscoveryIntervalMs{1000, 86400000};
 constexpr Range kMaxConnectionDurationMs{0, 31536000000};  // up to a year
+constexpr Range kQueueTimeoutMs{0, 3600000};               // up to an hour
 constexpr Range kConsecutiveFailures{0, 1000};
 constexpr Range kEjectionMs{100, 3600000};
 constexpr Range kMaxEjectedPercent{0, 100};
@@ -211,6 +212,7 @@ void load_pool(TomlReader& reader, const toml::table& table, std::size_t index,
                          pool.max_connection_duration_ms);
     reader.read_enum(table, "on_backend_down", kOnBackendDown, on_backend_down_name, scope,
                      pool.on_backend_down);
+    reader.read_unsigned(table, "queue_timeout_ms", kQueueTimeoutMs, scope, pool.queue_timeout_ms);
     reader.read_unsigned(table, "resolve_interval_ms", kResolveIntervalMs, scope,
                          pool.resolve_interval_ms);
 

@@ -26,6 +26,8 @@ std::string_view rejection_name(Rejection reason) noexcept {
             return "proxy_protocol";
         case Rejection::no_route:
             return "no_route";
+        case Rejection::queue_timeout:
+            return "queue_timeout";
         case Rejection::count_:
             break;
     }

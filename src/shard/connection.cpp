@@ -18,7 +18,8 @@
 namespace ringlb {
 
 unsigned Connection::idle_timeout_ms() const noexcept {
-    if (state_ == State::proxy_header || state_ == State::inspecting || target_.pool == nullptr) {
+    if (state_ == State::proxy_header || state_ == State::inspecting || state_ == State::queued ||
+        target_.pool == nullptr) {
         return 0;  // bounded by its own timeout
     }
     return target_.pool->config().idle_timeout_ms;
@@ -31,7 +32,8 @@ bool Connection::relays_to_down_backend() const noexcept {
 }
 
 std::uint64_t Connection::max_duration_ms() const noexcept {
-    if (state_ == State::proxy_header || state_ == State::inspecting || target_.pool == nullptr) {
+    if (state_ == State::proxy_header || state_ == State::inspecting || state_ == State::queued ||
+        target_.pool == nullptr) {
         return 0;  // no pool yet: bounded by its own timeout
     }
     return target_.pool->config().max_connection_duration_ms;
@@ -52,6 +54,7 @@ Connection::Progress Connection::start(int client_fd, ListenerRuntime& listener,
     ending_ = Termination::client_closed;
     closer_ = Termination::client_closed;
     has_client_address_ = false;
+    queue_requested_ = false;
     started_ms_ = context.now_ms;
     const unsigned interim_ms = listener.config.access_log_interval_ms;
     next_interim_ms_ = interim_ms > 0 && listener.access_log >= 0 ? context.now_ms + interim_ms : 0;
@@ -74,8 +77,28 @@ Connection::Progress Connection::connect_next(RelayContext& context) noexcept {
     // A retry keeps the place on the backend that failed until it has another one (or none,
     // and then until the end, so the access log can still name it): a backend is only
     // guaranteed to exist while a connection holds a place on it.
-    Backend* next =
-        attempts_ == 0 ? target_.acquire(known) : target_.acquire_after(backend_, known);
+    Backend* next = nullptr;
+    if (attempts_ == 0) {
+        const unsigned queue_ms = pool.config().queue_timeout_ms;
+        // First come, first served: while clients wait, a new one joins the back of the queue.
+        if (queue_ms == 0 || state_ == State::queued || pool.queue().length() == 0) {
+            next = target_.acquire(known);
+        }
+        // Every live backend is full: wait for a place (not when none is live at all).
+        if (next == nullptr && queue_ms > 0 && !pool.live().entries.empty()) {
+            if (state_ != State::queued) {
+                state_ = State::queued;
+                queue_requested_ = true;
+                queue_link_.deadline_ms = context.now_ms + queue_ms;
+            }
+            return Progress::running;
+        }
+    } else {
+        next = target_.acquire_after(backend_, known);
+    }
+    if (state_ == State::queued) {
+        state_ = State::connecting;  // its turn came: the place is taken
+    }
     if (next == nullptr) {
         listener_->stats->reject(Rejection::no_backend);
         return close(context, Ending::graceful,
@@ -225,6 +248,11 @@ Connection::Progress Connection::on_connect(int result, RelayContext& context) n
         return close(context, Ending::reset, Termination::internal_error);
     }
     return start_relay(context);
+}
+
+Connection::Progress Connection::give_up_waiting(RelayContext& context) noexcept {
+    listener_->stats->reject(Rejection::queue_timeout);
+    return close(context, Ending::graceful, Termination::queue_timeout);
 }
 
 // A backend could not be reached: the next one while retries are left, else the client is
@@ -403,7 +431,12 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     upstream_ = Direction{};
     downstream_ = Direction{};
     // Give the places back before the sockets close: a client that sees the close may
-    // reconnect at once (on any shard) and must find its place free.
+    // reconnect at once (on any shard) and must find its place free. Waiters of the pool on
+    // other shards are told; this shard serves its own once the slot is free (Shard::release).
+    if (backend_ != nullptr && target_.pool->queue().length() > 0) {
+        release_backend();
+        target_.pool->queue().wake_others(context.shard, context.wake_fds);
+    }
     release_backend();
     if (client_slot_ != ClientTable::kUntracked) {
         context.clients.release(client_slot_);

@@ -116,7 +116,10 @@ RelayContext Shard::context() noexcept {
                         *services_.clients,
                         services_.access_log,
                         std::span<std::uint8_t>(scratch_),
-                        buffers_.get()};
+                        buffers_.get(),
+                        services_.waiters != nullptr
+                            ? std::span<const int>(services_.waiters->wake_fds)
+                            : std::span<const int>()};
 }
 
 void Shard::run() noexcept {
@@ -303,6 +306,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
                 begin_stop();
             }
             resume_paused();  // another shard may have freed a place
+            serve_waiters();  // ... or a backend place for a waiting client
             arm_wake();
             return;
         case Op::tick:
@@ -324,6 +328,8 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
     RelayContext relay = context();
     if (slab_[index].on_completion(op, result, flags, relay) == Connection::Progress::finished) {
         release(index);
+    } else if (slab_[index].take_queue_request()) {
+        enqueue(index);
     }
 }
 
@@ -379,8 +385,11 @@ void Shard::on_tick() noexcept {
             }
         }
     }
+    expire_waiters();
+    serve_waiters();  // places that freed without a close (a reload, an admin change)
     if (stopping_ && now_ms_ >= stop_deadline_ms_) {
         // Grace is over: close whatever is still open.
+        close_waiters();
         RelayContext relay = context();
         for (std::uint32_t slot = 0; slot < slab_.size(); ++slot) {
             Connection& connection = slab_[slot];
@@ -476,6 +485,8 @@ void Shard::serve(std::uint32_t listener, UniqueFd client, bool handed) noexcept
     if (slab_[connection].start(client.release(), *slot.runtime, *generation_, relay) ==
         Connection::Progress::finished) {
         release(connection);
+    } else if (slab_[connection].take_queue_request()) {
+        enqueue(connection);
     }
 }
 
@@ -484,6 +495,9 @@ void Shard::release(std::uint32_t slot) noexcept {
     publish_room();
     return_place();
     resume_paused();
+    if (waiting_ > 0) {
+        serve_waiters();  // a backend place may have freed with the slot
+    }
 }
 
 }  // namespace ringlb

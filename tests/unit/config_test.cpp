@@ -2277,8 +2277,8 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
     // issue 13: listener.access_log_interval_ms; issue 11 item 1: 8 pool.health keys (type,
     // send, expect, http_path, http_host, expect_status, port, send_proxy); items 3 and 5:
-    // pool.on_backend_down and 3 pool.passive keys
-    CHECK(keys.size() == 81);
+    // pool.on_backend_down and 3 pool.passive keys; item 6: pool.queue_timeout_ms
+    CHECK(keys.size() == 82);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {
@@ -2487,6 +2487,42 @@ TEST_CASE("issue 12 keys: shard steering, bandwidth limits, connection lifetime"
               "test.toml:10:30: pool \"p\": max_connection_duration_ms must be between 0 and "
               "31536000000, got 31536000001",
           });
+}
+
+TEST_CASE("pool.queue_timeout_ms is off by default, read in milliseconds, and bounded") {
+    auto defaults =
+        load(with_pool_api({"[[listener]]", "bind = \"127.0.0.1:1\"", "pool = \"api\""}));
+    REQUIRE(errors_of(defaults).empty());
+    CHECK(defaults.config->pools.at(0).queue_timeout_ms == 0);
+
+    auto good = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:1\"",
+        "pool = \"p\"",
+        "[[pool]]",
+        "name = \"p\"",
+        "queue_timeout_ms = 2500",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "  max_connections = 10",
+    }));
+    REQUIRE(errors_of(good).empty());
+    CHECK(good.config->pools.at(0).queue_timeout_ms == 2500);
+
+    auto bad = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:1\"",
+        "pool = \"p\"",
+        "[[pool]]",
+        "name = \"p\"",
+        "queue_timeout_ms = 3600001",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    CHECK(errors_of(bad) == std::vector<std::string>{
+                                "test.toml:6:20: pool \"p\": queue_timeout_ms must be between 0 "
+                                "and 3600000, got 3600001",
+                            });
 }
 
 TEST_CASE("socket options and source addresses are read, with their defaults") {

@@ -21,6 +21,7 @@ enum class Termination : std::uint8_t {
     backend_down,    // its backend was marked down and the pool says on_backend_down = "close"
     connect_failed,  // every connect attempt failed (refused, timed out, unreachable)
     no_backend,      // no live backend with room when the connection came
+    queue_timeout,   // waited pool.queue_timeout_ms for a place on a full pool and got none
     no_route,        // no [[listener.route]] took the client and the listener has no pool
     denied,          // refused by a rule: listener.allow / listener.deny
     client_limit,    // refused by a limit: listener.max_connections_per_client

@@ -198,6 +198,9 @@ struct PoolConfig final {
     SendProxy send_proxy = SendProxy::none;
     std::uint64_t max_connection_duration_ms = 0;         // older connections are closed; 0 = off
     OnBackendDown on_backend_down = OnBackendDown::keep;  // open connections of a backend gone down
+    // How long a new client may wait, first come first served, for a place when every live
+    // backend is at its max_connections; 0 = it is refused at once.
+    unsigned queue_timeout_ms = 0;
     unsigned resolve_interval_ms = 30000;  // re-resolution of host-name backends (1000..86400000)
     std::optional<HealthConfig> health;    // absent: every backend is always live
     PassiveConfig passive;                 // consecutive_failures 0: no passive ejection

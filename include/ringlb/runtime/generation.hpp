@@ -28,6 +28,7 @@ enum class Rejection : std::uint8_t {
     rate_limited,    // listener.new_connections_per_client_per_s
     proxy_protocol,  // accept_proxy: untrusted peer, malformed or late header
     no_route,        // no [[listener.route]] took the client and the listener has no pool
+    queue_timeout,   // waited pool.queue_timeout_ms on a full pool and got no place
     count_
 };
 

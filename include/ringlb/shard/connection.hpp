@@ -17,6 +17,7 @@
 #include "ringlb/io/buffer_ring.hpp"
 #include "ringlb/io/pipe_pool.hpp"
 #include "ringlb/io/ring.hpp"
+#include "ringlb/pool/pool_queue.hpp"
 #include "ringlb/runtime/generation.hpp"
 #include "ringlb/runtime/shard_stats.hpp"
 #include "ringlb/shard/user_data.hpp"
@@ -35,6 +36,7 @@ struct RelayContext final {
     AccessLogBuffer* access_log;      // this shard's, or null when no listener logs
     std::span<std::uint8_t> scratch;  // the shard's buffer for PROXY headers and ClientHellos
     BufferRing* buffers;              // small messages are copied through it; null: splice only
+    std::span<const int> wake_fds;    // every shard's eventfd, by id (PoolQueue::wake_others)
 };
 
 // A slot of the shard's slab. All methods run on the owning shard's thread only; none
@@ -90,11 +92,35 @@ class Connection final {
     // on_backend_down is "close".
     [[nodiscard]] bool relays_to_down_backend() const noexcept;
 
+    // pool.queue_timeout_ms: a client that found every live backend of its pool full waits,
+    // its bytes unread and nothing in flight, in its shard's list of the pool's waiters
+    // (src/shard/pool_waiters.cpp), linked through these fields.
+    struct QueueLink final {
+        std::uint32_t next = PoolQueue::kNoSlot;  // the next waiter of the pool on this shard
+        std::uint64_t ticket = 0;                 // its place in the pool's order
+        std::uint64_t deadline_ms = 0;            // when it gives up
+    };
+    [[nodiscard]] bool queued() const noexcept { return state_ == State::queued; }
+    // True once, right after the connection started waiting: the shard then links it in.
+    [[nodiscard]] bool take_queue_request() noexcept {
+        const bool requested = queue_requested_;
+        queue_requested_ = false;
+        return requested;
+    }
+    [[nodiscard]] QueueLink& queue_link() noexcept { return queue_link_; }
+    // The pool it waits for (or was routed to); null before one is chosen.
+    [[nodiscard]] BackendPool* pool() const noexcept { return target_.pool; }
+    // The waiter's turn: tries for a place again. Still queued() when there was none.
+    Progress retry_from_queue(RelayContext& context) noexcept { return connect_next(context); }
+    // The waiter's queue_timeout_ms ran out: closed and counted.
+    Progress give_up_waiting(RelayContext& context) noexcept;
+
   private:
     enum class State : std::uint8_t {
         free,
         proxy_header,
         inspecting,
+        queued,  // waiting for a place (pool.queue_timeout_ms)
         connecting,
         relaying,
         closing
@@ -205,6 +231,8 @@ class Connection final {
     std::uint16_t attempts_ = 0;                           // backend connects tried
     State state_ = State::free;
     bool has_client_address_ = false;
+    bool queue_requested_ = false;  // entered the queue; the shard has not linked it yet
+    QueueLink queue_link_;
     Termination ending_ = Termination::client_closed;  // why it ended
     Termination closer_ = Termination::client_closed;  // whose FIN came first, once one came
     std::uint64_t started_ms_ = 0;

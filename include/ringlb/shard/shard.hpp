@@ -197,6 +197,20 @@ class Shard final {
     void park(std::uint32_t listener, UniqueFd client) noexcept;
     void resume_paused() noexcept;
 
+    // pool.queue_timeout_ms: this shard's waiters, one list per pool (src/shard/pool_waiters.cpp).
+    // Links the connection in `slot`, which has just started waiting, at the back of its pool's.
+    void enqueue(std::uint32_t slot) noexcept;
+    // Serves the waiters of every pool, or of `queue`, that are the oldest of all shards, while
+    // places are free.
+    void serve_waiters() noexcept;
+    void serve_waiters(PoolQueue& queue) noexcept;
+    // Closes the waiters whose queue_timeout_ms has run out (every tick).
+    void expire_waiters() noexcept;
+    // Closes every waiter (the stop's grace is over).
+    void close_waiters() noexcept;
+    // Unlinks the oldest waiter of `queue` here and returns its slot.
+    std::uint32_t pop_waiter(PoolQueue& queue) noexcept;
+
     ShardOptions options_;
     EpochDomain& epochs_;
     ShardServices services_;
@@ -232,6 +246,9 @@ class Shard final {
     std::uint64_t stop_deadline_ms_ = 0;
     std::size_t listeners_open_ = 0;
     std::size_t parked_ = 0;  // listeners holding a parked client (not accepting meanwhile)
+    PoolQueue* busy_queues_ = nullptr;  // pools with waiters here, through Row::next_busy
+    std::size_t waiting_ = 0;           // connections waiting in them
+    bool serving_waiters_ = false;      // serve_waiters is on the stack: not again
     bool stopping_ = false;
     bool wake_armed_ = false;             // the eventfd read is in flight
     bool tick_armed_ = false;             // the tick timeout is in flight

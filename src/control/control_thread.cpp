@@ -470,7 +470,11 @@ void ControlThread::finish_agent(Target& target, const AgentOutcome& outcome, st
         target.agent_answering = false;
         return;
     }
-    target.agent_answering = true;
+    if (!target.agent_answering) {
+        log_info("agent answers again pool={} backend={} port={}", pool.name(), backend.name,
+                 target.settings->agent_port);
+        target.agent_answering = true;
+    }
     const AgentVerdict before{backend.agent_weight_percent.load(std::memory_order_relaxed),
                               backend.agent_state.load(std::memory_order_relaxed),
                               backend.agent_down.load(std::memory_order_relaxed)};

@@ -84,27 +84,61 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-// The fields of a backend's object, without the braces.
+// The agent check's words for a drain or maint of its own: "ready", "drain", "maint".
+std::string_view agent_state_name(config::BackendState state) noexcept {
+    switch (state) {
+        case config::BackendState::active:
+            return "ready";
+        case config::BackendState::drain:
+            return "drain";
+        case config::BackendState::disabled:
+            return "maint";
+    }
+    return "ready";
+}
+
+// `,"agent":"75% drain up","agent_weight_percent":…,"agent_state":…,"agent_down":…,
+// "agent_check":…,"agent_check_reason":…,"agent_unknown_words":…` (a leading comma): the agent
+// check's last verdict and how its last probe ended ("none" before the first).
+std::string agent_fields(const Backend& backend) {
+    const std::uint32_t percent = backend.agent_weight_percent.load();
+    const std::string_view state = agent_state_name(backend.agent_state.load());
+    const bool down = backend.agent_down.load();
+    return fmt::format(
+        ",\"agent\":\"{}% {} {}\",\"agent_weight_percent\":{},\"agent_state\":\"{}\","
+        "\"agent_down\":{},\"agent_check\":\"{}\",\"agent_check_reason\":\"{}\","
+        "\"agent_unknown_words\":{}",
+        percent, state, down ? "down" : "up", percent, state, down ? "true" : "false",
+        check_result_name(backend.last_agent_check()),
+        json_escape(backend.last_agent_check_reason()), backend.agent_unknown_words.load());
+}
+
+// The fields of a backend's object, without the braces; the agent's only in a pool with an
+// agent check (the stats page shows its agent column when they are there).
 std::string backend_fields(const BackendPool& pool, const Backend& backend) {
+    const auto& health = pool.config().health;
+    const bool has_agent = health && health->agent_port != 0;
     const std::uint64_t connect_failures =
         backend.connect_refused.load() + backend.connect_timeout.load() +
         backend.connect_error.load() + backend.connect_no_port.load() +
         backend.connect_no_source.load();
     return fmt::format(
-        "\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
-        "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
-        "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
-        "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{},"
-        "\"check\":\"{}\",\"check_reason\":\"{}\",\"connect_failures\":{}",
-        json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
-        config::backend_state_name(backend.state.load()), backend.healthy.load() ? "true" : "false",
-        backend.weight.load(), backend.active.load(), backend.max_connections.load(),
-        backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
-        json_escape(pool.name()), backend_origin_name(backend.origin), backend.priority.load(),
-        backend.backup.load() ? "true" : "false", backend.ejected.load() ? "true" : "false",
-        backend.passive_failures.load(), backend.ejections_total.load(),
-        check_result_name(backend.last_check()), json_escape(backend.last_check_reason()),
-        connect_failures);
+               "\"address\":\"{}\",\"resolved\":\"{}\",\"state\":\"{}\",\"healthy\":{},"
+               "\"weight\":{},\"active\":{},\"max_connections\":{},\"connections_total\":{},"
+               "\"bytes_in\":{},\"bytes_out\":{},\"pool\":\"{}\",\"origin\":\"{}\",\"priority\":{},"
+               "\"backup\":{},\"ejected\":{},\"passive_failures\":{},\"ejections_total\":{},"
+               "\"check\":\"{}\",\"check_reason\":\"{}\",\"connect_failures\":{}",
+               json_escape(backend.name), json_escape(backend.address_snapshot().to_string()),
+               config::backend_state_name(backend.state.load()),
+               backend.healthy.load() ? "true" : "false", backend.weight.load(),
+               backend.active.load(), backend.max_connections.load(),
+               backend.connections_total.load(), backend.bytes_in.load(), backend.bytes_out.load(),
+               json_escape(pool.name()), backend_origin_name(backend.origin),
+               backend.priority.load(), backend.backup.load() ? "true" : "false",
+               backend.ejected.load() ? "true" : "false", backend.passive_failures.load(),
+               backend.ejections_total.load(), check_result_name(backend.last_check()),
+               json_escape(backend.last_check_reason()), connect_failures) +
+           (has_agent ? agent_fields(backend) : std::string());
 }
 
 std::string backend_json(const BackendPool& pool, const Backend& backend) {
@@ -428,6 +462,37 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                              labels + fmt::format(",result=\"{}\"", check_result_name(result)),
                              backend.checks(result));
                     }
+                });
+    per_backend("ringlb_agent_checks_total", "counter",
+                "Agent check probes of each backend (pool.health.agent_port), by result.",
+                [&](const std::string& labels, const Backend& backend) {
+                    for (std::size_t r = 1; r < kCheckResults; ++r) {
+                        const auto result = static_cast<CheckResult>(r);
+                        line("ringlb_agent_checks_total",
+                             labels + fmt::format(",result=\"{}\"", check_result_name(result)),
+                             backend.agent_checks(result));
+                    }
+                });
+    per_backend("ringlb_backend_agent_weight_percent", "gauge",
+                "The agent check's share of the backend's weight, in percent (100 without an "
+                "agent).",
+                [&](const std::string& labels, const Backend& backend) {
+                    line("ringlb_backend_agent_weight_percent", labels,
+                         backend.agent_weight_percent.load());
+                });
+    per_backend("ringlb_backend_agent_state", "gauge",
+                "1 for each part of the agent check's verdict: ready, drain or maint, and down "
+                "(ready 1, down 0 without an agent).",
+                [&](const std::string& labels, const Backend& backend) {
+                    const config::BackendState state = backend.agent_state.load();
+                    for (auto each : {config::BackendState::active, config::BackendState::drain,
+                                      config::BackendState::disabled}) {
+                        line("ringlb_backend_agent_state",
+                             labels + fmt::format(",state=\"{}\"", agent_state_name(each)),
+                             state == each ? 1 : 0);
+                    }
+                    line("ringlb_backend_agent_state", labels + ",state=\"down\"",
+                         backend.agent_down.load() ? 1 : 0);
                 });
     per_backend("ringlb_backend_weight", "gauge", "Weight from the config or the admin API.",
                 [&](const std::string& labels, const Backend& backend) {

@@ -14,10 +14,13 @@
 #include <cstring>
 #include <system_error>
 
+#include "agent_probe.hpp"
 #include "probe.hpp"
 #include "ringlb/base/clock.hpp"
+#include "ringlb/base/escape.hpp"
 #include "ringlb/base/log.hpp"
 #include "ringlb/base/name_lookup.hpp"
+#include "ringlb/health/agent_reply.hpp"
 #include "ringlb/health/health_state.hpp"
 #include "ringlb/io/socket.hpp"
 #include "srv_discovery.hpp"
@@ -26,6 +29,17 @@ namespace ringlb {
 
 namespace {
 constexpr std::uint64_t kRampStepMs = 100;
+
+// Forgets a backend's agent verdict (its agent was turned off); returns whether it had one
+// other than the default.
+bool forget_agent(Backend& backend) noexcept {
+    const bool had =
+        backend.agent_weight_percent.load(std::memory_order_relaxed) != 100 ||
+        backend.agent_state.load(std::memory_order_relaxed) != config::BackendState::active ||
+        backend.agent_down.load(std::memory_order_relaxed);
+    backend.clear_agent();
+    return had;
+}
 
 }  // namespace
 
@@ -41,10 +55,24 @@ struct ControlThread::Target {
     std::uint64_t deadline_ms = 0;      // when the probe in flight times out
     std::uint64_t next_resolve_ms = 0;  // when the host name is resolved again
     Probe probe;                        // in flight from start_probe to finish_probe
+    // The agent check, when settings->agent_port is not 0.
+    AgentProbe agent{};                   // in flight from start_agent to finish_agent
+    unsigned agent_port = 0;              // the port `agent` was configured for; 0 = none
+    std::uint64_t agent_next_due_ms = 0;  // when the next agent probe starts
+    std::uint64_t agent_deadline_ms = 0;  // when the agent probe in flight times out
+    bool agent_answering = true;          // its last probe got a line (for logging changes)
+    bool agent_unknown_logged = false;    // a reply with unknown words was logged once
+
+    [[nodiscard]] bool has_agent() const noexcept { return settings && settings->agent_port != 0; }
 
     // Follows the pool's settings (reload): a probe in flight under other settings is dropped
-    // and the next one starts at once.
+    // and the next one starts at once. Another agent port or agent_send keeps the agent's
+    // verdict until the new agent answers (adopt() clears the verdict of an agent turned off).
     void configure(std::uint64_t now) {
+        if (!has_agent()) {
+            agent.abandon();
+            agent_port = 0;
+        }
         if (!settings) {
             return;
         }
@@ -52,6 +80,13 @@ struct ControlThread::Target {
         if (probe.configure(*settings, send_proxy, backend->name) && probe.in_flight()) {
             probe.abandon();
             next_due_ms = now;
+        }
+        if (has_agent() &&
+            (agent.configure(settings->agent_send) || agent_port != settings->agent_port)) {
+            agent.abandon();
+            agent_port = settings->agent_port;
+            agent_next_due_ms = now;
+            agent_answering = true;  // a new agent that does not answer is logged
         }
     }
 };
@@ -98,9 +133,13 @@ void ControlThread::stop() noexcept {
 
 void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t now) {
     std::vector<std::unique_ptr<Target>> targets;
+    std::vector<std::shared_ptr<Backend>> cleared;  // agent verdicts a reload turned off
     for (const auto& pool : generation->pools) {
         const auto& health = pool->config().health;
         for (const auto& backend : pool->members()) {
+            if ((!health || health->agent_port == 0) && forget_agent(*backend)) {
+                cleared.push_back(backend);  // published by the refresh below
+            }
             if (!health && backend->host.empty()) {
                 continue;
             }
@@ -121,6 +160,8 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
                     if (kept.probe.in_flight()) {
                         kept.deadline_ms = kept.started_ms + health->timeout_ms;
                     }
+                    kept.agent_next_due_ms =
+                        std::min(kept.agent_next_due_ms, now + health->agent_interval_ms);
                     kept.configure(now);
                 }
                 kept.next_resolve_ms =
@@ -144,6 +185,10 @@ void ControlThread::adopt(std::shared_ptr<Generation> generation, std::uint64_t 
         if (pool->refresh(now, epochs_)) {
             ramping_.push_back(pool.get());
         }
+    }
+    for (const auto& backend : cleared) {
+        log_info("agent verdict cleared pool={} backend={}: the agent check is off", backend->pool,
+                 backend->name);
     }
     adopt_discoveries(now);
 }
@@ -367,6 +412,101 @@ void ControlThread::finish_probe(Target& target, ProbeOutcome outcome, std::uint
     }
 }
 
+void ControlThread::publish(BackendPool& pool, std::uint64_t now) {
+    try {
+        note_ramping(pool, pool.refresh(now, epochs_));
+    } catch (const std::exception& failure) {
+        log_error("pool {}: cannot publish live set: {}", pool.name(), failure.what());
+    }
+}
+
+void ControlThread::start_agent(Target& target, std::uint64_t now) {
+    target.agent_next_due_ms = now + target.settings->agent_interval_ms;
+    if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
+        return;  // an operator took it out: no probes until it is enabled again
+    }
+    const SocketAddress address = with_port(target.backend->address(), target.settings->agent_port);
+    int fd = make_stream_socket(address.family());
+    if (fd < 0) {
+        finish_agent(target, {{CheckResult::error, static_cast<std::uint32_t>(-fd)}, {}}, now);
+        return;
+    }
+    UniqueFd socket(fd);
+    // The agent runs on the backend's host: it takes the path the pool's connections take.
+    const config::PoolConfig& pool = target.pool->config();
+    TcpOptions marked;
+    marked.mark = pool.tcp.mark;
+    int prepared = apply_tcp_options(fd, marked, TcpOptions{});
+    if (prepared == 0 && !pool.source.empty()) {
+        const SocketAddress* source = target.pool->next_source(address.family());
+        prepared = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source);
+    }
+    if (prepared < 0) {
+        finish_agent(target, {{CheckResult::error, static_cast<std::uint32_t>(-prepared)}, {}},
+                     now);
+        return;
+    }
+    target.agent_deadline_ms = now + target.settings->timeout_ms;
+    if (auto outcome = target.agent.begin(std::move(socket), address)) {
+        finish_agent(target, *outcome, now);
+    }
+}
+
+void ControlThread::finish_agent(Target& target, const AgentOutcome& outcome, std::uint64_t now) {
+    Backend& backend = *target.backend;
+    BackendPool& pool = *target.pool;
+    backend.record_agent_check(outcome.probe.result, outcome.probe.detail);
+    backend.last_agent_check_ms.store(now, std::memory_order_relaxed);
+    if (outcome.probe.result != CheckResult::passed) {
+        // A dead agent changes nothing: the backend keeps the agent's last verdict. Logged
+        // once per change, not once per probe.
+        if (target.agent_answering) {
+            log_warn(
+                "agent not answering pool={} backend={} port={} reason=\"{}\": keeping its "
+                "last verdict",
+                pool.name(), backend.name, target.settings->agent_port,
+                describe_check(outcome.probe.result, outcome.probe.detail));
+        }
+        target.agent_answering = false;
+        return;
+    }
+    if (!target.agent_answering) {
+        log_info("agent answers again pool={} backend={} port={}", pool.name(), backend.name,
+                 target.settings->agent_port);
+        target.agent_answering = true;
+    }
+    const AgentVerdict before{backend.agent_weight_percent.load(std::memory_order_relaxed),
+                              backend.agent_state.load(std::memory_order_relaxed),
+                              backend.agent_down.load(std::memory_order_relaxed)};
+    const AgentReply reply = parse_agent_reply(outcome.line, before);
+    if (reply.unknown_words > 0) {
+        backend.agent_unknown_words.fetch_add(reply.unknown_words, std::memory_order_relaxed);
+        if (!target.agent_unknown_logged) {
+            target.agent_unknown_logged = true;
+            log_warn(
+                "agent reply with unknown words pool={} backend={} word=\"{}\" reply=\"{}\": "
+                "ignored (logged once; counted in /status agent_unknown_words)",
+                pool.name(), backend.name, json_escape(reply.first_unknown),
+                json_escape(outcome.line));
+        }
+    }
+    if (reply.verdict == before) {
+        return;
+    }
+    backend.agent_weight_percent.store(reply.verdict.weight_percent, std::memory_order_relaxed);
+    backend.agent_state.store(reply.verdict.state, std::memory_order_relaxed);
+    backend.agent_down.store(reply.verdict.down, std::memory_order_relaxed);
+    // Publish first, then log, as for health transitions.
+    publish(pool, now);
+    log_info("agent verdict pool={} backend={} agent=\"{}\" was=\"{}\" reply=\"{}\"", pool.name(),
+             backend.name, describe_agent(reply.verdict), describe_agent(before),
+             json_escape(outcome.line));
+    if (pool.live_count() == 0) {
+        log_error("pool {} has no live backend: new clients are closed until one is up",
+                  pool.name());
+    }
+}
+
 // Host names are looked up here, never on a shard; getaddrinfo may block this thread for a
 // while, which only delays probes.
 void ControlThread::resolve_due(std::uint64_t now) {
@@ -404,6 +544,7 @@ void ControlThread::run() noexcept {
     pthread_setname_np(pthread_self(), "ringlb-control");
     std::vector<pollfd> fds;
     std::vector<Target*> polled;
+    std::vector<Target*> agents;  // those with an agent probe in fds
     while (!stopping_.load(std::memory_order_relaxed)) {
         std::uint64_t now = monotonic_ms();
         std::shared_ptr<Generation> next;
@@ -455,6 +596,23 @@ void ControlThread::run() noexcept {
                 wake_at = std::min(wake_at, target->next_due_ms);
             }
         }
+        const std::size_t first_agent = fds.size();
+        agents.clear();
+        for (const auto& target : targets_) {
+            if (!target->has_agent()) {
+                continue;
+            }
+            if (!target->agent.in_flight() && now >= target->agent_next_due_ms) {
+                start_agent(*target, now);
+            }
+            if (target->agent.in_flight()) {
+                fds.push_back(pollfd{target->agent.fd(), target->agent.events(), 0});
+                agents.push_back(target.get());
+                wake_at = std::min(wake_at, target->agent_deadline_ms);
+            } else {
+                wake_at = std::min(wake_at, target->agent_next_due_ms);
+            }
+        }
         int timeout = wake_at > now ? static_cast<int>(wake_at - now) : 0;
         if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
             log_error("health poll failed: {}", std::strerror(errno));
@@ -476,6 +634,18 @@ void ControlThread::run() noexcept {
             }
             if (now >= target.deadline_ms) {
                 finish_probe(target, target.probe.expire(), now);
+            }
+        }
+        for (std::size_t i = 0; i < agents.size(); ++i) {
+            Target& target = *agents[i];
+            if (const short revents = fds[first_agent + i].revents; revents != 0) {
+                if (auto outcome = target.agent.advance(revents)) {
+                    finish_agent(target, *outcome, now);
+                    continue;
+                }
+            }
+            if (now >= target.agent_deadline_ms) {
+                finish_agent(target, target.agent.expire(), now);
             }
         }
         std::size_t at = 1;

@@ -37,6 +37,8 @@ std::string proxy_header(config::SendProxy version) {
     return {};
 }
 
+}  // namespace
+
 ProbeOutcome connect_failure(int error) noexcept {
     if (error == ECONNREFUSED) {
         return {CheckResult::refused, 0};
@@ -46,8 +48,6 @@ ProbeOutcome connect_failure(int error) noexcept {
     }
     return {CheckResult::error, static_cast<std::uint32_t>(error)};
 }
-
-}  // namespace
 
 SocketAddress with_port(const SocketAddress& address, unsigned port) noexcept {
     if (port == 0) {

@@ -20,6 +20,9 @@ struct ProbeOutcome final {
     std::uint32_t detail = 0;  // errno for `error`, the HTTP status for `bad_status`
 };
 
+// How a failed connect (`error`, an errno) ends a probe: refused, connect_timeout or error.
+[[nodiscard]] ProbeOutcome connect_failure(int error) noexcept;
+
 // `address` with its port replaced by `port` (unchanged when `port` is 0).
 [[nodiscard]] SocketAddress with_port(const SocketAddress& address, unsigned port) noexcept;
 

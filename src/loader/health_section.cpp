@@ -19,7 +19,11 @@ constexpr Range kHealthIntervalMs{100, 3600000};
 constexpr Range kHealthTimeoutMs{1, 3600000};
 constexpr Range kRiseFall{1, 1000};
 constexpr Range kHealthPort{1, 65535};
+constexpr Range kAgentPort{0, 65535};  // 0 = no agent
 constexpr unsigned kDefaultHealthTimeoutMs = 1000;
+// An agent's reply is one line of at most kMaxAgentReply bytes (health/agent_reply.hpp); what
+// it is sent is held to the same size.
+constexpr std::size_t kMaxAgentSend = 1024;
 // A probe reads at most this much of a reply, so a longer `expect` could never match; `send`
 // is held to the same size.
 constexpr std::size_t kMaxCheckText = 16384;
@@ -131,6 +135,43 @@ void load_protocol(TomlReader& reader, const toml::table& table, const Scope& sc
     }
 }
 
+// agent_port, agent_interval_ms (default: interval_ms) and agent_send.
+void load_agent(TomlReader& reader, const toml::table& table, const Scope& scope,
+                HealthConfig& health, bool interval_valid) {
+    const std::string& owner = scope.owner;
+    reader.read_unsigned(table, "agent_port", kAgentPort, scope, health.agent_port);
+    if (reader.read_unsigned(table, "agent_interval_ms", kHealthIntervalMs, scope,
+                             health.agent_interval_ms) &&
+        interval_valid && health.agent_interval_ms < health.timeout_ms) {
+        reader.add_error(place_of(*table.get("agent_interval_ms")),
+                         fmt::format("{}health agent_interval_ms ({}) must not be less than "
+                                     "timeout_ms ({}), which agent probes follow too",
+                                     owner, health.agent_interval_ms, health.timeout_ms));
+    }
+    if (const auto* send = reader.string_at(table, "agent_send", scope)) {
+        if (send->get().size() > kMaxAgentSend) {
+            reader.add_error(place_of(*send),
+                             fmt::format("{}health agent_send is {} bytes long; at most {}", owner,
+                                         send->get().size(), kMaxAgentSend));
+        } else {
+            health.agent_send = send->get();
+        }
+    }
+    // A forgotten agent_port would leave the agent silently off; an explicit 0 turns it off
+    // and may keep the rest (a reload can turn it on again).
+    if (table.get("agent_port") == nullptr) {
+        for (std::string_view key : {"agent_interval_ms", "agent_send"}) {
+            if (const toml::node* node = table.get(key)) {
+                reader.add_error(place_of(*node),
+                                 fmt::format("{}health {} needs agent_port", owner, key));
+            }
+        }
+    }
+    if (health.agent_interval_ms == 0) {
+        health.agent_interval_ms = health.interval_ms;
+    }
+}
+
 }  // namespace
 
 HealthConfig load_health(TomlReader& reader, const toml::table& table, const std::string& owner) {
@@ -153,6 +194,7 @@ HealthConfig load_health(TomlReader& reader, const toml::table& table, const std
     reader.read_unsigned(table, "rise", kRiseFall, scope, health.rise);
     reader.read_unsigned(table, "fall", kRiseFall, scope, health.fall);
     load_protocol(reader, table, scope, health);
+    load_agent(reader, table, scope, health, interval_valid);
     return health;
 }
 

@@ -70,8 +70,9 @@ inline constexpr std::string_view kPoolKeys[] = {"name",
                                                  "tcp_nodelay",
                                                  "mark"};
 inline constexpr std::string_view kHealthKeys[] = {
-    "interval_ms", "timeout_ms", "rise",      "fall", "type",       "send",
-    "expect",      "http_path",  "http_host", "port", "send_proxy", "expect_status"};
+    "interval_ms", "timeout_ms",        "rise",      "fall", "type",       "send",
+    "expect",      "http_path",         "http_host", "port", "send_proxy", "expect_status",
+    "agent_port",  "agent_interval_ms", "agent_send"};
 inline constexpr std::string_view kPassiveKeys[] = {"consecutive_failures", "ejection_ms",
                                                     "max_ejected_percent"};
 inline constexpr std::string_view kDiscoveryKeys[] = {"dns_srv", "resolver", "interval_ms"};

@@ -91,11 +91,15 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
     std::vector<BackendStates> states;
     states.reserve(members_.size());
     for (const auto& backend : members_) {
-        states.push_back(BackendStates{backend->state.load(std::memory_order_relaxed),
-                                       backend->healthy.load(std::memory_order_relaxed),
-                                       backend->priority.load(std::memory_order_relaxed),
-                                       backend->backup.load(std::memory_order_relaxed),
-                                       backend->ejected.load(std::memory_order_relaxed)});
+        states.push_back(
+            BackendStates{backend->state.load(std::memory_order_relaxed),
+                          backend->healthy.load(std::memory_order_relaxed),
+                          backend->priority.load(std::memory_order_relaxed),
+                          backend->backup.load(std::memory_order_relaxed),
+                          backend->ejected.load(std::memory_order_relaxed),
+                          backend->agent_state.load(std::memory_order_relaxed),
+                          backend->agent_down.load(std::memory_order_relaxed),
+                          backend->agent_weight_percent.load(std::memory_order_relaxed)});
     }
     const std::vector<bool> takes = takes_new_connections(states);
     bool backups_serve = false;
@@ -112,7 +116,8 @@ std::unique_ptr<LiveSet> BackendPool::build(std::uint64_t now_ms, bool& ramping)
             continue;
         }
         Backend& backend = *members_[i];
-        std::uint32_t weight = backend.weight.load(std::memory_order_relaxed);
+        std::uint32_t weight = agent_weight(backend.weight.load(std::memory_order_relaxed),
+                                            states[i].agent_weight_percent);
         const std::uint64_t since = backend.up_since_ms.load(std::memory_order_relaxed);
         if (config_.slow_start_ms > 0 && since > 0 && now_ms < since + config_.slow_start_ms) {
             // Linear ramp from 1/weight to the full weight over slow_start_ms.

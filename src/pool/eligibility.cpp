@@ -9,7 +9,17 @@
 namespace ringlb {
 
 bool usable(const BackendStates& backend) noexcept {
-    return backend.admin == config::BackendState::active && backend.healthy && !backend.ejected;
+    return backend.admin == config::BackendState::active && backend.healthy && !backend.ejected &&
+           backend.agent == config::BackendState::active && !backend.agent_down &&
+           backend.agent_weight_percent > 0;
+}
+
+std::uint32_t agent_weight(std::uint32_t weight, std::uint32_t percent) noexcept {
+    if (percent == 0) {
+        return 0;
+    }
+    const std::uint64_t share = std::uint64_t{weight} * percent / 100;
+    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(share, 1, kMaxBackendWeight));
 }
 
 std::uint64_t tier_of(const BackendStates& backend) noexcept {

@@ -627,6 +627,93 @@ TEST_CASE("protocol health check keys are checked where they are written") {
           });
 }
 
+TEST_CASE("agent checks load with their defaults: off, the health interval, nothing sent") {
+    auto result = load(lines({
+        "[[listener]]",
+        "bind = \"127.0.0.1:8080\"",
+        "pool = \"a\"",
+        "[[pool]]",
+        "name = \"a\"",
+        "health.interval_ms = 700",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+        "[[pool]]",
+        "name = \"b\"",
+        "  [pool.health]",
+        "  agent_port = 9999",
+        "  agent_interval_ms = 1500",
+        "  agent_send = \"status\\n\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:9001\"",
+    }));
+    REQUIRE(errors_of(result).empty());
+    const auto& off = *result.config->pools[0].health;
+    CHECK(off.agent_port == 0);
+    CHECK(off.agent_interval_ms == 700);
+    CHECK(off.agent_send.empty());
+    const auto& on = *result.config->pools[1].health;
+    CHECK(on.agent_port == 9999);
+    CHECK(on.agent_interval_ms == 1500);
+    CHECK(on.agent_send == "status\n");
+}
+
+TEST_CASE("agent check keys are checked where they are written") {
+    auto result = load(lines({
+        "[[listener]]",                                       // 1
+        "bind = \"127.0.0.1:8080\"",                          // 2
+        "pool = \"a\"",                                       // 3
+        "[[pool]]",                                           // 4
+        "name = \"a\"",                                       // 5
+        "  [pool.health]",                                    // 6
+        "  agent_port = 65536",                               // 7
+        "  agent_interval_ms = 50",                           // 8
+        "  [[pool.backend]]",                                 // 9
+        "  address = \"127.0.0.1:9001\"",                     // 10
+        "[[pool]]",                                           // 11
+        "name = \"b\"",                                       // 12
+        "  [pool.health]",                                    // 13
+        "  timeout_ms = 800",                                 // 14
+        "  agent_port = 9999",                                // 15
+        "  agent_interval_ms = 500",                          // 16
+        "  agent_send = 7",                                   // 17
+        "  [[pool.backend]]",                                 // 18
+        "  address = \"127.0.0.1:9001\"",                     // 19
+        "[[pool]]",                                           // 20
+        "name = \"c\"",                                       // 21
+        "  [pool.health]",                                    // 22
+        "  agent_send = \"status\"",                          // 23
+        "  [[pool.backend]]",                                 // 24
+        "  address = \"127.0.0.1:9001\"",                     // 25
+        "[[pool]]",                                           // 26
+        "name = \"d\"",                                       // 27
+        "  [pool.health]",                                    // 28
+        "  agent_port = 0",                                   // 29
+        "  agent_send = \"status\"",                          // 30
+        "  [[pool.backend]]",                                 // 31
+        "  address = \"127.0.0.1:9001\"",                     // 32
+        "[[pool]]",                                           // 33
+        "name = \"e\"",                                       // 34
+        "  [pool.health]",                                    // 35
+        "  agent_port = 1",                                   // 36
+        "  agent_send = \"" + std::string(1025, 'x') + "\"",  // 37
+        "  [[pool.backend]]",                                 // 38
+        "  address = \"127.0.0.1:9001\"",                     // 39
+    }));
+    CHECK(
+        errors_of(result) ==
+        std::vector<std::string>{
+            "test.toml:7:16: pool \"a\": health agent_port must be between 0 and 65535, got "
+            "65536",
+            "test.toml:8:23: pool \"a\": health agent_interval_ms must be between 100 and "
+            "3600000, got 50",
+            "test.toml:16:23: pool \"b\": health agent_interval_ms (500) must not be less than "
+            "timeout_ms (800), which agent probes follow too",
+            "test.toml:17:16: pool \"b\": health key \"agent_send\" must be a string, got integer",
+            "test.toml:23:16: pool \"c\": health agent_send needs agent_port",
+            "test.toml:37:16: pool \"e\": health agent_send is 1025 bytes long; at most 1024",
+        });
+}
+
 TEST_CASE("a health timeout longer than the interval is an error") {
     auto result = load(lines({
         "[[listener]]",                    // 1
@@ -2277,8 +2364,9 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // max_connection_duration_ms; issue 11: backend.backup; issue 12 items 2-3: 13 socket keys;
     // issue 13: listener.access_log_interval_ms; issue 11 item 1: 8 pool.health keys (type,
     // send, expect, http_path, http_host, expect_status, port, send_proxy); items 3 and 5:
-    // pool.on_backend_down and 3 pool.passive keys; item 6: pool.queue_timeout_ms
-    CHECK(keys.size() == 82);
+    // pool.on_backend_down and 3 pool.passive keys; item 2: pool.health.agent_port,
+    // agent_interval_ms, agent_send; item 6: pool.queue_timeout_ms
+    CHECK(keys.size() == 85);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -156,6 +156,11 @@ struct HealthConfig final {
     std::vector<StatusRange> expect_status = {{200, 399}};  // http: statuses that pass
     unsigned port = 0;                    // the port probed; 0 = the backend's traffic port
     std::optional<SendProxy> send_proxy;  // PROXY header first; absent = the pool's send_proxy
+    // Agent check (HAProxy's agent-check): a TCP connect to the backend's address on
+    // agent_port, agent_send written, one line read whose words set the agent's verdict.
+    unsigned agent_port = 0;         // 0 = no agent
+    unsigned agent_interval_ms = 0;  // time between agent probes; 0 = interval_ms
+    std::string agent_send;          // written after the agent's connect; empty = nothing
 
     bool operator==(const HealthConfig&) const = default;
 };

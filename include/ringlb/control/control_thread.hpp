@@ -16,6 +16,7 @@
 namespace ringlb {
 
 struct ProbeOutcome;  // src/control/probe.hpp
+struct AgentOutcome;  // src/control/agent_probe.hpp
 
 class ControlThread final {
   public:
@@ -38,6 +39,11 @@ class ControlThread final {
     void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
     void start_probe(Target& target, std::uint64_t now);
     void finish_probe(Target& target, ProbeOutcome outcome, std::uint64_t now);
+    // The agent check (pool.health.agent_port): its probe, and its reply applied to the
+    // backend (a changed verdict publishes a new live set; a dead agent changes nothing).
+    void start_agent(Target& target, std::uint64_t now);
+    void finish_agent(Target& target, const AgentOutcome& outcome, std::uint64_t now);
+    void publish(BackendPool& pool, std::uint64_t now);
     void resolve_due(std::uint64_t now);
     void refresh_ramps(std::uint64_t now);
     void adopt_discoveries(std::uint64_t now);

@@ -96,6 +96,18 @@ struct Backend final {
     std::atomic<std::uint64_t> ejections_total{0};     // for /metrics
     std::atomic<std::uint64_t> ejections_overflow{0};  // streaks max_ejected_percent kept in
 
+    // Agent check (pool.health.agent_port), written by the control thread only: the agent's
+    // last verdict, kept apart from the operator's `state` and `weight` (the more restrictive
+    // wins when a live set is built). 100 %, ready and up while there is no agent or it has
+    // not answered; a dead agent leaves it as it is.
+    std::atomic<std::uint32_t> agent_weight_percent{
+        100};  // share of `weight`; 0 = no new connections
+    std::atomic<config::BackendState> agent_state{
+        config::BackendState::active};                  // ready, drain, maint
+    std::atomic<bool> agent_down{false};                // down, fail or stopped
+    std::atomic<std::uint64_t> last_agent_check_ms{0};  // when the last agent probe ended
+    std::atomic<std::uint64_t> agent_unknown_words{0};  // words of replies not understood
+
     // Shards, pools with passive ejection on: one more failure in a row; a first byte from
     // the backend ends the streak (a load, and a store only when there was one).
     void note_passive_failure() noexcept {
@@ -125,6 +137,30 @@ struct Backend final {
     }
     [[nodiscard]] std::uint64_t checks(CheckResult result) const noexcept {
         return checks_[static_cast<std::size_t>(result)].load(std::memory_order_relaxed);
+    }
+
+    // Agent probes, written by the control thread only: as record_check, for the agent.
+    void record_agent_check(CheckResult result, std::uint32_t detail) noexcept {
+        last_agent_check_.store(static_cast<std::uint64_t>(result) << 32 | detail,
+                                std::memory_order_relaxed);
+        agent_checks_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed);
+    }
+    [[nodiscard]] CheckResult last_agent_check() const noexcept {
+        return static_cast<CheckResult>(last_agent_check_.load(std::memory_order_relaxed) >> 32);
+    }
+    [[nodiscard]] std::string last_agent_check_reason() const {
+        const std::uint64_t word = last_agent_check_.load(std::memory_order_relaxed);
+        return describe_check(static_cast<CheckResult>(word >> 32),
+                              static_cast<std::uint32_t>(word));
+    }
+    [[nodiscard]] std::uint64_t agent_checks(CheckResult result) const noexcept {
+        return agent_checks_[static_cast<std::size_t>(result)].load(std::memory_order_relaxed);
+    }
+    // Control thread: forgets the agent's verdict (its agent was turned off).
+    void clear_agent() noexcept {
+        agent_weight_percent.store(100, std::memory_order_relaxed);
+        agent_state.store(config::BackendState::active, std::memory_order_relaxed);
+        agent_down.store(false, std::memory_order_relaxed);
     }
 
     // Takes one of its connection places: fails when max_connections are open. Exact across
@@ -160,6 +196,8 @@ struct Backend final {
   private:
     std::atomic<std::uint64_t> last_check_{0};  // CheckResult << 32 | detail
     std::array<std::atomic<std::uint64_t>, kCheckResults> checks_{};
+    std::atomic<std::uint64_t> last_agent_check_{0};  // CheckResult << 32 | detail
+    std::array<std::atomic<std::uint64_t>, kCheckResults> agent_checks_{};
     const unsigned shards_;
     std::unique_ptr<BackendShardStats[]> shard_stats_;
     // Owned; replaced as a whole when a host name re-resolves to something else, and the old

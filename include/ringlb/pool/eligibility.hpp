@@ -22,6 +22,10 @@ struct BackendStates final {
                                  // static backends count as 0
     bool backup = false;         // a backup serves only while no usable non-backup exists
     bool ejected = false;        // passive ejection (pool.passive) took it out for a while
+    // The agent check's verdict (pool.health.agent_port), apart from the operator's `admin`.
+    config::BackendState agent = config::BackendState::active;  // drain, maint (= disabled)
+    bool agent_down = false;                                    // down, fail, stopped
+    std::uint32_t agent_weight_percent = 100;                   // 0 %: no new connections
 };
 
 // The order in which tiers serve: every non-backup tier (by SRV priority) before any backup
@@ -30,6 +34,13 @@ struct BackendStates final {
 
 // Whether the backend could take new connections by its own states, whatever the others are.
 [[nodiscard]] bool usable(const BackendStates& backend) noexcept;
+
+inline constexpr std::uint32_t kMaxBackendWeight = 1000;  // a backend's weight range is 1..1000
+
+// The weight a live set gives a backend of configured (or admin API) weight `weight` whose
+// agent asks for `percent` % of it: weight x percent / 100, at least 1 when percent > 0, at
+// most kMaxBackendWeight; 0 for 0 %.
+[[nodiscard]] std::uint32_t agent_weight(std::uint32_t weight, std::uint32_t percent) noexcept;
 
 // For each backend, whether it takes new connections: the usable backends of the lowest tier
 // that has a usable backend (tier_of: non-backup backends before backups, then the SRV

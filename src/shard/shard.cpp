@@ -208,6 +208,13 @@ void Shard::loop() {
             ++seen;
         }
         io_uring_cq_advance(ring_->raw(), seen);
+        // The tick's scans judge idleness: only once every completion of this pass has been
+        // handled, or a shard that was held up (a loaded machine, a stopped process) would
+        // close as idle a connection whose bytes wait right behind the tick in this batch.
+        if (tick_due_) {
+            tick_due_ = false;
+            on_tick();
+        }
         if (!wake_armed_ || !tick_armed_) {
             rearm_own();
         }
@@ -311,7 +318,7 @@ void Shard::dispatch(std::uint64_t user_data, int result, unsigned flags) noexce
             return;
         case Op::tick:
             tick_armed_ = false;
-            on_tick();
+            tick_due_ = true;  // run by loop() after the rest of this pass's completions
             return;
         case Op::handoff:
             on_handoff(user_data, result);

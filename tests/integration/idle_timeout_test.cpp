@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "harness.hpp"
@@ -73,4 +74,32 @@ TEST_CASE("idle_timeout_ms = 0 keeps an idle connection open") {
     CHECK(quiet.timed_out);
     send_all(fd.get(), "b", deadline_in(5s));
     CHECK(read_exact(fd.get(), 1, deadline_in(5s)) == "b");
+}
+
+// A shard held up (here: the whole process stopped) past the idle timeout wakes to a batch of
+// completions: its tick, and the bytes a client sent meanwhile. The stop lasts longer than the
+// timeout, but the client's byte arrives 200 ms into it (after the tick's timer has fired, so
+// the tick's completion comes first in the batch), well within the timeout: the connection was
+// not idle and must survive. The two sleeps are the stall under test, not synchronisation.
+TEST_CASE("a shard held up past the idle timeout keeps a connection whose bytes came meanwhile") {
+    constexpr auto kIdleTimeout = 600ms;
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(SimpleConfig({echo.address()})
+                                 .workers(1)
+                                 .pool("idle_timeout_ms = " + std::to_string(kIdleTimeout.count()))
+                                 .text());
+    ringlb::UniqueFd fd = connect_to(lb.port);
+    send_all(fd.get(), "a", deadline_in(5s));
+    REQUIRE(read_exact(fd.get(), 1, deadline_in(5s)) == "a");
+
+    lb.process->signal(SIGSTOP);
+    std::this_thread::sleep_for(200ms);  // the shard's 100 ms tick fires meanwhile
+    send_all(fd.get(), "b", deadline_in(5s));
+    std::this_thread::sleep_for(kIdleTimeout);  // 800 ms stopped in all
+    lb.process->signal(SIGCONT);
+
+    INFO("ringlb output:\n" << lb.process->tail());
+    CHECK(read_exact(fd.get(), 1, deadline_in(5s)) == "b");
+    send_all(fd.get(), "c", deadline_in(5s));
+    CHECK(read_exact(fd.get(), 1, deadline_in(5s)) == "c");
 }

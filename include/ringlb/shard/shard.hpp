@@ -252,6 +252,7 @@ class Shard final {
     bool stopping_ = false;
     bool wake_armed_ = false;             // the eventfd read is in flight
     bool tick_armed_ = false;             // the tick timeout is in flight
+    bool tick_due_ = false;               // the tick completed in this pass: on_tick at its end
     std::uint64_t failing_since_ms_ = 0;  // io_uring_enter has failed since then; 0 = it works
     RateLimiter accept_error_log_{5000};
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "probe_socket.hpp"
 #include "ringlb/health/agent_reply.hpp"
 
 namespace ringlb {
@@ -33,31 +34,12 @@ std::optional<AgentOutcome> AgentProbe::begin(UniqueFd socket, const SocketAddre
     phase_ = Phase::connecting;
     written_ = 0;
     received_ = 0;
-    if (::connect(fd_.get(), address.data(), address.length()) == 0) {
-        phase_ = Phase::writing;
-        return write_some();
-    }
-    if (errno == EINPROGRESS) {
-        return std::nullopt;
-    }
-    return end(connect_failure(errno));
+    return connected(start_connect(fd_.get(), address));
 }
 
 std::optional<AgentOutcome> AgentProbe::advance(short revents) {
     if (phase_ == Phase::connecting) {
-        int error = 0;
-        socklen_t length = sizeof(error);
-        if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
-            error = errno;
-        }
-        if (error != 0) {
-            return end(connect_failure(error));
-        }
-        if ((revents & POLLOUT) == 0) {
-            return std::nullopt;
-        }
-        phase_ = Phase::writing;
-        return write_some();
+        return connected(finish_connect(fd_.get(), revents));
     }
     if (phase_ == Phase::writing) {
         return write_some();
@@ -65,49 +47,41 @@ std::optional<AgentOutcome> AgentProbe::advance(short revents) {
     return read_some();
 }
 
-std::optional<AgentOutcome> AgentProbe::write_some() {
-    while (written_ < send_.size()) {
-        const ssize_t n = ::send(fd_.get(), send_.data() + written_, send_.size() - written_,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return std::nullopt;
-            }
-            if (errno == EPIPE || errno == ECONNRESET) {
-                break;  // an agent that answers without listening still has its say
-            }
-            return end({CheckResult::error, static_cast<std::uint32_t>(errno)});
-        }
-        written_ += static_cast<std::size_t>(n);
+std::optional<AgentOutcome> AgentProbe::connected(ProbeStep step) {
+    if (step.result == ProbeStep::Result::wait) {
+        return std::nullopt;
     }
+    if (step.result != ProbeStep::Result::done) {
+        return end(connect_failure(step.error));
+    }
+    phase_ = Phase::writing;
+    return write_some();
+}
+
+std::optional<AgentOutcome> AgentProbe::write_some() {
+    const ProbeStep step = write_rest(fd_.get(), send_, written_);
+    if (step.result == ProbeStep::Result::wait) {
+        return std::nullopt;
+    }
+    if (step.result == ProbeStep::Result::failed) {
+        return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
+    }
+    // Written, or the agent went away first: an agent that answers without listening still
+    // has its say.
     phase_ = Phase::reading;
     return read_some();
 }
 
 std::optional<AgentOutcome> AgentProbe::read_some() {
     for (;;) {
-        bool closed = false;
-        const ssize_t n =
-            ::recv(fd_.get(), reply_.get() + received_, kMaxAgentReply - received_, MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return std::nullopt;
-            }
-            if (errno != ECONNRESET) {
-                return end({CheckResult::error, static_cast<std::uint32_t>(errno)});
-            }
-            closed = true;  // a reset ends the reply like a close
-        } else if (n == 0) {
-            closed = true;
-        } else {
-            received_ += static_cast<std::size_t>(n);
+        const ProbeStep step = read_once(fd_.get(), reply_.get(), kMaxAgentReply, received_);
+        if (step.result == ProbeStep::Result::wait) {
+            return std::nullopt;
         }
+        if (step.result == ProbeStep::Result::failed) {
+            return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
+        }
+        const bool closed = step.result == ProbeStep::Result::peer_gone;
         const std::string_view received(reply_.get(), received_);
         const auto line = agent_line(received, closed);
         if (!line) {

@@ -43,6 +43,8 @@ class AgentProbe final {
 
   private:
     enum class Phase { connecting, writing, reading };
+    // Where a connect step leaves the probe: waiting, failed, or on to writing.
+    [[nodiscard]] std::optional<AgentOutcome> connected(ProbeStep step);
     [[nodiscard]] std::optional<AgentOutcome> write_some();
     [[nodiscard]] std::optional<AgentOutcome> read_some();
     [[nodiscard]] AgentOutcome end(ProbeOutcome outcome, std::string_view line = {}) noexcept;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "probe_socket.hpp"
 #include "ringlb/health/check_protocol.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
 
@@ -91,31 +92,12 @@ std::optional<ProbeOutcome> Probe::begin(UniqueFd socket, const SocketAddress& a
     phase_ = Phase::connecting;
     written_ = 0;
     received_ = 0;
-    if (::connect(fd_.get(), address.data(), address.length()) == 0) {
-        phase_ = Phase::writing;
-        return write_some();
-    }
-    if (errno == EINPROGRESS) {
-        return std::nullopt;
-    }
-    return end(connect_failure(errno));
+    return connected(start_connect(fd_.get(), address));
 }
 
 std::optional<ProbeOutcome> Probe::advance(short revents) {
     if (phase_ == Phase::connecting) {
-        int error = 0;
-        socklen_t length = sizeof(error);
-        if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) {
-            error = errno;
-        }
-        if (error != 0) {
-            return end(connect_failure(error));
-        }
-        if ((revents & POLLOUT) == 0) {
-            return std::nullopt;
-        }
-        phase_ = Phase::writing;
-        return write_some();
+        return connected(finish_connect(fd_.get(), revents));
     }
     if (phase_ == Phase::writing) {
         return write_some();
@@ -123,29 +105,35 @@ std::optional<ProbeOutcome> Probe::advance(short revents) {
     return read_some();
 }
 
-std::optional<ProbeOutcome> Probe::write_some() {
-    while (written_ < request_.size()) {
-        const ssize_t n = ::send(fd_.get(), request_.data() + written_, request_.size() - written_,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return std::nullopt;  // poll says when there is room
-            }
-            // A backend that closed early (a banner and goodbye) still has its say.
-            if (health_.type != config::HealthCheckType::connect &&
-                (errno == EPIPE || errno == ECONNRESET)) {
-                phase_ = Phase::reading;
-                return read_some();
-            }
-            return end({CheckResult::error, static_cast<std::uint32_t>(errno)});
-        }
-        written_ += static_cast<std::size_t>(n);
+std::optional<ProbeOutcome> Probe::connected(ProbeStep step) {
+    if (step.result == ProbeStep::Result::wait) {
+        return std::nullopt;
     }
-    if (health_.type == config::HealthCheckType::connect) {
-        return end({CheckResult::passed, 0});
+    if (step.result != ProbeStep::Result::done) {
+        return end(connect_failure(step.error));
+    }
+    phase_ = Phase::writing;
+    return write_some();
+}
+
+std::optional<ProbeOutcome> Probe::write_some() {
+    const ProbeStep step = write_rest(fd_.get(), request_, written_);
+    const bool connect_only = health_.type == config::HealthCheckType::connect;
+    switch (step.result) {
+        case ProbeStep::Result::wait:
+            return std::nullopt;
+        case ProbeStep::Result::done:
+            if (connect_only) {
+                return end({CheckResult::passed, 0});
+            }
+            break;
+        case ProbeStep::Result::peer_gone:
+            if (connect_only) {
+                return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
+            }
+            break;  // a backend that closed early (a banner and goodbye) still has its say
+        case ProbeStep::Result::failed:
+            return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
     }
     phase_ = Phase::reading;
     return read_some();
@@ -155,25 +143,14 @@ std::optional<ProbeOutcome> Probe::read_some() {
     for (;;) {
         bool complete = received_ == kMaxCheckReply;
         if (!complete) {
-            const ssize_t n = ::recv(fd_.get(), reply_.get() + received_,
-                                     kMaxCheckReply - received_, MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    return std::nullopt;
-                }
-                if (errno != ECONNRESET) {
-                    return end({CheckResult::error, static_cast<std::uint32_t>(errno)});
-                }
-                complete = true;  // a reset ends the reply like a close
-            } else if (n == 0) {
-                complete = true;
-            } else {
-                received_ += static_cast<std::size_t>(n);
-                complete = received_ == kMaxCheckReply;
+            const ProbeStep step = read_once(fd_.get(), reply_.get(), kMaxCheckReply, received_);
+            if (step.result == ProbeStep::Result::wait) {
+                return std::nullopt;
             }
+            if (step.result == ProbeStep::Result::failed) {
+                return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
+            }
+            complete = step.result == ProbeStep::Result::peer_gone || received_ == kMaxCheckReply;
         }
         const ReplyJudgment judgment =
             judge_reply(health_, std::string_view(reply_.get(), received_), complete);

@@ -15,6 +15,8 @@
 
 namespace ringlb {
 
+struct ProbeStep;  // probe_socket.hpp
+
 struct ProbeOutcome final {
     CheckResult result = CheckResult::passed;
     std::uint32_t detail = 0;  // errno for `error`, the HTTP status for `bad_status`
@@ -53,6 +55,8 @@ class Probe final {
 
   private:
     enum class Phase { connecting, writing, reading };
+    // Where a connect step leaves the probe: waiting, failed, or on to writing.
+    [[nodiscard]] std::optional<ProbeOutcome> connected(ProbeStep step);
     [[nodiscard]] std::optional<ProbeOutcome> write_some();
     [[nodiscard]] std::optional<ProbeOutcome> read_some();
     [[nodiscard]] ProbeOutcome end(ProbeOutcome outcome) noexcept;

@@ -332,21 +332,15 @@ void ControlThread::apply_discovery(Discovery& discovery, std::uint64_t now) {
     }
 }
 
-void ControlThread::start_probe(Target& target, std::uint64_t now) {
-    target.started_ms = now;
-    target.next_due_ms = now + target.settings->interval_ms;
-    if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
-        return;  // an operator took it out: no probes until it is enabled again
-    }
-    const SocketAddress address = with_port(target.backend->address(), target.settings->port);
-    int fd = make_stream_socket(address.family());
+// A probe takes the path the pool's connections take: their mark (policy routing) and a
+// source address of theirs (an agent runs on the backend's host, so it does too).
+int ControlThread::probe_socket(const Target& target, const SocketAddress& address,
+                                UniqueFd& socket) {
+    const int fd = make_stream_socket(address.family());
     if (fd < 0) {
-        finish_probe(target, {CheckResult::error, static_cast<std::uint32_t>(-fd)}, now);
-        return;
+        return fd;
     }
-    UniqueFd socket(fd);
-    // A probe takes the path the pool's connections take: their mark (policy routing) and
-    // a source address of theirs.
+    socket.reset(fd);
     const config::PoolConfig& pool = target.pool->config();
     TcpOptions marked;
     marked.mark = pool.tcp.mark;
@@ -355,8 +349,19 @@ void ControlThread::start_probe(Target& target, std::uint64_t now) {
         const SocketAddress* source = target.pool->next_source(address.family());
         prepared = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source);
     }
-    if (prepared < 0) {
-        finish_probe(target, {CheckResult::error, static_cast<std::uint32_t>(-prepared)}, now);
+    return prepared;
+}
+
+void ControlThread::start_probe(Target& target, std::uint64_t now) {
+    target.started_ms = now;
+    target.next_due_ms = now + target.settings->interval_ms;
+    if (target.backend->state.load(std::memory_order_relaxed) == config::BackendState::disabled) {
+        return;  // an operator took it out: no probes until it is enabled again
+    }
+    const SocketAddress address = with_port(target.backend->address(), target.settings->port);
+    UniqueFd socket;
+    if (const int prepared = probe_socket(target, address, socket); prepared < 0) {
+        finish_probe(target, {CheckResult::error, static_cast<std::uint32_t>(-prepared), {}}, now);
         return;
     }
     target.deadline_ms = now + target.settings->timeout_ms;
@@ -426,24 +431,9 @@ void ControlThread::start_agent(Target& target, std::uint64_t now) {
         return;  // an operator took it out: no probes until it is enabled again
     }
     const SocketAddress address = with_port(target.backend->address(), target.settings->agent_port);
-    int fd = make_stream_socket(address.family());
-    if (fd < 0) {
-        finish_agent(target, {{CheckResult::error, static_cast<std::uint32_t>(-fd)}, {}}, now);
-        return;
-    }
-    UniqueFd socket(fd);
-    // The agent runs on the backend's host: it takes the path the pool's connections take.
-    const config::PoolConfig& pool = target.pool->config();
-    TcpOptions marked;
-    marked.mark = pool.tcp.mark;
-    int prepared = apply_tcp_options(fd, marked, TcpOptions{});
-    if (prepared == 0 && !pool.source.empty()) {
-        const SocketAddress* source = target.pool->next_source(address.family());
-        prepared = source == nullptr ? -EAFNOSUPPORT : bind_source(fd, *source);
-    }
-    if (prepared < 0) {
-        finish_agent(target, {{CheckResult::error, static_cast<std::uint32_t>(-prepared)}, {}},
-                     now);
+    UniqueFd socket;
+    if (const int prepared = probe_socket(target, address, socket); prepared < 0) {
+        finish_agent(target, {CheckResult::error, static_cast<std::uint32_t>(-prepared), {}}, now);
         return;
     }
     target.agent_deadline_ms = now + target.settings->timeout_ms;
@@ -452,12 +442,12 @@ void ControlThread::start_agent(Target& target, std::uint64_t now) {
     }
 }
 
-void ControlThread::finish_agent(Target& target, const AgentOutcome& outcome, std::uint64_t now) {
+void ControlThread::finish_agent(Target& target, const ProbeOutcome& outcome, std::uint64_t now) {
     Backend& backend = *target.backend;
     BackendPool& pool = *target.pool;
-    backend.record_agent_check(outcome.probe.result, outcome.probe.detail);
+    backend.record_agent_check(outcome.result, outcome.detail);
     backend.last_agent_check_ms.store(now, std::memory_order_relaxed);
-    if (outcome.probe.result != CheckResult::passed) {
+    if (outcome.result != CheckResult::passed) {
         // A dead agent changes nothing: the backend keeps the agent's last verdict. Logged
         // once per change, not once per probe.
         if (target.agent_answering) {
@@ -465,7 +455,7 @@ void ControlThread::finish_agent(Target& target, const AgentOutcome& outcome, st
                 "agent not answering pool={} backend={} port={} reason=\"{}\": keeping its "
                 "last verdict",
                 pool.name(), backend.name, target.settings->agent_port,
-                describe_check(outcome.probe.result, outcome.probe.detail));
+                describe_check(outcome.result, outcome.detail));
         }
         target.agent_answering = false;
         return;

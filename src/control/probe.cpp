@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
-// A health probe's state machine: connect, write the PROXY header and the request, read the
-// reply until it passes, fails, or the control thread's deadline ends it.
+// A health probe: the PROXY header and the check's request it writes, and how the reply is
+// judged (the socket's steps are ProbeSocket's).
 #include "probe.hpp"
 
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <cstring>
 
-#include "probe_socket.hpp"
 #include "ringlb/health/check_protocol.hpp"
 #include "ringlb/proxy/proxy_protocol.hpp"
 
@@ -39,16 +36,6 @@ std::string proxy_header(config::SendProxy version) {
 }
 
 }  // namespace
-
-ProbeOutcome connect_failure(int error) noexcept {
-    if (error == ECONNREFUSED) {
-        return {CheckResult::refused, 0};
-    }
-    if (error == ETIMEDOUT) {
-        return {CheckResult::connect_timeout, 0};
-    }
-    return {CheckResult::error, static_cast<std::uint32_t>(error)};
-}
 
 SocketAddress with_port(const SocketAddress& address, unsigned port) noexcept {
     if (port == 0) {
@@ -79,111 +66,35 @@ bool Probe::configure(const config::HealthConfig& health, config::SendProxy send
     request_ = proxy_header(send_proxy) + check_request(health, address_text);
     if (health.type != config::HealthCheckType::connect && !reply_) {
         reply_ = std::make_unique<char[]>(kMaxCheckReply);
+        capacity_ = kMaxCheckReply;
     }
     return true;
 }
 
-short Probe::events() const noexcept {
-    return phase_ == Phase::reading ? POLLIN : POLLOUT;
-}
-
-std::optional<ProbeOutcome> Probe::begin(UniqueFd socket, const SocketAddress& address) {
-    fd_ = std::move(socket);
-    phase_ = Phase::connecting;
-    written_ = 0;
-    received_ = 0;
-    return connected(start_connect(fd_.get(), address));
-}
-
-std::optional<ProbeOutcome> Probe::advance(short revents) {
-    if (phase_ == Phase::connecting) {
-        return connected(finish_connect(fd_.get(), revents));
-    }
-    if (phase_ == Phase::writing) {
-        return write_some();
-    }
-    return read_some();
-}
-
-std::optional<ProbeOutcome> Probe::connected(ProbeStep step) {
-    if (step.result == ProbeStep::Result::wait) {
+std::optional<ProbeOutcome> Probe::written(bool peer_gone, int error) {
+    if (health_.type != config::HealthCheckType::connect) {
         return std::nullopt;
     }
-    if (step.result != ProbeStep::Result::done) {
-        return end(connect_failure(step.error));
+    if (peer_gone) {
+        return ProbeOutcome{CheckResult::error, static_cast<std::uint32_t>(error), {}};
     }
-    phase_ = Phase::writing;
-    return write_some();
+    return ProbeOutcome{CheckResult::passed, 0, {}};
 }
 
-std::optional<ProbeOutcome> Probe::write_some() {
-    const ProbeStep step = write_rest(fd_.get(), request_, written_);
-    const bool connect_only = health_.type == config::HealthCheckType::connect;
-    switch (step.result) {
-        case ProbeStep::Result::wait:
-            return std::nullopt;
-        case ProbeStep::Result::done:
-            if (connect_only) {
-                return end({CheckResult::passed, 0});
-            }
+std::optional<ProbeOutcome> Probe::judge(std::string_view reply, bool complete) {
+    const ReplyJudgment judgment = judge_reply(health_, reply, complete);
+    switch (judgment.verdict) {
+        case ReplyVerdict::passed:
+            return ProbeOutcome{CheckResult::passed, 0, {}};
+        case ReplyVerdict::bad_status:
+            return ProbeOutcome{CheckResult::bad_status, judgment.status, {}};
+        case ReplyVerdict::unexpected:
+            return ProbeOutcome{
+                reply.empty() ? CheckResult::closed : CheckResult::unexpected_reply, 0, {}};
+        case ReplyVerdict::need_more:
             break;
-        case ProbeStep::Result::peer_gone:
-            if (connect_only) {
-                return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
-            }
-            break;  // a backend that closed early (a banner and goodbye) still has its say
-        case ProbeStep::Result::failed:
-            return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
     }
-    phase_ = Phase::reading;
-    return read_some();
-}
-
-std::optional<ProbeOutcome> Probe::read_some() {
-    for (;;) {
-        bool complete = received_ == kMaxCheckReply;
-        if (!complete) {
-            const ProbeStep step = read_once(fd_.get(), reply_.get(), kMaxCheckReply, received_);
-            if (step.result == ProbeStep::Result::wait) {
-                return std::nullopt;
-            }
-            if (step.result == ProbeStep::Result::failed) {
-                return end({CheckResult::error, static_cast<std::uint32_t>(step.error)});
-            }
-            complete = step.result == ProbeStep::Result::peer_gone || received_ == kMaxCheckReply;
-        }
-        const ReplyJudgment judgment =
-            judge_reply(health_, std::string_view(reply_.get(), received_), complete);
-        switch (judgment.verdict) {
-            case ReplyVerdict::passed:
-                return end({CheckResult::passed, 0});
-            case ReplyVerdict::bad_status:
-                return end({CheckResult::bad_status, judgment.status});
-            case ReplyVerdict::unexpected:
-                return end(
-                    {received_ == 0 ? CheckResult::closed : CheckResult::unexpected_reply, 0});
-            case ReplyVerdict::need_more:
-                if (complete) {
-                    return end({CheckResult::closed, 0});
-                }
-                break;
-        }
-    }
-}
-
-ProbeOutcome Probe::expire() noexcept {
-    return end(
-        {phase_ == Phase::connecting ? CheckResult::connect_timeout : CheckResult::reply_timeout,
-         0});
-}
-
-void Probe::abandon() noexcept {
-    fd_.reset();
-}
-
-ProbeOutcome Probe::end(ProbeOutcome outcome) noexcept {
-    fd_.reset();
-    return outcome;
+    return std::nullopt;  // complete: ProbeSocket ends it as closed
 }
 
 }  // namespace ringlb

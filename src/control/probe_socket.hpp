@@ -1,34 +1,79 @@
 // SPDX-License-Identifier: MIT
-// The non-blocking socket steps every control-thread probe takes (health and agent checks):
-// connect, write a request in full, read a reply, each stopping where poll(2) must wait.
-// Private to src/control/.
+// ProbeSocket: the life every control-thread probe shares (health and agent checks): a
+// non-blocking connect, the request written in full, the reply read until it is judged, each
+// step stopping where poll(2) must wait. Private to src/control/.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "ringlb/base/socket_address.hpp"
+#include "ringlb/base/unique_fd.hpp"
+#include "ringlb/pool/check_result.hpp"
 
 namespace ringlb {
 
-// What a step came to: done, wait for poll, the peer closed or reset (peer_gone), or failed
-// (`error`: the errno).
-struct ProbeStep final {
-    enum class Result { done, wait, peer_gone, failed };
-    Result result = Result::done;
-    int error = 0;
+struct ProbeOutcome final {
+    CheckResult result = CheckResult::passed;
+    std::uint32_t detail = 0;  // errno for `error`, the HTTP status for `bad_status`
+    std::string_view line;     // agent checks: the reply's line, valid until the next begin()
 };
 
-// connect(2) of the non-blocking `fd`: done when connected at once, wait while in progress.
-[[nodiscard]] ProbeStep start_connect(int fd, const SocketAddress& address) noexcept;
-// A connecting `fd` on which poll reported `revents`: done, wait, or failed with SO_ERROR.
-[[nodiscard]] ProbeStep finish_connect(int fd, short revents) noexcept;
-// Writes `data` from `written` on (advancing it): done once all is out, wait while the
-// socket is full, peer_gone on EPIPE or ECONNRESET.
-[[nodiscard]] ProbeStep write_rest(int fd, std::string_view data, std::size_t& written) noexcept;
-// One recv(2) into buffer[received, capacity) (advancing `received`): done when bytes came,
-// wait when none are there, peer_gone on EOF or a reset. `received` < `capacity`.
-[[nodiscard]] ProbeStep read_once(int fd, char* buffer, std::size_t capacity,
-                                  std::size_t& received) noexcept;
+// How a failed connect (`error`, an errno) ends a probe: refused, connect_timeout or error.
+[[nodiscard]] ProbeOutcome connect_failure(int error) noexcept;
+
+// The state machine; a subclass says what is written (request_), where the reply goes
+// (reply_, capacity_) and how it is judged.
+class ProbeSocket {
+  public:
+    [[nodiscard]] bool in_flight() const noexcept { return static_cast<bool>(fd_); }
+    [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // What poll(2) should wait for: POLLOUT while connecting or writing, POLLIN while reading.
+    [[nodiscard]] short events() const noexcept;
+    // Connects `socket` (a fresh non-blocking TCP socket) to `address`; the outcome when the
+    // probe ended at once.
+    [[nodiscard]] std::optional<ProbeOutcome> begin(UniqueFd socket, const SocketAddress& address);
+    // poll(2) reported `revents` on fd(): moves as far as the socket allows; the outcome once
+    // the probe ended (its socket is closed then).
+    [[nodiscard]] std::optional<ProbeOutcome> advance(short revents);
+    // The probe's deadline passed: closes it.
+    [[nodiscard]] ProbeOutcome expire() noexcept;
+    // Closes a probe in flight without a result (its settings changed).
+    void abandon() noexcept { fd_.reset(); }
+
+  protected:
+    ProbeSocket() = default;
+    ProbeSocket(ProbeSocket&&) = default;  // moved with its Target, never copied
+    ProbeSocket& operator=(ProbeSocket&&) = default;
+    ~ProbeSocket() = default;
+
+    // The request is out, or the peer closed or reset first (`peer_gone`, with its errno):
+    // the outcome now, or nullopt to read the reply.
+    [[nodiscard]] virtual std::optional<ProbeOutcome> written(bool peer_gone, int error) = 0;
+    // The reply so far; `complete`: nothing more will come (closed, reset, or capacity_
+    // bytes read). The outcome, or nullopt to read on (when not complete).
+    [[nodiscard]] virtual std::optional<ProbeOutcome> judge(std::string_view reply,
+                                                            bool complete) = 0;
+
+    std::string request_;            // written in full after the connect
+    std::unique_ptr<char[]> reply_;  // capacity_ bytes; may be null when written() never reads
+    std::size_t capacity_ = 0;
+
+  private:
+    enum class Phase { connecting, writing, reading };
+    [[nodiscard]] std::optional<ProbeOutcome> connected(int error, bool ready);
+    [[nodiscard]] std::optional<ProbeOutcome> write_some();
+    [[nodiscard]] std::optional<ProbeOutcome> read_some();
+    [[nodiscard]] ProbeOutcome end(ProbeOutcome outcome) noexcept;
+
+    UniqueFd fd_;
+    Phase phase_ = Phase::connecting;
+    std::size_t written_ = 0;
+    std::size_t received_ = 0;
+};
 
 }  // namespace ringlb

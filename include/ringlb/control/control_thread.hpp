@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "ringlb/base/epoch.hpp"
+#include "ringlb/base/socket_address.hpp"
 #include "ringlb/base/unique_fd.hpp"
 #include "ringlb/runtime/generation.hpp"
 
 namespace ringlb {
 
-struct ProbeOutcome;  // src/control/probe.hpp
-struct AgentOutcome;  // src/control/agent_probe.hpp
+struct ProbeOutcome;  // src/control/probe_socket.hpp
 
 class ControlThread final {
   public:
@@ -37,12 +37,15 @@ class ControlThread final {
     struct Discovery;
     void run() noexcept;
     void adopt(std::shared_ptr<Generation> generation, std::uint64_t now);
+    // A fresh non-blocking socket for a probe of `target` to `address`, in `socket`, with the
+    // pool's mark and source address; 0, or -errno.
+    int probe_socket(const Target& target, const SocketAddress& address, UniqueFd& socket);
     void start_probe(Target& target, std::uint64_t now);
     void finish_probe(Target& target, ProbeOutcome outcome, std::uint64_t now);
     // The agent check (pool.health.agent_port): its probe, and its reply applied to the
     // backend (a changed verdict publishes a new live set; a dead agent changes nothing).
     void start_agent(Target& target, std::uint64_t now);
-    void finish_agent(Target& target, const AgentOutcome& outcome, std::uint64_t now);
+    void finish_agent(Target& target, const ProbeOutcome& outcome, std::uint64_t now);
     void publish(BackendPool& pool, std::uint64_t now);
     void resolve_due(std::uint64_t now);
     void refresh_ramps(std::uint64_t now);

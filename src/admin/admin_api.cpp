@@ -453,25 +453,25 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                     line("ringlb_backend_ejections_overflow_total", labels,
                          backend.ejections_overflow.load());
                 });
+    // One sample per probe result (every one but the first, "none", which is never counted).
+    auto per_result = [&](std::string_view name, const std::string& labels, auto&& count) {
+        for (std::size_t r = 1; r < kCheckResults; ++r) {
+            const auto result = static_cast<CheckResult>(r);
+            line(name, labels + fmt::format(",result=\"{}\"", check_result_name(result)),
+                 count(result));
+        }
+    };
     per_backend("ringlb_health_checks_total", "counter",
                 "Health probes of each backend, by result.",
                 [&](const std::string& labels, const Backend& backend) {
-                    for (std::size_t r = 1; r < kCheckResults; ++r) {
-                        const auto result = static_cast<CheckResult>(r);
-                        line("ringlb_health_checks_total",
-                             labels + fmt::format(",result=\"{}\"", check_result_name(result)),
-                             backend.checks(result));
-                    }
+                    per_result("ringlb_health_checks_total", labels,
+                               [&](CheckResult result) { return backend.checks(result); });
                 });
     per_backend("ringlb_agent_checks_total", "counter",
                 "Agent check probes of each backend (pool.health.agent_port), by result.",
                 [&](const std::string& labels, const Backend& backend) {
-                    for (std::size_t r = 1; r < kCheckResults; ++r) {
-                        const auto result = static_cast<CheckResult>(r);
-                        line("ringlb_agent_checks_total",
-                             labels + fmt::format(",result=\"{}\"", check_result_name(result)),
-                             backend.agent_checks(result));
-                    }
+                    per_result("ringlb_agent_checks_total", labels,
+                               [&](CheckResult result) { return backend.agent_checks(result); });
                 });
     per_backend("ringlb_backend_agent_weight_percent", "gauge",
                 "The agent check's share of the backend's weight, in percent (100 without an "
@@ -520,28 +520,28 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
                                       backend_origin_name(backend.origin), backend.priority.load()),
                  1);
         });
+    auto per_pool = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto&& value) {
+        family(out, name, type, help);
+        for (const auto& pool : generation->pools) {
+            line(name, fmt::format("pool=\"{}\"", prometheus_escape(pool->name())), value(*pool));
+        }
+    };
     // pool.queue_timeout_ms: per pool object, so they start again at a reload.
-    family(out, "ringlb_pool_queue_length", "gauge",
-           "Clients waiting for a place on a full pool now (pool.queue_timeout_ms).");
-    for (const auto& pool : generation->pools) {
-        line("ringlb_pool_queue_length",
-             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())), pool->queue().length());
-    }
-    family(out, "ringlb_pool_queued_total", "counter",
-           "Clients that waited for a place on a full pool, since the last reload.");
-    for (const auto& pool : generation->pools) {
-        line("ringlb_pool_queued_total",
-             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())),
-             pool->queue().queued_total.load(std::memory_order_relaxed));
-    }
-    family(out, "ringlb_pool_queue_timeouts_total", "counter",
-           "Waiting clients closed after pool.queue_timeout_ms without a place, since the last "
-           "reload.");
-    for (const auto& pool : generation->pools) {
-        line("ringlb_pool_queue_timeouts_total",
-             fmt::format("pool=\"{}\"", prometheus_escape(pool->name())),
-             pool->queue().timeouts_total.load(std::memory_order_relaxed));
-    }
+    per_pool("ringlb_pool_queue_length", "gauge",
+             "Clients waiting for a place on a full pool now (pool.queue_timeout_ms).",
+             [](const BackendPool& pool) { return pool.queue().length(); });
+    per_pool("ringlb_pool_queued_total", "counter",
+             "Clients that waited for a place on a full pool, since the last reload.",
+             [](const BackendPool& pool) {
+                 return pool.queue().queued_total.load(std::memory_order_relaxed);
+             });
+    per_pool("ringlb_pool_queue_timeouts_total", "counter",
+             "Waiting clients closed after pool.queue_timeout_ms without a place, since the last "
+             "reload.",
+             [](const BackendPool& pool) {
+                 return pool.queue().timeouts_total.load(std::memory_order_relaxed);
+             });
     family(out, "ringlb_discovery_queries_total", "counter",
            "DNS SRV discovery queries, by pool and result (success, empty = NXDOMAIN or no "
            "record, timeout, error).");

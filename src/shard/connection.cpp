@@ -433,11 +433,11 @@ Connection::Progress Connection::finish(RelayContext& context) noexcept {
     // Give the places back before the sockets close: a client that sees the close may
     // reconnect at once (on any shard) and must find its place free. Waiters of the pool on
     // other shards are told; this shard serves its own once the slot is free (Shard::release).
-    if (backend_ != nullptr && target_.pool->queue().length() > 0) {
-        release_backend();
+    const bool waiters = backend_ != nullptr && target_.pool->queue().length() > 0;
+    release_backend();
+    if (waiters) {
         target_.pool->queue().wake_others(context.shard, context.wake_fds);
     }
-    release_backend();
     if (client_slot_ != ClientTable::kUntracked) {
         context.clients.release(client_slot_);
         client_slot_ = ClientTable::kUntracked;

@@ -620,6 +620,15 @@ std::string render_metrics(const Control& control, const HttpServerStats& admin_
               "Hand-offs that ended in closing the client (not delivered, the receiver full or "
               "reloading).",
               &ShardStats::handoff_failures);
+    per_shard("ringlb_shard_loop_passes_total", "counter",
+              "Event loop passes of a worker: one io_uring_enter each.", &ShardStats::loop_passes);
+    per_shard("ringlb_shard_completions_total", "counter",
+              "io_uring completions a worker handled; divided by its passes, how many it "
+              "handles per wake-up.",
+              &ShardStats::completions);
+    per_shard("ringlb_shard_batched_waits_total", "counter",
+              "Passes that waited up to global.batch_wait_us for a batch of completions.",
+              &ShardStats::batched_waits);
     family(out, "ringlb_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     line("ringlb_reloads_total", "result=\"success\"", control.reloads_succeeded.load());
     line("ringlb_reloads_total", "result=\"failure\"", control.reloads_failed.load());

@@ -112,9 +112,11 @@ void warn_about_restart_only_settings(const config::Config& config, const config
                                       unsigned workers) {
     if (workers_of(config) != workers || config.global.pipe_size != old.global.pipe_size ||
         config.global.splice != old.global.splice || config.global.user != old.global.user ||
-        config.global.group != old.global.group) {
+        config.global.group != old.global.group ||
+        config.global.batch_wait_us != old.global.batch_wait_us) {
         log_warn(
-            "reload: workers, pipe_size, splice, user and group take effect only at a restart");
+            "reload: workers, pipe_size, splice, batch_wait_us, user and group take effect only "
+            "at a restart");
     }
     if (config.global.shard_steering != old.global.shard_steering) {
         log_warn(
@@ -243,10 +245,10 @@ std::size_t Server::plan_connection_slots(const config::Config& config) {
     const std::size_t slots = slots_per_shard(fd_limit, workers_, config.listeners.size());
     log_info(
         "ringlb {} starting: config={} workers={} listeners={} pools={} fd_limit={} "
-        "slots_per_worker={} pipe_size={} splice={} max_connections={}",
+        "slots_per_worker={} pipe_size={} splice={} batch_wait_us={} max_connections={}",
         RINGLB_VERSION, config.source, workers_, config.listeners.size(), config.pools.size(),
         fd_limit, slots, config.global.pipe_size, config::splice_name(config.global.splice),
-        config.global.max_connections);
+        config.global.batch_wait_us, config.global.max_connections);
     warn_if_fd_limit_short(config.global.max_connections, fd_limit, workers_,
                            config.listeners.size());
     return slots;
@@ -258,6 +260,12 @@ void Server::start(const config::Config& config, std::size_t slots) {
         log_warn(
             "io_uring: no multishot receive into a buffer ring (kernel < 6.0); "
             "small messages are spliced like bulk (splice = \"always\")");
+    }
+    if (config.global.batch_wait_us > 0 && !features.min_wait) {
+        log_warn(
+            "io_uring: no minimum wait for a batch of completions (kernel < 6.12); "
+            "batch_wait_us = {} is ignored and every completion is handled at once",
+            config.global.batch_wait_us);
     }
     access_logs_.open(config);
     clients_ = std::make_unique<ClientTable>(kClientTableSize);
@@ -302,6 +310,7 @@ void Server::start_shards(const config::Config& config,
         shard_options.pipe_size = config.global.pipe_size;
         shard_options.copy_small_messages =
             config.global.splice == config::Splice::automatic && features.recv_multishot;
+        shard_options.batch_wait_us = features.min_wait ? config.global.batch_wait_us : 0;
         ShardServices services;
         services.clients = clients_.get();
         services.access_log = access_buffers.empty() ? nullptr : access_buffers[i];

@@ -2,6 +2,10 @@
 // io_uring set-up with feature probing and fallbacks for older kernels.
 #include "ringlb/io/ring.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -14,15 +18,18 @@ namespace ringlb {
 std::string RingFeatures::describe() const {
     return fmt::format(
         "single_issuer={} defer_taskrun={} coop_taskrun={} fast_poll={} multishot_accept={} "
-        "cancel_fd_all={} recv_multishot={} msg_ring={}",
+        "cancel_fd_all={} recv_multishot={} msg_ring={} min_wait={}",
         (setup_flags & IORING_SETUP_SINGLE_ISSUER) != 0,
         (setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0,
         (setup_flags & IORING_SETUP_COOP_TASKRUN) != 0,
         (kernel_features & IORING_FEAT_FAST_POLL) != 0, multishot_accept, cancel_fd_all,
-        recv_multishot, msg_ring);
+        recv_multishot, msg_ring, min_wait);
 }
 
 namespace {
+
+// IORING_FEAT_MIN_TIMEOUT (Linux 6.12), newer than liburing 2.3's headers.
+constexpr unsigned kFeatureMinTimeout = 1U << 15;
 
 // Sends one IORING_MSG_DATA message from `ring` to a second ring set up with `flags` and
 // waits (100 ms at most) for it there: whether shards can hand clients to each other.
@@ -67,7 +74,8 @@ Ring::Ring(unsigned entries, unsigned setup_flags) {
         throw std::system_error(-result, std::generic_category(), "io_uring_queue_init");
     }
     // Registering the ring fd saves an fdget/fdput per io_uring_enter (liburing 2.2+, 5.18).
-    if (io_uring_register_ring_fd(&ring_) < 0) {
+    registered_fd_ = io_uring_register_ring_fd(&ring_) == 1;
+    if (!registered_fd_) {
         log_debug("io_uring_register_ring_fd refused; using the plain ring fd");
     }
 }
@@ -115,6 +123,7 @@ RingFeatures Ring::probe() {
             features.recv_multishot = BufferRing::create(ring, 8, 4096, 0, error) != nullptr;
         }
         features.msg_ring = msg_ring_works(ring, flags);
+        features.min_wait = (params.features & kFeatureMinTimeout) != 0;
         io_uring_queue_exit(&ring);
         return features;
     }
@@ -138,6 +147,28 @@ bool Ring::make_room(unsigned count) noexcept {
 
 int Ring::submit_and_wait(unsigned wait_nr) noexcept {
     return io_uring_submit_and_wait(&ring_, wait_nr);
+}
+
+int Ring::submit_and_wait_batch(unsigned wait_nr, unsigned min_wait_us) noexcept {
+    // What io_uring_submit does first: publish the queued entries to the kernel's tail (no
+    // SQPOLL thread reads it concurrently, so a plain store suffices, as liburing does).
+    io_uring_sq& sq = ring_.sq;
+    const unsigned tail = sq.sqe_tail;
+    if (sq.sqe_head != tail) {
+        sq.sqe_head = tail;
+        IO_URING_WRITE_ONCE(*sq.ktail, tail);
+    }
+    const unsigned to_submit = tail - IO_URING_READ_ONCE(*sq.khead);
+    // Since 6.12 the field liburing 2.3 calls `pad` is min_wait_usec; no signal mask, no
+    // overall timeout (the shard's tick is a timeout request of its own).
+    io_uring_getevents_arg arg{};
+    arg.pad = min_wait_us;
+    const int fd = registered_fd_ ? ring_.enter_ring_fd : ring_.ring_fd;
+    const unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG |
+                           (registered_fd_ ? IORING_ENTER_REGISTERED_RING : 0U);
+    const long result =
+        syscall(__NR_io_uring_enter, fd, to_submit, wait_nr, flags, &arg, sizeof(arg));
+    return result < 0 ? -errno : static_cast<int>(result);
 }
 
 int Ring::limit_workers(unsigned bounded, unsigned unbounded) noexcept {

@@ -16,6 +16,7 @@ constexpr Range kShutdownGraceMs{0, 3600000};
 constexpr Range kShutdownDelayMs{0, 3600000};
 constexpr Range kPipeSize{4096, 16 * 1024 * 1024};
 constexpr Range kGlobalMaxConnections{0, 10000000};
+constexpr Range kBatchWaitUs{0, 10000};
 constexpr Splice kSpliceModes[] = {Splice::automatic, Splice::always};
 constexpr ShardSteering kSteerings[] = {ShardSteering::random, ShardSteering::cpu,
                                         ShardSteering::hash};
@@ -43,6 +44,7 @@ void load_global(TomlReader& reader, const toml::table& root, GlobalConfig& glob
     reader.read_unsigned(*table, "max_connections", kGlobalMaxConnections, scope,
                          global.max_connections);
     reader.read_enum(*table, "splice", kSpliceModes, splice_name, scope, global.splice);
+    reader.read_unsigned(*table, "batch_wait_us", kBatchWaitUs, scope, global.batch_wait_us);
     reader.read_enum(*table, "shard_steering", kSteerings, shard_steering_name, scope,
                      global.shard_steering);
     if (const auto* user = reader.string_at(*table, "user", scope)) {

@@ -15,10 +15,10 @@ namespace ringlb::config::loader {
 // and configs/full.toml.
 inline constexpr std::string_view kRootKeys[] = {"global", "admin", "listener", "pool"};
 inline constexpr std::string_view kGlobalKeys[] = {
-    "workers",       "shutdown_grace_ms", "shutdown_delay_ms",
-    "log_level",     "pipe_size",         "user",
-    "group",         "max_connections",   "splice",
-    "shard_steering"};
+    "workers",        "shutdown_grace_ms", "shutdown_delay_ms",
+    "log_level",      "pipe_size",         "user",
+    "group",          "max_connections",   "splice",
+    "shard_steering", "batch_wait_us"};
 inline constexpr std::string_view kAdminKeys[] = {
     "bind",          "token_file",  "read_token_file", "allow_without_token",
     "tls_cert_file", "tls_key_file"};

@@ -190,9 +190,16 @@ void Shard::run() noexcept {
 }
 
 void Shard::loop() {
+    unsigned arrivals = 0;  // completions of the last pass that brought bytes or a client
     while (!(stopping_ && listeners_open_ == 0 && free_slots_.size() == slab_.size())) {
+        // With global.batch_wait_us, a pass that found bytes from two sockets or more (the
+        // shard serves concurrent traffic) lets the next batch gather for up to that long,
+        // so that its sends leave together and wake their readers once. A lone client's
+        // request and its answer never arrive together, so it is never held.
+        const bool batch = options_.batch_wait_us > 0 && arrivals >= 2;
         epochs_.leave(options_.id);  // blocking: hold no live set while asleep
-        int result = ring_->submit_and_wait(1);
+        int result = batch ? ring_->submit_and_wait_batch(kBatchCompletions, options_.batch_wait_us)
+                           : ring_->submit_and_wait(1);
         epochs_.enter(options_.id);
         now_ms_ = monotonic_ms(CLOCK_MONOTONIC_COARSE);
         if (result < 0 && result != -EINTR && result != -ETIME) {
@@ -201,13 +208,20 @@ void Shard::loop() {
             failing_since_ms_ = 0;
         }
         unsigned seen = 0;
+        arrivals = 0;
         unsigned head;
         io_uring_cqe* cqe;
         io_uring_for_each_cqe(ring_->raw(), head, cqe) {
+            arrivals += is_arrival(user_data_op(cqe->user_data)) ? 1 : 0;
             dispatch(cqe->user_data, cqe->res, cqe->flags);
             ++seen;
         }
         io_uring_cq_advance(ring_->raw(), seen);
+        ShardStats::add(stats_.loop_passes, 1);
+        ShardStats::add(stats_.completions, seen);
+        if (batch) {
+            ShardStats::add(stats_.batched_waits, 1);
+        }
         // The tick's scans judge idleness: only once every completion of this pass has been
         // handled, or a shard that was held up (a loaded machine, a stopped process) would
         // close as idle a connection whose bytes wait right behind the tick in this batch.

@@ -246,6 +246,7 @@ TEST_CASE("the bounds of every range are accepted") {
         "shutdown_grace_ms = 0",
         "pipe_size = 4096",
         "splice = \"always\"",
+        "batch_wait_us = 0",
         "[[listener]]",
         "bind = \"127.0.0.1:0\"",
         "pool = \"api\"",
@@ -269,6 +270,7 @@ TEST_CASE("the bounds of every range are accepted") {
         "workers = 1024",
         "shutdown_grace_ms = 3600000",
         "pipe_size = 16777216",
+        "batch_wait_us = 10000",
         "[[listener]]",
         "bind = \"127.0.0.1:65535\"",
         "pool = \"api\"",
@@ -1237,6 +1239,49 @@ TEST_CASE("pipe_size outside 4 KiB..16 MiB is rejected with its place") {
     CHECK(errors_of(result) ==
           std::vector<std::string>{
               "test.toml:2:13: pipe_size must be between 4096 and 16777216, got 4095"});
+}
+
+TEST_CASE("batch_wait_us defaults to 0, and above 10000 is rejected with its place") {
+    auto fine = load(lines({
+        "[global]",
+        "batch_wait_us = 50",
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    REQUIRE(errors_of(fine).empty());
+    CHECK(fine.config->global.batch_wait_us == 50);
+    auto plain = load(lines({
+        "[global]",
+        "workers = 1",
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    REQUIRE(errors_of(plain).empty());
+    CHECK(plain.config->global.batch_wait_us == 0);
+    auto result = load(lines({
+        "[global]",               // 1
+        "batch_wait_us = 10001",  // 2
+        "[[listener]]",
+        "bind = \"127.0.0.1:0\"",
+        "pool = \"api\"",
+        "[[pool]]",
+        "name = \"api\"",
+        "  [[pool.backend]]",
+        "  address = \"127.0.0.1:1\"",
+    }));
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{
+              "test.toml:2:17: batch_wait_us must be between 0 and 10000, got 10001"});
 }
 
 TEST_CASE("global.splice is auto or always, and anything else is rejected with its place") {
@@ -2365,8 +2410,8 @@ TEST_CASE("known_keys lists every value key, dotted, once, and no table") {
     // issue 13: listener.access_log_interval_ms; issue 11 item 1: 8 pool.health keys (type,
     // send, expect, http_path, http_host, expect_status, port, send_proxy); items 3 and 5:
     // pool.on_backend_down and 3 pool.passive keys; item 2: pool.health.agent_port,
-    // agent_interval_ms, agent_send; item 6: pool.queue_timeout_ms
-    CHECK(keys.size() == 85);
+    // agent_interval_ms, agent_send; item 6: pool.queue_timeout_ms; issue 16: global.batch_wait_us
+    CHECK(keys.size() == 86);
 }
 
 TEST_CASE("configs/full.toml and configs/minimal.toml load, and full.toml shows every key") {

@@ -85,6 +85,9 @@ struct GlobalConfig final {
     unsigned gid = 0;                   // resolved from `group`, else the user's group
     std::uint64_t max_connections = 0;  // client connections open at once; 0 = no limit
     ShardSteering shard_steering = ShardSteering::random;  // new listener sockets (issue 12)
+    // A busy worker waits up to this long for more completions before it handles what it
+    // has (fewer wake-ups on both sides of the relay); 0 = handle each at once. 0..10000.
+    unsigned batch_wait_us = 0;
 };
 
 struct AdminConfig final {

@@ -20,9 +20,12 @@ struct RingFeatures final {
     // IORING_OP_MSG_RING with IORING_MSG_DATA (5.18) reaches another ring set up with these
     // flags (tried, not guessed): how a full shard hands a client to one with room.
     bool msg_ring = false;
+    // io_uring_enter can wait a minimum time for a batch of completions before it settles for
+    // fewer (IORING_FEAT_MIN_TIMEOUT, 6.12): what global.batch_wait_us needs.
+    bool min_wait = false;
 
     // For the start-up log: single_issuer (6.0), defer_taskrun (6.1), coop_taskrun (5.19),
-    // fast_poll (5.7), multishot_accept, cancel_fd_all, recv_multishot, msg_ring.
+    // fast_poll (5.7), multishot_accept, cancel_fd_all, recv_multishot, msg_ring, min_wait.
     [[nodiscard]] std::string describe() const;
 };
 
@@ -49,8 +52,14 @@ class Ring final {
     // from next_sqe; false, with nothing taken, when they cannot be had.
     [[nodiscard]] bool make_room(unsigned count) noexcept;
 
-    // Submits what is queued and waits for at least one completion or the timeout.
+    // Submits what is queued and waits for at least `wait_nr` completions; returns what
+    // io_uring_enter returned (the number submitted) or -errno.
     int submit_and_wait(unsigned wait_nr) noexcept;
+    // Submits what is queued and waits until `wait_nr` completions are there or `min_wait_us`
+    // has passed with at least one, whichever comes first; with none, until the first.
+    // Needs RingFeatures::min_wait (liburing 2.3 has no helper: the arguments are filled in
+    // here). Returns as submit_and_wait does.
+    int submit_and_wait_batch(unsigned wait_nr, unsigned min_wait_us) noexcept;
 
     // Limits io-wq to `bounded` + `unbounded` threads for this ring; returns 0 or -errno.
     int limit_workers(unsigned bounded, unsigned unbounded) noexcept;
@@ -62,6 +71,7 @@ class Ring final {
 
   private:
     io_uring ring_{};
+    bool registered_fd_ = false;  // io_uring_register_ring_fd succeeded: enter_ring_fd works
 };
 
 }  // namespace ringlb

@@ -30,6 +30,11 @@ struct alignas(64) ShardStats final {
     std::atomic<std::uint64_t> open{0};
     std::atomic<std::uint64_t> handed_off{0};
     std::atomic<std::uint64_t> handoff_failures{0};
+    // The event loop (global.batch_wait_us): passes (one io_uring_enter each), completions
+    // handled, and passes that waited with a minimum time for a batch.
+    std::atomic<std::uint64_t> loop_passes{0};
+    std::atomic<std::uint64_t> completions{0};
+    std::atomic<std::uint64_t> batched_waits{0};
 
     static void add(std::atomic<std::uint64_t>& counter, std::uint64_t value) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);

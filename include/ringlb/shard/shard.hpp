@@ -100,6 +100,10 @@ struct ShardOptions final {
     // Copy small messages through a buffer ring (global.splice = "auto" and a kernel with
     // features.recv_multishot); false: splice everything. (Hand-offs need features.msg_ring.)
     bool copy_small_messages = false;
+    // global.batch_wait_us where the kernel has RingFeatures::min_wait, else 0: after a loop
+    // pass that handled two completions or more, wait up to this long for kBatchCompletions
+    // before handling the next ones; 0 = wake for each.
+    unsigned batch_wait_us = 0;
 };
 
 class Shard final {
@@ -157,6 +161,8 @@ class Shard final {
     // The thread, its loop, its own requests and the slab (src/shard/shard.cpp).
     void run() noexcept;
     void loop();
+    // How many completions a batched wait (ShardOptions::batch_wait_us) waits for at most.
+    static constexpr unsigned kBatchCompletions = 64;
     void rearm_own();
     void check_ring_error(int error);
     void apply(std::unique_ptr<ShardUpdate> update);

@@ -38,6 +38,24 @@ enum class Op : std::uint8_t {
                       // bits 40-63 = the receiving shard)
 };
 
+// Whether a completion of `op` brought bytes or a client (a readiness poll, a receive, an
+// accept or a hand-off): how a shard tells that it serves concurrent traffic.
+[[nodiscard]] constexpr bool is_arrival(Op op) noexcept {
+    switch (op) {
+        case Op::accept:
+        case Op::client_in:
+        case Op::backend_in:
+        case Op::proxy_in:
+        case Op::hello_in:
+        case Op::client_recv:
+        case Op::backend_recv:
+        case Op::handoff:
+            return true;
+        default:
+            return false;
+    }
+}
+
 [[nodiscard]] constexpr std::uint64_t encode_user_data(Op op, std::uint32_t index) noexcept {
     return (static_cast<std::uint64_t>(index) << 8) | static_cast<std::uint8_t>(op);
 }

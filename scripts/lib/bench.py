@@ -208,7 +208,7 @@ class Bench:
                     "-c", config]
         else:
             config = self.write("ringlb.toml", ringlb_config(port, service_ports, balancing,
-                                                             len(cpus)))
+                                                             len(cpus), self.args.batch_wait_us))
             argv = [self.args.ringlb, "--config", config]
         process = self.procs.start(self.taskset(cpus) + argv,
                                    os.path.join(self.logs, f"{name}.current.log"))
@@ -498,6 +498,8 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--idle-connections", type=int, default=4000)
+    parser.add_argument("--batch-wait-us", type=int, default=0,
+                        help="ringlb's global.batch_wait_us (0: its default, off)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--workloads", default=None)
     parser.add_argument("--port-base", type=int, default=19100)

@@ -498,8 +498,8 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--idle-connections", type=int, default=4000)
-    parser.add_argument("--batch-wait-us", type=int, default=0,
-                        help="ringlb's global.batch_wait_us (0: its default, off)")
+    parser.add_argument("--batch-wait-us", type=int, default=None,
+                        help="ringlb's global.batch_wait_us (default: ringlb's own default)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--workloads", default=None)
     parser.add_argument("--port-base", type=int, default=19100)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // global.batch_wait_us: a worker serving concurrent clients handles their completions in
-// batches, a lone client is never held, and 0 (the default) never batches.
+// batches (by default too), a lone client is never held, and 0 never batches.
+#include <optional>
+
 #include <catch2/catch.hpp>
 
 #include "admin_client.hpp"
@@ -11,11 +13,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// One worker (the batching is per worker), the admin API, one listener over `backend`.
-std::string batch_config(const std::string& backend, unsigned batch_wait_us) {
-    return "[global]\nworkers = 1\nbatch_wait_us = " + std::to_string(batch_wait_us) +
-           "\n[admin]\nbind = \"127.0.0.1:0\"\n" + listener_table("main", "main") +
-           pool_table("main", {backend});
+// One worker (the batching is per worker), the admin API, one listener over `backend`;
+// batch_wait_us as given, or left to its default.
+std::string batch_config(const std::string& backend, std::optional<unsigned> batch_wait_us) {
+    const std::string setting =
+        batch_wait_us ? "batch_wait_us = " + std::to_string(*batch_wait_us) + "\n" : "";
+    return "[global]\nworkers = 1\n" + setting + "[admin]\nbind = \"127.0.0.1:0\"\n" +
+           listener_table("main", "main") + pool_table("main", {backend});
 }
 
 struct LoopCounters final {
@@ -99,7 +103,16 @@ TEST_CASE("batch_wait_us: a lone client's requests are never held back") {
     CHECK(after.batched - before.batched == 0);
 }
 
-TEST_CASE("batch_wait_us = 0 (the default) never batches") {
+TEST_CASE("batch_wait_us: on by default, concurrent clients are batched") {
+    Backend echo = start_backend("echo");
+    Ringlb lb = start_ringlb(batch_config(echo.address(), std::nullopt));
+    AdminClient admin{admin_port(*lb.process)};
+    std::vector<ringlb::UniqueFd> fds = connect_many(lb.port, 32);
+    concurrent_rounds(fds, 20);
+    CHECK(loop_counters(admin).batched > 0);
+}
+
+TEST_CASE("batch_wait_us = 0 never batches") {
     Backend echo = start_backend("echo");
     Ringlb lb = start_ringlb(batch_config(echo.address(), 0));
     AdminClient admin{admin_port(*lb.process)};

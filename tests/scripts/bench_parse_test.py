@@ -862,8 +862,8 @@ class LoadTest(unittest.TestCase):
         self.assertIn('algorithm = "maglev"', ringlb)
         self.assertIn("workers = 4", ringlb)
         self.assertIn('algorithm = "round_robin"', ringlb_config(19112, [19101]))
-        self.assertIn("batch_wait_us = 0 ", ringlb_config(19112, [19101]))
-        self.assertIn("batch_wait_us = 50 ", ringlb_config(19112, [19101], batch_wait_us=50))
+        self.assertNotIn("batch_wait_us", ringlb_config(19112, [19101]))
+        self.assertIn("batch_wait_us = 0 ", ringlb_config(19112, [19101], batch_wait_us=0))
 
     def test_scaling_plan(self):
         for cpus in ({0, 1}, {0, 1, 2}):

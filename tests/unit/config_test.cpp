@@ -1241,10 +1241,10 @@ TEST_CASE("pipe_size outside 4 KiB..16 MiB is rejected with its place") {
               "test.toml:2:13: pipe_size must be between 4096 and 16777216, got 4095"});
 }
 
-TEST_CASE("batch_wait_us defaults to 0, and above 10000 is rejected with its place") {
+TEST_CASE("batch_wait_us defaults to 50, and above 10000 is rejected with its place") {
     auto fine = load(lines({
         "[global]",
-        "batch_wait_us = 50",
+        "batch_wait_us = 0",
         "[[listener]]",
         "bind = \"127.0.0.1:0\"",
         "pool = \"api\"",
@@ -1254,7 +1254,7 @@ TEST_CASE("batch_wait_us defaults to 0, and above 10000 is rejected with its pla
         "  address = \"127.0.0.1:1\"",
     }));
     REQUIRE(errors_of(fine).empty());
-    CHECK(fine.config->global.batch_wait_us == 50);
+    CHECK(fine.config->global.batch_wait_us == 0);
     auto plain = load(lines({
         "[global]",
         "workers = 1",
@@ -1267,7 +1267,7 @@ TEST_CASE("batch_wait_us defaults to 0, and above 10000 is rejected with its pla
         "  address = \"127.0.0.1:1\"",
     }));
     REQUIRE(errors_of(plain).empty());
-    CHECK(plain.config->global.batch_wait_us == 0);
+    CHECK(plain.config->global.batch_wait_us == 50);
     auto result = load(lines({
         "[global]",               // 1
         "batch_wait_us = 10001",  // 2

@@ -87,7 +87,7 @@ struct GlobalConfig final {
     ShardSteering shard_steering = ShardSteering::random;  // new listener sockets (issue 12)
     // A busy worker waits up to this long for more completions before it handles what it
     // has (fewer wake-ups on both sides of the relay); 0 = handle each at once. 0..10000.
-    unsigned batch_wait_us = 0;
+    unsigned batch_wait_us = 50;
 };
 
 struct AdminConfig final {

@@ -376,23 +376,13 @@ void ControlThread::finish_probe(Target& target, ProbeOutcome outcome, std::uint
     backend.record_check(outcome.result, outcome.detail);
     const bool passed = outcome.result == CheckResult::passed;
     backend.last_check_ms.store(now, std::memory_order_relaxed);  // for /status
-    auto publish = [&] {
-        try {
-            if (pool.refresh(now, epochs_) &&
-                std::find(ramping_.begin(), ramping_.end(), &pool) == ramping_.end()) {
-                ramping_.push_back(&pool);
-            }
-        } catch (const std::exception& failure) {
-            log_error("pool {}: cannot publish live set: {}", pool.name(), failure.what());
-        }
-    };
     switch (target.state.record(passed)) {
         // Publish first, then log: once the line is out, every new connection already sees
         // the new live set (tests and operators act on the line).
         case HealthState::Transition::went_down:
             backend.healthy.store(false, std::memory_order_relaxed);
             pool.note_backend_down();
-            publish();
+            publish(pool, now);
             log_warn("backend down pool={} backend={} reason=\"{}\" failures={}", pool.name(),
                      backend.name, describe_check(outcome.result, outcome.detail),
                      target.settings->fall);
@@ -404,7 +394,7 @@ void ControlThread::finish_probe(Target& target, ProbeOutcome outcome, std::uint
         case HealthState::Transition::went_up:
             backend.healthy.store(true, std::memory_order_relaxed);
             backend.up_since_ms.store(now, std::memory_order_relaxed);
-            publish();
+            publish(pool, now);
             log_info("backend up pool={} backend={} successes={}", pool.name(), backend.name,
                      target.settings->rise);
             break;

@@ -297,7 +297,7 @@ class Bench:
                 if error:
                     record["load_error"] = error
                 record["machine"] = machine_cpu(machine_before, machine_after,
-                                                self.args.clk_tck)
+                                                self.args.clk_tck, self.args.load_cpus)
                 if pid:
                     record["cpu_s"] = (own_after - own_before) / self.args.clk_tck
                     record["threads_peak"] = peak_threads

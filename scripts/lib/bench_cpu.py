@@ -167,12 +167,21 @@ class MachineSample:
         self.by_pid = {pid: (names[pid], processes[pid][2]) for pid in pids}
 
 
-def machine_cpu(before, after, clk_tck):
+def machine_cpu(before, after, clk_tck, load_cpus=()):
     """The machine's CPU between two MachineSamples, in seconds: {"busy_s", "foreign_s",
-    "bench_s" (busy − foreign), "steal_s", "idle_s", "foreign_top": [[name, s]...]}."""
+    "bench_s" (busy − foreign), "steal_s", "idle_s", "foreign_top": [[name, s]...]}, and
+    with load_cpus also "load_busy_s" (the busy time of those CPUs, other jobs included:
+    /proc/stat does not say whose), "load_total_s" (their busy and idle time together) and
+    "load_cpus" (how many)."""
     delta = stat_delta(before.stat, after.stat)
     foreign = after.foreign - before.foreign
-    return {
+    load = {}
+    if load_cpus:
+        deltas = [stat_delta(before.stat, after.stat, f"cpu{cpu}") for cpu in load_cpus]
+        load = {"load_busy_s": sum(d["busy"] for d in deltas) / clk_tck,
+                "load_total_s": sum(d["total"] for d in deltas) / clk_tck,
+                "load_cpus": len(load_cpus)}
+    return load | {
         "busy_s": delta["busy"] / clk_tck,
         "foreign_s": foreign / clk_tck,
         "bench_s": (delta["busy"] - foreign) / clk_tck,

@@ -137,9 +137,9 @@ def workload_table(results, summary, workload):
     lines = [f"| contender | {'MiB/s' if kind == 'bulk' else 'req/s'} (min–max) "
              f"| {'req/s' if kind == 'bulk' else 'MiB/s'} | p50 ms | p99 ms | errors "
              f"| balancer CPU % | balancer {unit}/{per} | machine CPU % "
-             f"| machine {unit}/{per} | excess {unit}/{per} (min–max) | other jobs % "
-             f"| threads |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| machine {unit}/{per} | excess {unit}/{per} (min–max) | load CPUs % "
+             f"| other jobs % | threads |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     digits = 3 if kind == "bulk" else 2
     for contender in results["settings"]["contenders"]:
         row = summary.get((workload, contender, None if contender == "direct" else 1))
@@ -158,6 +158,7 @@ def workload_table(results, summary, workload):
             f"| {fmt_cell(row.get('machine_percent'), 0)} "
             f"| {fmt_cell(row.get('machine_' + suffix), digits)} "
             f"| {fmt_cell(row.get('excess_' + suffix), digits, with_spread=True)} "
+            f"| {fmt_cell(row.get('load_percent'), 0)} "
             f"| {fmt_cell(row.get('foreign_percent'), 0)} "
             f"| {fmt_cell(row.get('threads_peak'), 0)} |")
     return lines
@@ -290,6 +291,12 @@ def how_measured(results):
         "their reaped children included); it holds the softirq and kernel-thread work a relay "
         "causes outside its own process. Excess = machine CPU per request (or per GiB) less "
         "direct's in the same round: what the balancer adds to the machine.",
+        "- Load CPUs: the busy time of the CPUs the backends and load generators run on "
+        "(`/proc/stat`, per CPU; other jobs on them included), as a share of those CPUs "
+        "(load CPUs %) and per request or GiB (load CPUs/request, in the ratios). Near 100 % "
+        "the load side, not the balancer, sets req/s and MiB/s: a balancer then wins "
+        "throughput only by costing the load side less per request (fewer wake-ups, fuller "
+        "segments), which is what its load CPUs/request ratio shows.",
         "- Ratios are paired by round (ringlb's round N against the peer's round N), and shown "
         "as median (min–max). ≈ marks a ratio whose min–max holds 1: the rounds disagree on "
         "which is better, so the difference is inside the spread. The contenders' order "
@@ -321,7 +328,9 @@ def markdown(results, by_round, summary, targets, charts, chart_prefix):
     lines += ["", "## Results", "",
               "Machine CPU is every CPU's busy time less other jobs' (see \"How it is "
               "measured\"); CPU % is per run wall time (100 % = one CPU). Excess is machine "
-              "CPU less direct's in the same round. Errors are the load generator's (socket "
+              "CPU less direct's in the same round. Load CPUs % is how busy the CPUs of the "
+              "backends and load generators were (100 % = all of them): near 100 %, they set "
+              "the throughput. Errors are the load generator's (socket "
               "errors and non-2xx for wrk; a redis-benchmark or iperf3 run that failed), "
               "summed over the rounds."]
     for workload in settings["workloads"]:
@@ -333,11 +342,13 @@ def markdown(results, by_round, summary, targets, charts, chart_prefix):
         if kind == "bulk":
             figures = [("mib_per_s", "MiB/s"), ("p99_ms", "p99"),
                        ("cpu_s_per_gib", "balancer CPU/GiB"),
-                       ("excess_s_per_gib", "excess machine CPU/GiB")]
+                       ("excess_s_per_gib", "excess machine CPU/GiB"),
+                       ("load_s_per_gib", "load CPUs/GiB")]
         else:
             figures = [("requests_per_s", "req/s"), ("p99_ms", "p99"),
                        ("cpu_us_per_request", "balancer CPU/request"),
-                       ("excess_us_per_request", "excess machine CPU/request")]
+                       ("excess_us_per_request", "excess machine CPU/request"),
+                       ("load_us_per_request", "load CPUs/request")]
         if workload == "iperf3":
             figures = [f for f in figures if f[0] != "p99_ms"]
         ratios = ratio_lines(by_round, workload, figures)

@@ -66,6 +66,16 @@ def run_figures(run):
                 figures["machine_us_per_request"] = 1e6 * machine["bench_s"] / requests
             if size:
                 figures["machine_s_per_gib"] = machine["bench_s"] / (size / GIB)
+            if machine.get("load_cpus"):
+                # The load side: when its CPUs are all busy, they, not the balancer, set
+                # req/s and MiB/s, and what a balancer changes is their cost per request.
+                load_s = machine["load_busy_s"]
+                if machine.get("load_total_s"):
+                    figures["load_percent"] = 100 * load_s / machine["load_total_s"]
+                if requests:
+                    figures["load_us_per_request"] = 1e6 * load_s / requests
+                if size:
+                    figures["load_s_per_gib"] = load_s / (size / GIB)
     if run.get("threads_peak"):
         figures["threads_peak"] = run["threads_peak"]
     if run.get("crashed"):

@@ -5,6 +5,7 @@ machine: wrk 4.1, redis-benchmark 7.0 (--csv), iperf3 3.12 (--json), /proc/stat 
 
 import os
 import sys
+import types
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -13,8 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from bench import rotated, scaling_plan  # noqa: E402
 from bench_configs import cpu_mask, haproxy_config, nginx_stream_config, ringlb_config  # noqa: E402
 from bench_cpu import (PF_KTHREAD, ProcStatError, busy_ticks, foreign_ticks,  # noqa: E402
-                       parse_pid_name, parse_pid_stat, parse_proc_stat, stat_delta,
-                       top_foreign)
+                       machine_cpu, parse_pid_name, parse_pid_stat, parse_proc_stat,
+                       stat_delta, top_foreign)
 from bench_iperf import IperfParseError, parse_iperf3  # noqa: E402
 from bench_load import LoadParseError, expand_workloads, load_argv, parse_load  # noqa: E402
 from bench_redis import RedisParseError, parse_redis_benchmark  # noqa: E402
@@ -735,6 +736,19 @@ class ProcStatTest(unittest.TestCase):
                          {"busy": 200, "idle": 0, "iowait": 0, "steal": 0, "total": 200})
         self.assertEqual(stat_delta(first, second, "cpu1")["busy"], 96 + 4)
 
+    def test_the_load_cpus_busy_time(self):
+        def sample(text, foreign):
+            return types.SimpleNamespace(stat=parse_proc_stat(text), foreign=foreign, by_pid={})
+        before, after = sample(PROC_STAT_1, 10), sample(PROC_STAT_2, 12)
+        machine = machine_cpu(before, after, 100, load_cpus=[1])
+        # cpu1: user 96 + system 4 ticks; the whole machine 200, less 2 of other jobs.
+        self.assertAlmostEqual(machine["load_busy_s"], 1.00)
+        self.assertAlmostEqual(machine["load_total_s"], 1.00)  # cpu1 never idle
+        self.assertEqual(machine["load_cpus"], 1)
+        self.assertAlmostEqual(machine["bench_s"], 1.98)
+        self.assertAlmostEqual(machine_cpu(before, after, 100, [0, 1])["load_busy_s"], 2.00)
+        self.assertNotIn("load_busy_s", machine_cpu(before, after, 100))
+
     def test_idle_iowait_and_steal_are_not_work(self):
         before = parse_proc_stat("cpu  100 0 50 1000 10 0 5 0 0 0\n")
         after = parse_proc_stat("cpu  130 2 60 1050 15 1 9 7 3 0\n")
@@ -887,7 +901,7 @@ class LoadTest(unittest.TestCase):
 # The report's arithmetic: excess over direct, spread, paired ratios, targets.
 
 def run(workload, contender, load, round_number=1, cpu_s=None, bench_s=None, foreign_s=0.0,
-        workers=1):
+        workers=1, load_s=None):
     record = {"workload": workload, "round": round_number, "contender": contender,
               "workers": None if contender == "direct" else workers, "load": load,
               "crashed": False}
@@ -896,6 +910,9 @@ def run(workload, contender, load, round_number=1, cpu_s=None, bench_s=None, for
     if bench_s is not None:
         record["machine"] = {"busy_s": bench_s + foreign_s, "foreign_s": foreign_s,
                              "bench_s": bench_s, "steal_s": 0.0, "idle_s": 0.0}
+        if load_s is not None:
+            record["machine"].update({"load_busy_s": load_s, "load_total_s": 2.1,
+                                      "load_cpus": 1})
     return record
 
 
@@ -908,11 +925,11 @@ def keepalive_results(ringlb_machine=(0.50, 0.55, 0.60), haproxy_machine=(0.60, 
     for index in range(3):
         runs += [run("keepalive", "direct", load, index + 1, bench_s=0.2, foreign_s=0.9),
                  run("keepalive", "haproxy", load, index + 1, cpu_s=0.3,
-                     bench_s=haproxy_machine[index]),
+                     bench_s=haproxy_machine[index], load_s=2.0),
                  run("keepalive", "nginx", load, index + 1, cpu_s=0.3,
                      bench_s=nginx_machine[index]),
                  run("keepalive", "ringlb", load, index + 1, cpu_s=0.2 + 0.1 * index,
-                     bench_s=ringlb_machine[index])]
+                     bench_s=ringlb_machine[index], load_s=1.9)]
     return {"runs": runs}
 
 
@@ -927,6 +944,17 @@ class StatsTest(unittest.TestCase):
         self.assertNotIn("excess_us_per_request", by_round[("keepalive", "direct", None)][1])
         self.assertAlmostEqual(by_round[("keepalive", "direct", None)][1]["foreign_percent"],
                                100 * 0.9 / 2.01)
+
+    def test_the_load_cpus_per_request(self):
+        load = parse_load("keepalive", KEEPALIVE)
+        by_round = figures_by_round({"runs": [
+            run("keepalive", "direct", load, bench_s=0.2),
+            run("keepalive", "ringlb", load, cpu_s=0.3, bench_s=0.55, load_s=1.98)]})
+        figures = by_round[("keepalive", "ringlb", 1)][1]
+        # 46,309 requests; one load CPU busy 1.98 s of the 2.1 s the readings were apart.
+        self.assertAlmostEqual(figures["load_percent"], 100 * 1.98 / 2.1)
+        self.assertAlmostEqual(figures["load_us_per_request"], 1e6 * 1.98 / 46309)
+        self.assertNotIn("load_percent", by_round[("keepalive", "direct", None)][1])
 
     def test_spread_and_paired_ratios(self):
         by_round = figures_by_round(keepalive_results())
@@ -1021,6 +1049,10 @@ class ReportTest(unittest.TestCase):
         self.assertIn("≈", text)
         self.assertIn("the machine was not quiet", text)
         self.assertIn("| ringlb | 23,076 (23,076–23,076) |", text)
+        self.assertIn("| excess µs/request (min–max) | load CPUs % | other jobs % |", text)
+        self.assertIn("| 90 | 0 | – |", text)  # ringlb's load CPU: busy 1.9 s of 2.1
+        self.assertIn("| load CPUs/request |", text)
+        self.assertIn("| 0.950 (0.950–0.950) |", text)  # ringlb ÷ HAProxy: 1.9 s ÷ 2.0 s
 
     def test_scaling_report(self):
         load = parse_load("keepalive", KEEPALIVE)

@@ -26,7 +26,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_configs import (haproxy_config, http_backend_config, iperf3_server_argv,  # noqa: E402
                            nginx_stream_config, redis_argv, ringlb_config)
-from bench_cpu import MachineSample, cpu_busy_percent, machine_cpu  # noqa: E402
+from bench_cpu import (MachineSample, cpu_busy_percent, machine_cpu,  # noqa: E402
+                       read_proc_stat)
 from bench_idle import open_idle_connections  # noqa: E402
 from bench_load import (WORKLOADS, LoadParseError, balancing_of, expand_workloads,  # noqa: E402
                         load_argv, parse_load)
@@ -37,6 +38,35 @@ from bench_procs import (Processes, descendants, log, port_is_free, tail,  # noq
 CONTENDERS = ("direct", "haproxy", "nginx", "ringlb")
 BIG_FILE_BYTES = 1 << 20
 SCALING_WORKLOADS = ("keepalive", "close", "bulk")
+
+
+# Without --load-cpus the load side gets up to this many CPUs besides the balancers': on
+# two CPUs the one left over, which every balancer keeps busy (docs/BENCHMARKS.md, "Load
+# CPUs"); on a larger machine enough that one balancer CPU, not the load, sets the rate
+# (here the load side spends about 1.5-2 times a balancer's CPU per request).
+MAX_LOAD_CPUS = 3
+
+
+def cpu_plan(cpus, balancer=None, load=None):
+    """(balancer CPUs, load CPUs) of a run that is not --scaling, on these CPUs: the ones
+    asked for, else the first CPU for the balancers and up to MAX_LOAD_CPUS of the rest for
+    the load. Raises ValueError for a CPU outside cpus, one on both sides, or a side without
+    any."""
+    cpus = sorted(cpus)
+    balancer = list(balancer) if balancer else cpus[:1]
+    load = list(load) if load else [cpu for cpu in cpus if cpu not in balancer][:MAX_LOAD_CPUS]
+    outside = sorted(set(balancer + load) - set(cpus))
+    if outside:
+        raise ValueError(f"CPU {','.join(map(str, outside))} is not one this benchmark may run "
+                         f"on ({','.join(map(str, cpus))})")
+    both = sorted(set(balancer) & set(load))
+    if both:
+        raise ValueError(f"CPU {','.join(map(str, both))} is given to the balancers and the "
+                         "load: they must not share a CPU")
+    if not load:
+        raise ValueError(f"{len(cpus)} CPU(s): the balancers and the load need one each at "
+                         "least")
+    return balancer, load
 
 
 def scaling_plan(cpus):
@@ -290,6 +320,7 @@ class Bench:
                 own_before = tree_cpu_ticks(pid) if pid else None
                 machine_before = MachineSample(self.own_root)
                 load, error, peak_threads = self.run_load(workload, port, tag, watch, scale)
+                load_end = read_proc_stat()
                 time.sleep(0.2)  # let the balancer finish closing what the load left
                 machine_after = MachineSample(self.own_root, last=True)
                 own_after = tree_cpu_ticks(pid) if pid else None
@@ -297,7 +328,8 @@ class Bench:
                 if error:
                     record["load_error"] = error
                 record["machine"] = machine_cpu(machine_before, machine_after,
-                                                self.args.clk_tck, self.args.load_cpus)
+                                                self.args.clk_tck, self.args.load_cpus,
+                                                load_end)
                 if pid:
                     record["cpu_s"] = (own_after - own_before) / self.args.clk_tck
                     record["threads_peak"] = peak_threads
@@ -493,7 +525,17 @@ def _meminfo(key):
 
 
 def cpu_list(text):
-    return [int(cpu) for cpu in text.split(",") if cpu != ""]
+    """CPU numbers from a list such as "0", "1,3" or "1-3,6" (taskset's syntax)."""
+    cpus = []
+    try:
+        for part in (part for part in text.split(",") if part):
+            first, _, last = part.partition("-")
+            cpus += range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} (say 1 or 1,3 or 1-3)")
+    if not cpus or min(cpus) < 0:
+        raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} (say 1 or 1,3 or 1-3)")
+    return sorted(set(cpus))
 
 
 def parse_args(argv):
@@ -511,8 +553,8 @@ def parse_args(argv):
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--workloads", default=None)
     parser.add_argument("--port-base", type=int, default=19100)
-    parser.add_argument("--balancer-cpus", type=cpu_list, default=[0])
-    parser.add_argument("--load-cpus", type=cpu_list, default=[1])
+    parser.add_argument("--balancer-cpus", type=cpu_list, default=None)
+    parser.add_argument("--load-cpus", type=cpu_list, default=None)
     parser.add_argument("--scaling", action="store_true",
                         help="every worker count from 1 to half the CPUs (see scaling_plan)")
     parser.add_argument("--clk-tck", type=int, default=os.sysconf("SC_CLK_TCK"))
@@ -534,6 +576,9 @@ def parse_args(argv):
     except ValueError as error:
         parser.error(str(error))
     if args.scaling:
+        if args.balancer_cpus or args.load_cpus:
+            parser.error("--scaling places the balancers and the load itself: no "
+                         "--balancer-cpus or --load-cpus with it")
         try:
             args.worker_counts, args.balancer_cpus, args.load_cpus = scaling_plan(
                 os.sched_getaffinity(0))
@@ -542,6 +587,12 @@ def parse_args(argv):
         for workload in args.workloads:
             if workload not in SCALING_WORKLOADS:
                 parser.error(f"--scaling runs {', '.join(SCALING_WORKLOADS)}, not {workload}")
+    else:
+        try:
+            args.balancer_cpus, args.load_cpus = cpu_plan(
+                os.sched_getaffinity(0), args.balancer_cpus, args.load_cpus)
+        except ValueError as error:
+            parser.error(str(error))
     if args.rounds < 1 or args.duration < 1 or args.idle_connections < 1:
         parser.error("--rounds, --duration and --idle-connections must be at least 1")
     return args

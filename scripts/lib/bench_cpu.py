@@ -167,17 +167,19 @@ class MachineSample:
         self.by_pid = {pid: (names[pid], processes[pid][2]) for pid in pids}
 
 
-def machine_cpu(before, after, clk_tck, load_cpus=()):
+def machine_cpu(before, after, clk_tck, load_cpus=(), load_end=None):
     """The machine's CPU between two MachineSamples, in seconds: {"busy_s", "foreign_s",
     "bench_s" (busy − foreign), "steal_s", "idle_s", "foreign_top": [[name, s]...]}, and
     with load_cpus also "load_busy_s" (the busy time of those CPUs, other jobs included:
     /proc/stat does not say whose), "load_total_s" (their busy and idle time together) and
-    "load_cpus" (how many)."""
+    "load_cpus" (how many), up to load_end (a parsed /proc/stat read as the load ended, so
+    that the settling after it does not count as idle load CPU) or else to after."""
     delta = stat_delta(before.stat, after.stat)
     foreign = after.foreign - before.foreign
     load = {}
     if load_cpus:
-        deltas = [stat_delta(before.stat, after.stat, f"cpu{cpu}") for cpu in load_cpus]
+        end = load_end or after.stat
+        deltas = [stat_delta(before.stat, end, f"cpu{cpu}") for cpu in load_cpus]
         load = {"load_busy_s": sum(d["busy"] for d in deltas) / clk_tck,
                 "load_total_s": sum(d["total"] for d in deltas) / clk_tck,
                 "load_cpus": len(load_cpus)}

@@ -18,7 +18,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_charts import draw_ratio_charts, draw_scaling_charts  # noqa: E402
 from bench_load import LABELS, WORKLOADS  # noqa: E402
-from bench_stats import (CONTENDER_NAMES, PEERS, evaluate_targets, figures_by_round,  # noqa: E402
+from bench_stats import (CONTENDER_NAMES, LOAD_BOUND_PERCENT, PEERS,  # noqa: E402
+                         evaluate_targets, figures_by_round,
                          inside, paired_ratio, run_figures, summarise)
 
 
@@ -125,6 +126,14 @@ def targets_section(targets):
     lines += ["", f"{passed} of {len(targets)} targets pass on the median; for {spread} of "
               "them the rounds disagree (the bound lies inside the min–max of the per-round "
               "ratios), so the verdict is within this machine's noise."]
+    bound = [t for t in targets if t.get("load_bound")]
+    if bound:
+        lines += ["", f"{len(bound)} throughput target(s) are marked load-bound: the CPUs of "
+                  f"the backends and load generators were at least {LOAD_BOUND_PERCENT:g} % "
+                  "busy behind ringlb and behind the peer (\"load CPUs %\" in Results), so "
+                  "they set the rate, and the ratio says which balancer cost the load side "
+                  "less per request, not which could relay more. Give the load more CPUs "
+                  "(`--load-cpus`) on a larger machine to measure the balancers."]
     return lines
 
 

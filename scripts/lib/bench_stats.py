@@ -203,6 +203,19 @@ TARGETS = (
 )
 
 
+# Throughput figures, and how busy the load CPUs must have been behind ringlb and the peer
+# (median) for the run to have measured the load side rather than the balancers.
+THROUGHPUT = ("requests_per_s", "mib_per_s")
+LOAD_BOUND_PERCENT = 90.0
+
+
+def load_bound(summary, mine, theirs):
+    """True when the load CPUs were at least LOAD_BOUND_PERCENT busy behind both: they, not
+    the balancers, set the throughput."""
+    loads = [median_of(summary, key, "load_percent") for key in (mine, theirs)]
+    return all(load is not None and load >= LOAD_BOUND_PERCENT for load in loads)
+
+
 def evaluate_targets(by_round, summary, workers=1):
     """Every target for every workload of the run, as dicts: title, workload, ringlb and
     reference medians, the peer, the ratio's spread, required, result. Then zero errors."""
@@ -216,6 +229,11 @@ def evaluate_targets(by_round, summary, workers=1):
             peer = better_peer(summary, workload, figure, workers)
             ratio = paired_ratio(by_round, mine, (workload, peer, workers), figure) if peer \
                 else None
+            result = verdict(ratio, op, factor)
+            bound = bool(peer and figure in THROUGHPUT
+                         and load_bound(summary, mine, (workload, peer, workers)))
+            if bound and result != "n/a":
+                result += "; load-bound"
             targets.append({
                 "title": title, "workload": workload, "figure": figure, "unit": unit,
                 "ringlb": median_of(summary, mine, figure),
@@ -223,7 +241,7 @@ def evaluate_targets(by_round, summary, workers=1):
                 if peer else None,
                 "peer": peer, "ratio": ratio, "op": op, "factor": factor,
                 "required": f"{op} {factor:g} × the better peer",
-                "result": verdict(ratio, op, factor)})
+                "load_bound": bound, "result": result})
     ringlb_keys = [key for key in summary if key[1] == "ringlb"]
     if ringlb_keys:
         errors = [summary[key]["errors"] for key in ringlb_keys]

@@ -3,6 +3,7 @@
 machine: wrk 4.1, redis-benchmark 7.0 (--csv), iperf3 3.12 (--json), /proc/stat and
 /proc/PID/stat. The bench itself stays out of CI; what it reads must not go wrong there."""
 
+import argparse
 import os
 import sys
 import types
@@ -11,7 +12,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts", "lib"))
-from bench import rotated, scaling_plan  # noqa: E402
+from bench import cpu_list, cpu_plan, rotated, scaling_plan  # noqa: E402
 from bench_configs import cpu_mask, haproxy_config, nginx_stream_config, ringlb_config  # noqa: E402
 from bench_cpu import (PF_KTHREAD, ProcStatError, busy_ticks, foreign_ticks,  # noqa: E402
                        machine_cpu, parse_pid_name, parse_pid_stat, parse_proc_stat,
@@ -748,6 +749,10 @@ class ProcStatTest(unittest.TestCase):
         self.assertAlmostEqual(machine["bench_s"], 1.98)
         self.assertAlmostEqual(machine_cpu(before, after, 100, [0, 1])["load_busy_s"], 2.00)
         self.assertNotIn("load_busy_s", machine_cpu(before, after, 100))
+        # Read as the load ended: what came after (here, all of it) does not count.
+        ended = machine_cpu(before, after, 100, [1], load_end=parse_proc_stat(PROC_STAT_1))
+        self.assertEqual((ended["load_busy_s"], ended["load_total_s"]), (0.0, 0.0))
+        self.assertAlmostEqual(ended["bench_s"], 1.98)
 
     def test_idle_iowait_and_steal_are_not_work(self):
         before = parse_proc_stat("cpu  100 0 50 1000 10 0 5 0 0 0\n")
@@ -879,6 +884,27 @@ class LoadTest(unittest.TestCase):
         self.assertNotIn("batch_wait_us", ringlb_config(19112, [19101]))
         self.assertIn("batch_wait_us = 0 ", ringlb_config(19112, [19101], batch_wait_us=0))
 
+    def test_cpu_lists(self):
+        self.assertEqual(cpu_list("1"), [1])
+        self.assertEqual(cpu_list("3,1"), [1, 3])
+        self.assertEqual(cpu_list("1-3,6"), [1, 2, 3, 6])
+        for bad in ("", "x", "1-x", "-1", ","):
+            with self.assertRaises(argparse.ArgumentTypeError, msg=bad):
+                cpu_list(bad)
+
+    def test_cpu_plan(self):
+        self.assertEqual(cpu_plan({0, 1}), ([0], [1]))  # this machine: as before
+        self.assertEqual(cpu_plan(range(8)), ([0], [1, 2, 3]))  # the load gets room
+        self.assertEqual(cpu_plan(range(8), [0, 1]), ([0, 1], [2, 3, 4]))
+        self.assertEqual(cpu_plan({0, 1}, [1], [0]), ([1], [0]))
+        self.assertEqual(cpu_plan(range(8), None, [4, 5, 6, 7]), ([0], [4, 5, 6, 7]))
+        with self.assertRaisesRegex(ValueError, "must not share"):
+            cpu_plan({0, 1}, [0], [0, 1])
+        with self.assertRaisesRegex(ValueError, "CPU 5 is not one"):
+            cpu_plan({0, 1}, None, [5])
+        with self.assertRaisesRegex(ValueError, "need one each"):
+            cpu_plan({0})
+
     def test_scaling_plan(self):
         for cpus in ({0, 1}, {0, 1, 2}):
             with self.assertRaises(ValueError):
@@ -1002,13 +1028,27 @@ class StatsTest(unittest.TestCase):
         self.assertAlmostEqual(cpu["ratio"]["median"], 0.875)
         self.assertEqual(cpu["result"], "PASS, inside the spread")
         rate = [t for t in targets if t["figure"] == "requests_per_s"][0]
-        self.assertEqual(rate["result"], "PASS")  # the same output each time: ratio 1
+        # The same output each time: ratio 1. The load CPU was busy 1.9 and 2.0 s of 2.1 s
+        # behind ringlb and HAProxy (≥ 90 %): the load set the rate.
+        self.assertEqual(rate["result"], "PASS; load-bound")
+        self.assertTrue(rate["load_bound"])
+        self.assertFalse(cpu["load_bound"])  # only throughput is ever load-bound
         close = [t for t in targets if t["workload"] == "close"][0]
         self.assertEqual((close["peer"], close["result"]), (None, "n/a"))
         errors = targets[-1]
         self.assertEqual(errors["ringlb"], 11661)
         self.assertEqual(errors["result"], "FAIL")
         self.assertFalse([t for t in targets if t["workload"] == "bulk"])
+
+    def test_a_load_side_with_room_is_not_load_bound(self):
+        results = keepalive_results()
+        for record in results["runs"]:
+            if record["contender"] == "ringlb":
+                record["machine"]["load_busy_s"] = 1.8  # 86 % of 2.1 s
+        by_round = figures_by_round(results)
+        targets = evaluate_targets(by_round, summarise(by_round))
+        rate = [t for t in targets if t["figure"] == "requests_per_s"][0]
+        self.assertEqual((rate["result"], rate["load_bound"]), ("PASS", False))
 
     def test_a_crash_is_never_zero_errors(self):
         results = keepalive_results()
@@ -1053,6 +1093,8 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 90 | 0 | – |", text)  # ringlb's load CPU: busy 1.9 s of 2.1
         self.assertIn("| load CPUs/request |", text)
         self.assertIn("| 0.950 (0.950–0.950) |", text)  # ringlb ÷ HAProxy: 1.9 s ÷ 2.0 s
+        self.assertIn("| **PASS; load-bound** |", text)
+        self.assertIn("1 throughput target(s) are marked load-bound", text)
 
     def test_scaling_report(self):
         load = parse_load("keepalive", KEEPALIVE)

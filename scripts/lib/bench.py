@@ -532,7 +532,7 @@ def cpu_list(text):
             first, _, last = part.partition("-")
             cpus += range(int(first), int(last or first) + 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} (say 1 or 1,3 or 1-3)")
+        cpus = []
     if not cpus or min(cpus) < 0:
         raise argparse.ArgumentTypeError(f"not a CPU list: {text!r} (say 1 or 1,3 or 1-3)")
     return sorted(set(cpus))
